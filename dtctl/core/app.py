@@ -1,0 +1,151 @@
+"""The registry: which orchestrators and activities an app offers, under which names."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from dtctl.core import payload
+from dtctl.errors import RegistrationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def function_name(fn: Callable[..., Any] | str) -> str:
+    """The registered name of a function (or a name given as a string). Lambdas have none."""
+    if isinstance(fn, str):
+        if not fn:
+            raise RegistrationError("a name must not be empty")
+        return fn
+    registered = getattr(fn, "__dtctl_name__", None)
+    if isinstance(registered, str):
+        return registered
+    name = getattr(fn, "__name__", None)
+    if not name or name == "<lambda>":
+        raise RegistrationError("a lambda cannot be registered or called by name; define a named function")
+    return str(name)
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorDefinition:
+    name: str
+    fn: Callable[..., Any]
+    input_type: Any = None
+    output_type: Any = None
+
+    def decode_input(self, text: str | None) -> Any:
+        return payload.decode(text, self.input_type)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityDefinition:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool = False
+    input_type: Any = None
+    output_type: Any = None
+
+    def decode_input(self, text: str | None) -> Any:
+        return payload.decode(text, self.input_type)
+
+    def encode_output(self, value: Any) -> str | None:
+        return payload.encode(value, what=f"the result of activity {self.name!r}")
+
+
+@dataclass
+class App:
+    """Orchestrators and activities, registered by decorator::
+
+        app = dtctl.App()
+
+        @app.activity
+        def say_hello(ctx, city: str) -> str: ...
+
+        @app.orchestrator(name="greet")
+        def hello(ctx, _): ...
+    """
+
+    orchestrators: dict[str, OrchestratorDefinition] = field(default_factory=dict)
+    activities: dict[str, ActivityDefinition] = field(default_factory=dict)
+    middleware: list[Any] = field(default_factory=list)
+
+    @overload
+    def orchestrator(self, fn: F, /) -> F: ...
+    @overload
+    def orchestrator(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def orchestrator(self, fn: Any = None, /, *, name: str | None = None) -> Any:
+        def register(f: F) -> F:
+            self.add_orchestrator(f, name=name)
+            return f
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def activity(self, fn: F, /) -> F: ...
+    @overload
+    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def activity(self, fn: Any = None, /, *, name: str | None = None) -> Any:
+        def register(f: F) -> F:
+            self.add_activity(f, name=name)
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def add_orchestrator(self, fn: Callable[..., Any], *, name: str | None = None) -> OrchestratorDefinition:
+        _check_callable(fn, "orchestrator")
+        key = name or function_name(fn)
+        self._refuse_duplicate(key, self.orchestrators, "orchestrator")
+        definition = OrchestratorDefinition(
+            key, fn, input_type=payload.input_hint(fn), output_type=payload.return_hint(fn)
+        )
+        self.orchestrators[key] = definition
+        _remember_name(fn, key)
+        return definition
+
+    def add_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> ActivityDefinition:
+        _check_callable(fn, "activity")
+        key = name or function_name(fn)
+        self._refuse_duplicate(key, self.activities, "activity")
+        definition = ActivityDefinition(
+            key,
+            fn,
+            is_async=inspect.iscoroutinefunction(fn),
+            input_type=payload.input_hint(fn),
+            output_type=payload.return_hint(fn),
+        )
+        self.activities[key] = definition
+        _remember_name(fn, key)
+        return definition
+
+    def use(self, middleware: Any) -> Any:
+        """Add a middleware around episodes and activity executions (see :mod:`dtctl.runtime`)."""
+        self.middleware.append(middleware)
+        return middleware
+
+    def get_orchestrator(self, name: str) -> OrchestratorDefinition | None:
+        return self.orchestrators.get(name)
+
+    def get_activity(self, name: str) -> ActivityDefinition | None:
+        return self.activities.get(name)
+
+    @staticmethod
+    def _refuse_duplicate(key: str, table: dict[str, Any], what: str) -> None:
+        if key in table:
+            raise RegistrationError(f"an {what} named {key!r} is already registered")
+
+
+def _check_callable(fn: Any, what: str) -> None:
+    if not callable(fn):
+        raise RegistrationError(f"an {what} must be a function, not {type(fn).__name__}")
+    function_name(fn)  # refuses lambdas
+
+
+def _remember_name(fn: Callable[..., Any], name: str) -> None:
+    # ``call_activity(fn)`` must find the name a function was registered under, even an explicit one.
+    if getattr(fn, "__name__", None) != name:
+        try:
+            fn.__dtctl_name__ = name  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass

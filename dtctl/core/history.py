@@ -1,0 +1,258 @@
+"""History events: one frozen dataclass per kind, and their compact JSON form.
+
+History is the source of truth of an orchestration (event sourcing): every decision the orchestrator
+made and every result it received is one of these events, appended in order. Replay rebuilds the
+orchestrator's state from them.
+
+Conventions that keep history small and cheap to decode:
+
+- times are integers, microseconds since the Unix epoch, UTC (``timestamp``, ``fire_at``);
+- user payloads (inputs, results, event data) stay *encoded* JSON text (``str | None``); they are
+  decoded only when user code receives them, so loading a long history does not decode payloads
+  nobody reads;
+- ``task_id`` is the orchestrator's sequence number of the scheduling action; completions carry the
+  task id of the event they complete.
+
+The JSON form leaves out fields that hold their default value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from dtctl.core.failure import FailureDetails
+
+# Runtime statuses (DESIGN §2).
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+TERMINATED = "TERMINATED"
+SUSPENDED = "SUSPENDED"
+CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, TERMINATED})
+ALL_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TERMINATED, SUSPENDED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEvent:
+    kind: ClassVar[str] = ""
+    timestamp: int = 0
+
+    @property
+    def task_ref(self) -> int | None:
+        """The task id this event schedules or completes, if it has one."""
+        return getattr(self, "task_id", None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionStarted(HistoryEvent):
+    kind: ClassVar[str] = "execution_started"
+    name: str
+    instance_id: str
+    execution_id: str
+    input: str | None = None
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    scheduled_start: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrchestratorStarted(HistoryEvent):
+    """Marks the start of an episode; its timestamp is ``current_utc_datetime`` for the episode."""
+
+    kind: ClassVar[str] = "orchestrator_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskScheduled(HistoryEvent):
+    kind: ClassVar[str] = "task_scheduled"
+    task_id: int
+    name: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCompleted(HistoryEvent):
+    kind: ClassVar[str] = "task_completed"
+    task_id: int
+    result: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed(HistoryEvent):
+    kind: ClassVar[str] = "task_failed"
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerCreated(HistoryEvent):
+    kind: ClassVar[str] = "timer_created"
+    task_id: int
+    fire_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerFired(HistoryEvent):
+    kind: ClassVar[str] = "timer_fired"
+    task_id: int
+    fire_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRaised(HistoryEvent):
+    kind: ClassVar[str] = "event_raised"
+    name: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventSent(HistoryEvent):
+    kind: ClassVar[str] = "event_sent"
+    task_id: int
+    instance_id: str
+    name: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationCreated(HistoryEvent):
+    kind: ClassVar[str] = "sub_orchestration_created"
+    task_id: int
+    name: str
+    instance_id: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationCompleted(HistoryEvent):
+    kind: ClassVar[str] = "sub_orchestration_completed"
+    task_id: int
+    result: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationFailed(HistoryEvent):
+    kind: ClassVar[str] = "sub_orchestration_failed"
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSuspended(HistoryEvent):
+    kind: ClassVar[str] = "execution_suspended"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionResumed(HistoryEvent):
+    kind: ClassVar[str] = "execution_resumed"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionTerminated(HistoryEvent):
+    kind: ClassVar[str] = "execution_terminated"
+    reason: str | None = None
+    recursive: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionCompleted(HistoryEvent):
+    """The last event of an execution that ended COMPLETED, FAILED or TERMINATED."""
+
+    kind: ClassVar[str] = "execution_completed"
+    status: str
+    result: str | None = None
+    failure: FailureDetails | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContinuedAsNew(HistoryEvent):
+    """The last event of an execution that restarted itself with a new input."""
+
+    kind: ClassVar[str] = "continued_as_new"
+    input: str | None = None
+    new_execution_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenericEvent(HistoryEvent):
+    """A wake-up with no meaning to the orchestrator; ignored by replay."""
+
+    kind: ClassVar[str] = "generic"
+    data: str | None = None
+
+
+EVENT_TYPES: dict[str, type[HistoryEvent]] = {
+    cls.kind: cls
+    for cls in (
+        ExecutionStarted,
+        OrchestratorStarted,
+        TaskScheduled,
+        TaskCompleted,
+        TaskFailed,
+        TimerCreated,
+        TimerFired,
+        EventRaised,
+        EventSent,
+        SubOrchestrationCreated,
+        SubOrchestrationCompleted,
+        SubOrchestrationFailed,
+        ExecutionSuspended,
+        ExecutionResumed,
+        ExecutionTerminated,
+        ExecutionCompleted,
+        ContinuedAsNew,
+        GenericEvent,
+    )
+}
+
+# Per class: (field name, default) in declaration order, computed once; encoding is on the hot path.
+_FIELDS: dict[type[HistoryEvent], tuple[tuple[str, Any], ...]] = {
+    cls: tuple((f.name, f.default) for f in fields(cls)) for cls in EVENT_TYPES.values()
+}
+_FAILURE_FIELD = "failure"
+
+
+def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
+    """The event as a JSON-ready dict with ``kind`` first; default-valued fields are left out."""
+    out: dict[str, Any] = {"kind": event.kind}
+    for name, default in _FIELDS[type(event)]:
+        value = getattr(event, name)
+        if value is default or value == default:
+            continue
+        if isinstance(value, FailureDetails):
+            value = value.to_dict()
+        out[name] = value
+    return out
+
+
+def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
+    """The inverse of :func:`event_to_dict`. Unknown kinds and fields raise ``ValueError``."""
+    args = dict(data)
+    kind = args.pop("kind", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown history event kind {kind!r}")
+    failure = args.get(_FAILURE_FIELD)
+    if isinstance(failure, dict):
+        args[_FAILURE_FIELD] = FailureDetails.from_dict(failure)
+    try:
+        return cls(**args)
+    except TypeError as exc:
+        raise ValueError(f"malformed {kind} event: {exc}") from None
+
+
+def encode_event(event: HistoryEvent) -> str:
+    return json.dumps(event_to_dict(event), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_event(text: str) -> HistoryEvent:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("a history event must be a JSON object")
+    return event_from_dict(data)

@@ -1,0 +1,294 @@
+"""The TaskHub interface every storage backend implements, and the records it exchanges.
+
+A hub is the only code that talks to a database. It owns time for leases and visibility (the hub's
+clock: the local clock for SQLite, the server clock for PostgreSQL), fences every commit with the lease
+token it handed out, and translates driver errors into :mod:`dtctl.errors` types.
+
+Times are integers: microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from dtctl.core.decision import Decision
+from dtctl.core.failure import FailureDetails
+from dtctl.core.history import HistoryEvent, TaskCompleted, TaskFailed
+
+IfExists = Literal["fail", "skip", "replace"]
+
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_MAX_DEQUEUE = 5
+
+
+# --- what clients send ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewInstance:
+    instance_id: str
+    name: str
+    input: str | None = None  # encoded JSON
+    start_at: int | None = None  # not visible to workers before this time
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    instance_id: str
+    created: bool  # False: skipped because it exists (if_exists="skip")
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateOutcome:
+    instance_id: str
+    terminated: bool  # False: it was already terminal; ``status`` says which
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceQuery:
+    statuses: tuple[str, ...] = ()
+    name: str | None = None
+    prefix: str | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+    limit: int = 100
+    cursor: str | None = None  # opaque; from the previous page's ``next_cursor``
+    include_payloads: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PurgeQuery:
+    instance_ids: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # only terminal statuses are ever purged
+    completed_before: int | None = None
+    batch_size: int = 500
+
+
+# --- what the hub returns -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceState:
+    instance_id: str
+    execution_id: str
+    name: str
+    status: str
+    created_at: int
+    updated_at: int
+    completed_at: int | None = None
+    scheduled_start: int | None = None
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    failure: FailureDetails | None = None
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    lease_owner: str | None = None
+    lease_expires: int | None = None
+    history_length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InstancePage:
+    instances: list[InstanceState]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    execution_id: str
+    sequence: int
+    event: HistoryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    """A row of the orchestration inbox (``new_events``)."""
+
+    id: int
+    event: HistoryEvent
+    dequeue_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrchestrationWorkItem:
+    """A leased instance with the inbox messages visible when it was leased.
+
+    ``history_length`` is the number of history rows of ``execution_id``: a worker that cached the
+    instance's replay state at that length may resume it warm; otherwise it loads the history.
+    ``leased_at`` is the hub's clock at lease time (the episode's ``orchestrator_started`` time).
+    """
+
+    instance_id: str
+    execution_id: str
+    name: str
+    status: str
+    lease_token: str
+    lease_expires: int
+    leased_at: int
+    history_length: int
+    messages: tuple[InboxMessage, ...]
+
+    @property
+    def dequeue_count(self) -> int:
+        return max((m.dequeue_count for m in self.messages), default=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityWorkItem:
+    id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    lease_token: str
+    lease_expires: int
+    dequeue_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityResult:
+    item: ActivityWorkItem
+    event: TaskCompleted | TaskFailed
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointResult:
+    """Per item of a group commit: committed, or refused because the lease was lost."""
+
+    instance_id: str
+    committed: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleMetrics:
+    live_orchestrations: int
+    live_activities: int
+    leased_orchestrations: int = 0
+    visible_inbox_instances: int = 0
+    future_timers: int = 0
+    scheduled_activities: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerInfo:
+    worker_id: str
+    host: str
+    pid: int
+    started_at: int
+    heartbeat_at: int = 0
+    orchestrations: tuple[str, ...] = ()
+    activities: tuple[str, ...] = ()
+    max_orchestrations: int = 0
+    max_activities: int = 0
+    inflight_orchestrations: int = 0
+    inflight_activities: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# --- the interface -------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class TaskHub(Protocol):
+    """Storage for one task hub. Implementations are used from one thread at a time."""
+
+    url: str
+
+    # lifecycle
+    def create(self) -> None:
+        """Create the schema (idempotent). Opening an existing hub never needs this."""
+
+    def close(self) -> None: ...
+
+    def now(self) -> int:
+        """The hub's clock, epoch microseconds UTC."""
+        ...
+
+    def watch_path(self) -> Path | None:
+        """A file whose changes hint that new work may be visible (None when the hub has none)."""
+        ...
+
+    # client operations
+    def create_instances(
+        self, instances: Sequence[NewInstance], *, if_exists: IfExists = "fail"
+    ) -> list[CreateOutcome]:
+        """All or nothing: with ``fail``, one existing live id refuses the whole batch."""
+        ...
+
+    def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None: ...
+
+    def terminate(self, instance_id: str, reason: str | None, *, recursive: bool = True) -> TerminateOutcome: ...
+
+    def suspend(self, instance_id: str, reason: str | None) -> None: ...
+
+    def resume(self, instance_id: str, reason: str | None) -> None: ...
+
+    def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None: ...
+
+    def list_instances(self, query: InstanceQuery) -> InstancePage: ...
+
+    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+        """History of one execution (the current one by default), in sequence order."""
+        ...
+
+    def pending_messages(self, instance_id: str) -> list[InboxMessage]: ...
+
+    def pending_activities(self, instance_id: str) -> list[ActivityWorkItem]: ...
+
+    def purge(self, query: PurgeQuery) -> int:
+        """Delete matching terminal instances and every row that belongs to them; returns the count."""
+        ...
+
+    def scale_metrics(self) -> ScaleMetrics: ...
+
+    # worker operations
+    def lease_orchestrations(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[OrchestrationWorkItem]: ...
+
+    def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]: ...
+
+    def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
+        """One transaction for the whole batch; an item whose lease is lost writes nothing."""
+        ...
+
+    def abandon_orchestration(self, item: OrchestrationWorkItem) -> None: ...
+
+    def lease_activities(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[ActivityWorkItem]: ...
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+        """One transaction; False for a result whose lease was lost (nothing written for it)."""
+        ...
+
+    def abandon_activity(self, item: ActivityWorkItem) -> None: ...
+
+    def renew_leases(
+        self,
+        orchestrations: Sequence[OrchestrationWorkItem],
+        activities: Sequence[ActivityWorkItem],
+        lease_seconds: float,
+    ) -> tuple[list[str], list[int]]:
+        """Extend leases still held; returns the instance ids and task ids whose leases were lost."""
+        ...
+
+    def release_leases(self, owner: str) -> int:
+        """Give back every lease ``owner`` holds (a draining worker); returns how many."""
+        ...
+
+    # workers
+    def heartbeat(self, info: WorkerInfo) -> None: ...
+
+    def remove_worker(self, worker_id: str) -> None: ...
+
+    def list_workers(self) -> list[WorkerInfo]: ...
