@@ -56,6 +56,7 @@ Action = ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent
 class ContinueAsNew:
     """How the next execution starts: its input and the events carried over (``save_events``)."""
 
+    execution_id: str  # chosen deterministically by replay, so a re-run episode picks the same one
     input: str | None = None
     carryover_events: tuple[HistoryEvent, ...] = ()
 
