@@ -151,6 +151,8 @@ class ActivityWorkItem:
     lease_token: str
     lease_expires: int
     dequeue_count: int
+    lease_owner: str | None = None
+    visible_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,14 @@ class CheckpointResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScaleMetrics:
-    live_orchestrations: int
-    live_activities: int
-    leased_orchestrations: int = 0
-    visible_inbox_instances: int = 0
-    future_timers: int = 0
-    scheduled_activities: int = 0
+    """The inputs of the scale recommendation (DESIGN §8), plus a breakdown for people."""
+
+    live_orchestrations: int  # instances with an inbox message visible now or leased now, each once
+    live_activities: int  # activity queue rows visible now, leased or not
+    leased_orchestrations: int = 0  # instances leased now
+    visible_inbox_instances: int = 0  # live instances with at least one inbox message visible now
+    future_timers: int = 0  # timer_fired messages not due yet
+    scheduled_activities: int = 0  # every row of the activity queue, visible or not
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,7 +230,9 @@ class TaskHub(Protocol):
 
     def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None: ...
 
-    def terminate(self, instance_id: str, reason: str | None, *, recursive: bool = True) -> TerminateOutcome: ...
+    def terminate(
+        self, instance_id: str, reason: str | None, *, recursive: bool = True
+    ) -> TerminateOutcome: ...
 
     def suspend(self, instance_id: str, reason: str | None) -> None: ...
 

@@ -1,0 +1,519 @@
+"""The embedded task hub: one SQLite file (DESIGN §6).
+
+One connection per hub object, opened by us with ``isolation_level=None`` so that every write
+transaction is an explicit ``BEGIN IMMEDIATE``: a deferred transaction that reads first can fail with
+SQLITE_BUSY without waiting for the busy timeout. WAL mode lets readers (clients, ``dtctl list``) run
+while a worker writes. Leases and visibility are judged by the hub's clock (injectable for tests).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dtctl.core.decision import Decision
+from dtctl.core.history import (
+    ALL_STATUSES,
+    TERMINAL_STATUSES,
+    EventRaised,
+    ExecutionResumed,
+    ExecutionSuspended,
+    HistoryEvent,
+    decode_event,
+    encode_event,
+)
+from dtctl.errors import UsageError
+from dtctl.faults import fault_point
+from dtctl.hub import sqlite_conn as conn_mod
+from dtctl.hub import sqlite_ops as ops
+from dtctl.hub import sqlite_queries as q
+from dtctl.hub.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    CheckpointResult,
+    CreateOutcome,
+    HistoryRecord,
+    IfExists,
+    InboxMessage,
+    InstancePage,
+    InstanceQuery,
+    InstanceState,
+    NewInstance,
+    OrchestrationWorkItem,
+    PurgeQuery,
+    ScaleMetrics,
+    TerminateOutcome,
+    WorkerInfo,
+)
+from dtctl.hub.sqlite_checkpoint import checkpoint_item
+from dtctl.hub.sqlite_rows import (
+    INSTANCE_COLUMNS,
+    INSTANCE_COLUMNS_NO_PAYLOADS,
+    activity_from_row,
+    decode_cursor,
+    encode_cursor,
+    instance_from_row,
+    worker_from_row,
+    worker_params,
+)
+
+Clock = Callable[[], int]
+ABANDON_BACKOFF_US = 1_000_000  # an abandoned activity waits this long per attempt so far (capped)
+MAX_ABANDON_BACKOFF_US = 30_000_000
+_IF_EXISTS = ("fail", "skip", "replace")
+
+
+def system_clock() -> int:
+    return int(time.time() * 1_000_000)
+
+
+class SqliteTaskHub:
+    """A task hub in one SQLite file. Used from one thread at a time (its own connection)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = False,
+        synchronous: str = "full",
+        busy_timeout: float = conn_mod.DEFAULT_BUSY_TIMEOUT,
+        allow_network_fs: bool = False,
+        clock: Clock | None = None,
+        check_schema: bool = True,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.url = str(self.path)
+        self._clock: Clock = clock or system_clock
+        existed = conn_mod.check_path(self.path, create=create)
+        conn_mod.check_local(self.path, allow_network_fs)
+        self._conn = conn_mod.connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
+        try:
+            self._open_schema(create=create, check_schema=check_schema)
+        except BaseException:
+            self._conn.close()
+            raise
+        if not existed:
+            self.path.chmod(0o600)
+
+    def _open_schema(self, *, create: bool, check_schema: bool) -> None:
+        with self._edge():
+            version = conn_mod.check_version(self._conn, self.url, create=create, check_schema=check_schema)
+            if version == 0:
+                conn_mod.apply_migrations(self._conn, self.now())
+
+    # --- transactions and the error edge ----------------------------------------------------------
+
+    @contextmanager
+    def _edge(self) -> Iterator[sqlite3.Connection]:
+        """Driver errors leave the hub only as :mod:`dtctl.errors` types."""
+        try:
+            yield self._conn
+        except sqlite3.Error as exc:
+            raise conn_mod.translate(exc, self.url) from exc
+
+    @contextmanager
+    def _write(self, fault: str | None = None) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; anything raised inside rolls everything back."""
+        conn = self._conn
+        with self._edge():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                if fault:
+                    fault_point(f"{fault}.before_commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if fault:
+            fault_point(f"{fault}.after_commit")
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        with self._edge():
+            if conn_mod.user_version(self._conn) == 0:
+                conn_mod.apply_migrations(self._conn, self.now())
+
+    def schema_version(self) -> int:
+        with self._edge():
+            return conn_mod.user_version(self._conn)
+
+    def migrate(self) -> Path | None:
+        """Bring an older hub to this dtctl's schema; returns the ``VACUUM INTO`` backup taken first."""
+        with self._edge():
+            version = conn_mod.user_version(self._conn)
+            if version >= conn_mod.latest_version():
+                conn_mod.check_version(self._conn, self.url, create=False, check_schema=True)
+                return None
+            backup = conn_mod.backup_path(self.path, version)
+            conn_mod.vacuum_into(self._conn, backup)
+            conn_mod.apply_migrations(self._conn, self.now())
+            return backup
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def now(self) -> int:
+        return self._clock()
+
+    def watch_path(self) -> Path | None:
+        return self.path
+
+    def __enter__(self) -> SqliteTaskHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- client operations ------------------------------------------------------------------------
+
+    def create_instances(
+        self, instances: Sequence[NewInstance], *, if_exists: IfExists = "fail"
+    ) -> list[CreateOutcome]:
+        if if_exists not in _IF_EXISTS:
+            raise UsageError(f"if_exists must be one of {', '.join(_IF_EXISTS)}, not {if_exists!r}")
+        if not instances:
+            return []
+        with self._write() as conn:
+            return ops.create_instances(conn, self.now(), instances, if_exists, self.url)
+
+    def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None:
+        with self._write() as conn:
+            now = self.now()
+            event = EventRaised(timestamp=now, name=name, input=data)
+            ops.send_to_live(conn, now, instance_id, event, self.url, force=force)
+
+    def terminate(self, instance_id: str, reason: str | None, *, recursive: bool = True) -> TerminateOutcome:
+        with self._write() as conn:
+            return ops.terminate(conn, self.now(), instance_id, reason, recursive, self.url)
+
+    def suspend(self, instance_id: str, reason: str | None) -> None:
+        with self._write() as conn:
+            now = self.now()
+            ops.send_to_live(
+                conn, now, instance_id, ExecutionSuspended(timestamp=now, reason=reason), self.url
+            )
+
+    def resume(self, instance_id: str, reason: str | None) -> None:
+        with self._write() as conn:
+            now = self.now()
+            ops.send_to_live(conn, now, instance_id, ExecutionResumed(timestamp=now, reason=reason), self.url)
+
+    def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
+        columns = INSTANCE_COLUMNS if include_payloads else INSTANCE_COLUMNS_NO_PAYLOADS
+        with self._edge() as conn:
+            row = conn.execute(
+                f"SELECT {columns} FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
+        return None if row is None else instance_from_row(row)
+
+    def list_instances(self, query: InstanceQuery) -> InstancePage:
+        where, params = _list_filters(query)
+        columns = INSTANCE_COLUMNS if query.include_payloads else INSTANCE_COLUMNS_NO_PAYLOADS
+        limit = max(1, query.limit)
+        sql = f"SELECT {columns} FROM instances {where} ORDER BY created_at DESC, instance_id DESC LIMIT ?"
+        with self._edge() as conn:
+            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+        page = [instance_from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
+        return InstancePage(page, cursor)
+
+    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+        with self._edge() as conn:
+            if execution_id is None:
+                found = ops.status_of(conn, instance_id)
+                if found is None:
+                    raise ops.not_found(instance_id, self.url)
+                execution_id = found[1]
+            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
+            return [HistoryRecord(execution_id, r[0], decode_event(r[1])) for r in rows]
+
+    def pending_messages(self, instance_id: str) -> list[InboxMessage]:
+        with self._edge() as conn:
+            rows = conn.execute(q.SELECT_INBOX, (instance_id,)).fetchall()
+        return [InboxMessage(r[0], decode_event(r[1]), r[2]) for r in rows]
+
+    def pending_activities(self, instance_id: str) -> list[ActivityWorkItem]:
+        with self._edge() as conn:
+            rows = conn.execute(q.SELECT_TASKS_OF, (instance_id,)).fetchall()
+        return [activity_from_row(r) for r in rows]
+
+    def purge(self, query: PurgeQuery) -> int:
+        statuses = _purge_statuses(query.statuses)
+        batch = max(1, query.batch_size)
+        if query.instance_ids:
+            ids = list(dict.fromkeys(query.instance_ids))
+            return sum(
+                self._purge_batch(statuses, query.completed_before, ids[i : i + batch], batch)
+                for i in range(0, len(ids), batch)
+            )
+        total = 0
+        while True:  # each batch is its own transaction: a killed purge leaves a consistent hub
+            purged = self._purge_batch(statuses, query.completed_before, None, batch)
+            total += purged
+            if purged < batch:
+                return total
+
+    def _purge_batch(
+        self, statuses: tuple[str, ...], completed_before: int | None, ids: list[str] | None, limit: int
+    ) -> int:
+        marks = ", ".join("?" * len(statuses))
+        sql = f"SELECT instance_id FROM instances WHERE status IN ({marks})"
+        params: list[Any] = list(statuses)
+        if completed_before is not None:
+            sql += " AND completed_at < ?"
+            params.append(completed_before)
+        if ids is not None:
+            sql += " AND instance_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(ids))
+        with self._write() as conn:
+            found = [r[0] for r in conn.execute(f"{sql} LIMIT ?", (*params, limit)).fetchall()]
+            for instance_id in found:
+                ops.remove_instance(conn, instance_id)
+        return len(found)
+
+    def scale_metrics(self) -> ScaleMetrics:
+        with self._edge() as conn:
+            row = conn.execute(q.SCALE_METRICS, {"now": self.now()}).fetchone()
+        return ScaleMetrics(
+            live_orchestrations=row[0],
+            live_activities=row[1],
+            leased_orchestrations=row[2],
+            visible_inbox_instances=row[3],
+            future_timers=row[4],
+            scheduled_activities=row[5],
+        )
+
+    # --- worker operations: orchestrations ---------------------------------------------------
+
+    def lease_orchestrations(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[OrchestrationWorkItem]:
+        if limit < 1 or (names is not None and not names):
+            return []
+        names_json = None if names is None else json.dumps(sorted(names))
+        with self._write() as conn:
+            now = self.now()
+            expires = now + int(lease_seconds * 1_000_000)
+            picked = _pick_instances(conn, now, names_json, limit)
+            items = [self._lease_instance(conn, iid, owner, now, expires) for iid in picked]
+        return [item for item in items if item is not None]
+
+    def _lease_instance(
+        self, conn: sqlite3.Connection, instance_id: str, owner: str, now: int, expires: int
+    ) -> OrchestrationWorkItem | None:
+        token = secrets.token_hex(16)
+        leased = conn.execute(q.LEASE_INSTANCE, (owner, expires, token, instance_id)).fetchone()
+        execution_id = leased[0]
+        fresh: list[tuple[Any, ...]] = []
+        stale: list[tuple[int, str]] = []
+        for row in conn.execute(q.TAKE_MESSAGES, (instance_id, now)).fetchall():
+            if row[1] is None or row[1] == execution_id:
+                fresh.append(row)
+            else:
+                stale.append((row[0], instance_id))
+        if stale:  # completions and timers of an execution that is gone: never hand them out
+            conn.executemany(q.DELETE_MESSAGE, stale)
+        if not fresh:
+            conn.execute(q.RELEASE_INSTANCE, (instance_id, token))
+            return None
+        # FIFO, except that an execution's start always comes first (after continue-as-new, events
+        # raised during the ending episode are older than the new execution's start).
+        fresh.sort(key=lambda r: (r[2] != "execution_started", r[0]))
+        messages = tuple(InboxMessage(r[0], decode_event(r[3]), r[4]) for r in fresh)
+        return OrchestrationWorkItem(
+            instance_id=instance_id,
+            execution_id=execution_id,
+            name=leased[1],
+            status=leased[2],
+            lease_token=token,
+            lease_expires=expires,
+            leased_at=now,
+            history_length=leased[3],
+            messages=messages,
+        )
+
+    def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]:
+        with self._edge() as conn:
+            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
+            return [decode_event(r[1]) for r in rows]
+
+    def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
+        if not batch:
+            return []
+        with self._write(fault="checkpoint") as conn:
+            now = self.now()
+            return [checkpoint_item(conn, now, item, decision) for item, decision in batch]
+
+    def abandon_orchestration(self, item: OrchestrationWorkItem) -> None:
+        with self._write() as conn:
+            conn.execute(q.RELEASE_INSTANCE, (item.instance_id, item.lease_token))
+
+    # --- worker operations: activities ------------------------------------------------------
+
+    def lease_activities(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[ActivityWorkItem]:
+        if limit < 1 or (names is not None and not names):
+            return []
+        # One token per lease call is enough: any later lease of these rows draws a new one.
+        params: dict[str, Any] = {
+            "owner": owner,
+            "token": secrets.token_hex(16),
+            "names": None if names is None else json.dumps(sorted(names)),
+            "limit": limit,
+        }
+        with self._write() as conn:
+            params["now"] = now = self.now()
+            params["expires"] = now + int(lease_seconds * 1_000_000)
+            rows = conn.execute(q.LEASE_TASKS, params).fetchall()
+        return sorted((activity_from_row(r) for r in rows), key=lambda a: a.id)
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+        if not results:
+            return []
+        accepted: list[bool] = []
+        with self._write(fault="activity") as conn:
+            now = self.now()
+            for result in results:
+                accepted.append(_complete_one(conn, now, result))
+        return accepted
+
+    def abandon_activity(self, item: ActivityWorkItem) -> None:
+        backoff = min(ABANDON_BACKOFF_US * max(1, item.dequeue_count), MAX_ABANDON_BACKOFF_US)
+        with self._write() as conn:
+            conn.execute(q.ABANDON_TASK, (self.now() + backoff, item.id, item.lease_token))
+
+    # --- leases -----------------------------------------------------------------------------------
+
+    def renew_leases(
+        self,
+        orchestrations: Sequence[OrchestrationWorkItem],
+        activities: Sequence[ActivityWorkItem],
+        lease_seconds: float,
+    ) -> tuple[list[str], list[int]]:
+        if not orchestrations and not activities:
+            return [], []
+        lost_instances: list[str] = []
+        lost_tasks: list[int] = []
+        with self._write() as conn:
+            expires = self.now() + int(lease_seconds * 1_000_000)
+            for item in orchestrations:
+                if (
+                    conn.execute(q.RENEW_INSTANCE, (expires, item.instance_id, item.lease_token)).rowcount
+                    == 0
+                ):
+                    lost_instances.append(item.instance_id)
+            for task in activities:
+                if conn.execute(q.RENEW_TASK, (expires, task.id, task.lease_token)).rowcount == 0:
+                    lost_tasks.append(task.id)
+        return lost_instances, lost_tasks
+
+    def release_leases(self, owner: str) -> int:
+        with self._write() as conn:
+            released = conn.execute(q.RELEASE_OWNER_INSTANCES, (owner,)).rowcount
+            released += conn.execute(q.RELEASE_OWNER_TASKS, (owner,)).rowcount
+        return int(released)
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def heartbeat(self, info: WorkerInfo) -> None:
+        with self._write() as conn:
+            conn.execute(q.UPSERT_WORKER, worker_params(info, self.now()))
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(q.DELETE_WORKER, (worker_id,))
+
+    def list_workers(self) -> list[WorkerInfo]:
+        with self._edge() as conn:
+            rows = conn.execute(q.SELECT_WORKERS).fetchall()
+        return [worker_from_row(r) for r in rows]
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _pick_instances(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
+    """Up to ``limit`` leasable instances, oldest visible event first; stops reading once it has them."""
+    picked: dict[str, None] = {}
+    cursor = conn.execute(q.PICK_INSTANCES, {"now": now, "names": names_json})
+    try:
+        for (instance_id,) in cursor:
+            picked[instance_id] = None
+            if len(picked) >= limit:
+                break
+    finally:
+        cursor.close()
+    return list(picked)
+
+
+def _complete_one(conn: sqlite3.Connection, now: int, result: ActivityResult) -> bool:
+    item = result.item
+    if conn.execute(q.DELETE_LEASED_TASK, (item.id, item.lease_token)).rowcount == 0:
+        return False  # stale token: the lease expired and someone else owns (or finished) the task
+    event = result.event if result.event.timestamp else replace(result.event, timestamp=now)
+    # The row is gone either way: a result for a finished or replaced execution is discarded, not retried.
+    conn.execute(
+        q.INSERT_RESULT_IF_LIVE,
+        {
+            "instance_id": item.instance_id,
+            "execution_id": item.execution_id,
+            "kind": event.kind,
+            "task_id": item.task_id,
+            "payload": encode_event(event),
+            "now": now,
+        },
+    )
+    return True
+
+
+def _list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.statuses:
+        unknown = [s for s in query.statuses if s not in ALL_STATUSES]
+        if unknown:
+            raise UsageError(f"unknown status {unknown[0]!r}; use one of {', '.join(ALL_STATUSES)}")
+        clauses.append(f"status IN ({', '.join('?' * len(query.statuses))})")
+        params.extend(query.statuses)
+    if query.name is not None:
+        clauses.append("name = ?")
+        params.append(query.name)
+    if query.prefix:
+        # The range lets the primary key narrow the scan; substr makes the match exact.
+        clauses.append("instance_id >= ? AND substr(instance_id, 1, ?) = ?")
+        params.extend((query.prefix, len(query.prefix), query.prefix))
+    if query.created_after is not None:
+        clauses.append("created_at > ?")
+        params.append(query.created_after)
+    if query.created_before is not None:
+        clauses.append("created_at < ?")
+        params.append(query.created_before)
+    if query.cursor:
+        created_at, instance_id = decode_cursor(query.cursor)
+        clauses.append("(created_at, instance_id) < (?, ?)")
+        params.extend((created_at, instance_id))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
+    if not statuses:
+        return tuple(sorted(TERMINAL_STATUSES))
+    live = [s for s in statuses if s not in TERMINAL_STATUSES]
+    if live:
+        raise UsageError(
+            f"only finished instances can be purged; {live[0]!r} is not one of "
+            f"{', '.join(sorted(TERMINAL_STATUSES))}"
+        )
+    return tuple(dict.fromkeys(statuses))

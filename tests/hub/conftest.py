@@ -1,0 +1,67 @@
+"""Fixtures of the hub conformance suite: one ``hub`` per backend, and a clock the tests step.
+
+A backend is a way to make a fresh, empty hub location and open hubs on it. Only SQLite exists
+today; a PostgreSQL backend adds one entry to ``BACKENDS`` and the whole suite runs against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dtctl.hub import open_hub
+from dtctl.hub.base import TaskHub
+
+START = 1_700_000_000_000_000  # 2023-11-14, epoch µs: far from "now", so only the stepped clock matters
+
+
+class StepClock:
+    """An injectable hub clock (epoch µs) that moves only when a test says so."""
+
+    def __init__(self, start: int = START) -> None:
+        self.value = start
+
+    def __call__(self) -> int:
+        return self.value
+
+    def advance(self, seconds: float) -> int:
+        self.value += int(seconds * 1_000_000)
+        return self.value
+
+
+@dataclass
+class Backend:
+    name: str
+    location: str  # a path or URL that open_hub understands
+    clock: StepClock
+
+    def open(self, *, create: bool = False, clock: Callable[[], int] | None = None) -> TaskHub:
+        return open_hub(self.location, create=create, clock=clock or self.clock)
+
+
+def _sqlite(tmp_path: Path, clock: StepClock) -> Backend:
+    return Backend("sqlite", str(tmp_path / "taskhub.db"), clock)
+
+
+BACKENDS: dict[str, Callable[[Path, StepClock], Backend]] = {"sqlite": _sqlite}
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Backend:
+    make: Callable[[Path, StepClock], Backend] = BACKENDS[request.param]
+    return make(tmp_path, clock)
+
+
+@pytest.fixture
+def hub(backend: Backend) -> Iterator[TaskHub]:
+    opened = backend.open(create=True)
+    yield opened
+    opened.close()
