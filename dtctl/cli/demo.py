@@ -1,0 +1,45 @@
+"""``dtctl demo``: run hello-cities end to end on the hub and show what happened."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import typer
+
+from dtctl.cli import render, state
+from dtctl.runtime.config import WorkerConfig
+
+
+def demo(
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the demo instance.")] = 60.0,
+) -> None:
+    """Run the hello-cities demo: create the hub if needed, start an instance, run a worker, show history.
+
+    Example: dtctl demo
+    """
+    from dtctl.client import TaskHubClient
+    from dtctl.hub import open_hub
+    from dtctl.runtime.supervisor import Supervisor
+
+    hub = open_hub(state.current.hub, create=True)
+    client = TaskHubClient(hub)
+    try:
+        instance_id = f"demo-{uuid.uuid4().hex[:8]}"
+        client.start_instance("hello_cities", instance_id=instance_id)
+        render.message(f"started hello_cities as {instance_id}; running one worker process on {state.current.hub}")
+        supervisor = Supervisor(
+            WorkerConfig(hub=state.current.hub, app="dtctl.demo:app", burst=True), 1, notify=lambda _m: None
+        )
+        supervisor.run()
+        final = client.wait_for_completion(instance_id, timeout=timeout)
+        render.instance_detail(final, as_json=state.current.json)
+        if not state.current.json:
+            render.message("history:")
+            render.history_table(client.get_history(instance_id), as_json=False)
+    finally:
+        client.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,68 @@
+"""``dtctl worker``: run worker processes for an app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dtctl.cli import render, state
+from dtctl.runtime.config import WorkerConfig
+from dtctl.runtime.loader import load_app
+
+
+def worker(
+    app_spec: Annotated[
+        str, typer.Argument(help="The app: module:attribute or path/to/file.py:attribute.", metavar="APP")
+    ],
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 1,
+    max_orchestrations: Annotated[
+        int, typer.Option("--max-orchestrations", min=0, help="Orchestration work items per batch (0: 4 x CPUs).")
+    ] = 0,
+    max_activities: Annotated[
+        int, typer.Option("--max-activities", min=0, help="Concurrent activities per process (0: 4 x CPUs).")
+    ] = 0,
+    lease_seconds: Annotated[
+        float, typer.Option("--lease-seconds", min=1.0, help="How long a lease lasts before another worker may take the work.")
+    ] = 30.0,
+    burst: Annotated[bool, typer.Option("--burst", help="Drain the visible backlog, then exit.")] = False,
+    synchronous: Annotated[
+        str, typer.Option("--synchronous", help="full (durable, default) or normal (faster; may lose the last commits on power loss).")
+    ] = "full",
+) -> None:
+    """Run worker processes that execute the app's orchestrations and activities.
+
+    Workers compete for work over the hub; run as many as you like, on one hub. SIGTERM or Ctrl-C
+    drains: in-flight activities finish (up to 10 s) and every lease is given back at once.
+
+    Example: dtctl worker samples/hello_cities.py:app --concurrency 4
+    """
+    from dtctl.runtime.supervisor import Supervisor
+
+    if synchronous not in ("full", "normal"):
+        raise typer.BadParameter("must be 'full' or 'normal'", param_hint="--synchronous")
+    loaded = load_app(app_spec)  # fail here, with the import error, rather than in N children
+    state.current.client()  # and refuse a missing or unsafe hub before starting anything
+    state.current.close()
+    config = WorkerConfig(
+        hub=state.current.hub,
+        app=app_spec,
+        max_orchestrations=max_orchestrations,
+        max_activities=max_activities,
+        lease_seconds=lease_seconds,
+        burst=burst,
+        synchronous=synchronous,
+    )
+    render.message(
+        f"dtctl worker: {concurrency} process(es) for {len(loaded.orchestrators)} orchestrator(s) and "
+        f"{len(loaded.activities)} activity(ies) on {state.current.hub}"
+    )
+    supervisor = Supervisor(config, concurrency, notify=render.message)
+    supervisor.install_signal_handlers()
+    code = supervisor.run()
+    if code:
+        raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)

@@ -1,0 +1,55 @@
+"""Wake-up hints for idle workers: a change to the hub file means new work may be visible.
+
+Hints only shorten waits. Correctness never depends on them: the worker polls with backoff anyway,
+so a missed or spurious hint costs at most one poll interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+log = logging.getLogger("dtctl.worker")
+
+
+class HubFileWatcher:
+    """Sets ``wake`` whenever the hub file or its -wal changes (watchfiles, in a daemon thread)."""
+
+    def __init__(self, path: Path, wake: threading.Event) -> None:
+        self._path = path.resolve()
+        self._wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dtctl-hub-watch", daemon=True)
+
+    def start(self) -> HubFileWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            import watchfiles
+        except ImportError:  # a hint, not a requirement
+            return
+        prefix = self._path.name
+
+        def interesting(_change: object, changed: str) -> bool:
+            return Path(changed).name.startswith(prefix)
+
+        try:
+            for _ in watchfiles.watch(
+                self._path.parent,
+                watch_filter=interesting,
+                stop_event=self._stop,
+                debounce=1,
+                step=5,
+                yield_on_timeout=False,
+                recursive=False,
+                raise_interrupt=False,
+            ):
+                self._wake.set()
+        except Exception as exc:  # the directory vanished, inotify limits: fall back to polling
+            log.debug("hub watcher stopped: %s", exc)
