@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ class App:
     @overload
     def orchestrator(self, fn: F, /) -> F: ...
     @overload
-    def orchestrator(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def orchestrator(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
     def orchestrator(self, fn: Any = None, /, *, name: str | None = None) -> Any:
         def register(f: F) -> F:
             self.add_orchestrator(f, name=name)
@@ -85,7 +86,7 @@ class App:
     @overload
     def activity(self, fn: F, /) -> F: ...
     @overload
-    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
     def activity(self, fn: Any = None, /, *, name: str | None = None) -> Any:
         def register(f: F) -> F:
             self.add_activity(f, name=name)
@@ -145,7 +146,5 @@ def _check_callable(fn: Any, what: str) -> None:
 def _remember_name(fn: Callable[..., Any], name: str) -> None:
     # ``call_activity(fn)`` must find the name a function was registered under, even an explicit one.
     if getattr(fn, "__name__", None) != name:
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             fn.__dtctl_name__ = name  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            pass

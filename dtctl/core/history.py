@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from dtctl.core.failure import FailureDetails
+from dtctl.core.payload import parse_json
 
 # Runtime statuses (DESIGN §2).
 PENDING = "PENDING"
@@ -233,7 +234,11 @@ def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
 
 def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
     """The inverse of :func:`event_to_dict`. Unknown kinds and fields raise ``ValueError``."""
-    args = dict(data)
+    return _event_from_own_dict(dict(data))
+
+
+def _event_from_own_dict(args: dict[str, Any]) -> HistoryEvent:
+    # Consumes ``args``: decoding owns the dict it parsed, so the copy is skipped on the load path.
     kind = args.pop("kind", None)
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -247,12 +252,16 @@ def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
         raise ValueError(f"malformed {kind} event: {exc}") from None
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_event(event: HistoryEvent) -> str:
-    return json.dumps(event_to_dict(event), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(event_to_dict(event))
 
 
 def decode_event(text: str) -> HistoryEvent:
-    data = json.loads(text)
+    data = parse_json(text)
     if not isinstance(data, dict):
         raise ValueError("a history event must be a JSON object")
-    return event_from_dict(data)
+    return _event_from_own_dict(data)

@@ -1,0 +1,404 @@
+"""The authoring API: what an orchestrator and an activity see of their instance.
+
+:class:`OrchestrationContext` mirrors the durabletask SDK's context. Everything it offers is
+deterministic: the time is the time of the episode being replayed (from history), ids come from a
+sequence counter, and uuids are derived from both, so replaying the same history gives the same
+decisions. The replay engine (:mod:`dtctl.core.replay`) drives it through the underscored members.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from dtctl.core import payload
+from dtctl.core.app import function_name
+from dtctl.core.decision import Action, CreateTimer, ScheduleTask, SendEvent, StartSubOrchestration
+from dtctl.core.history import (
+    EventRaised,
+    EventSent,
+    HistoryEvent,
+    SubOrchestrationCreated,
+    TaskScheduled,
+    TimerCreated,
+)
+from dtctl.core.task import CompletableTask, RetryableTask, RetryPolicy, TimerTask
+
+if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
+    import logging
+
+__all__ = ["ActivityContext", "OrchestrationContext", "ReplaySafeLogger"]
+
+EPOCH = datetime(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
+UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
+
+# The kinds of scheduling call, named as the user wrote them (they appear in non-determinism messages).
+ACTIVITY = "call_activity"
+TIMER = "create_timer"
+SUB_ORCHESTRATION = "call_sub_orchestrator"
+SEND_EVENT = "send_event"
+
+
+def to_epoch_us(moment: datetime) -> int:
+    """A datetime as epoch microseconds; naive values are taken as UTC, aware ones converted."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return (moment - EPOCH) // _ONE_US
+
+
+def from_epoch_us(value: int) -> datetime:
+    """Naive UTC, as the durabletask SDK hands out ``current_utc_datetime``."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+class Call:
+    """A scheduling call the code made, kept until history (or this episode's checkpoint) records it.
+
+    Cheaper than building the decision's action during replay, where almost every call is matched
+    against history and never dispatched again.
+    """
+
+    __slots__ = ("fire_at", "kind", "name", "payload", "target")
+
+    def __init__(self, kind: str, name: str, target: str | None, data: str | None, fire_at: int = 0) -> None:
+        self.kind = kind
+        self.name = name  # activity / orchestrator / event name ("" for timers)
+        self.target = target  # the sub-orchestration instance, or the instance an event is sent to
+        self.payload = data
+        self.fire_at = fire_at
+
+    def describe(self) -> str:
+        if self.kind == TIMER:
+            return f"{TIMER}()"
+        if self.kind == SEND_EVENT:
+            return f"{SEND_EVENT}({self.target!r}, {self.name!r})"
+        return f"{self.kind}({self.name!r})"
+
+    def to_action(self, task_id: int) -> Action:
+        name, data = self.name, self.payload
+        if self.kind == ACTIVITY:
+            return ScheduleTask(task_id=task_id, name=name, input=data)
+        if self.kind == TIMER:
+            return CreateTimer(task_id=task_id, fire_at=self.fire_at)
+        target = self.target or ""
+        if self.kind == SUB_ORCHESTRATION:
+            return StartSubOrchestration(task_id=task_id, name=name, instance_id=target, input=data)
+        return SendEvent(task_id=task_id, instance_id=target, name=name, data=data)
+
+    def to_event(self, task_id: int, timestamp: int) -> HistoryEvent:
+        """The history event that records this call (the scheduling half of the task id)."""
+        name, data, at = self.name, self.payload, timestamp
+        if self.kind == ACTIVITY:
+            return TaskScheduled(timestamp=at, task_id=task_id, name=name, input=data)
+        if self.kind == TIMER:
+            return TimerCreated(timestamp=at, task_id=task_id, fire_at=self.fire_at)
+        target = self.target or ""
+        if self.kind == SUB_ORCHESTRATION:
+            return SubOrchestrationCreated(
+                timestamp=at, task_id=task_id, name=name, instance_id=target, input=data
+            )
+        return EventSent(timestamp=at, task_id=task_id, instance_id=target, name=name, input=data)
+
+
+# Name and result type hint per called function: computing type hints is far slower than replaying.
+# Bounded, so code that makes functions on the fly (closures) cannot grow it forever.
+_callees: dict[Any, tuple[str, Any]] = {}
+_CALLEES_LIMIT = 4096
+
+
+def _callee(fn_or_name: Callable[..., Any] | str) -> tuple[str, Any]:
+    if isinstance(fn_or_name, str):
+        return function_name(fn_or_name), None
+    known = _callees.get(fn_or_name)
+    if known is None:
+        known = (function_name(fn_or_name), payload.return_hint(fn_or_name))
+        if len(_callees) >= _CALLEES_LIMIT:
+            _callees.clear()
+        _callees[fn_or_name] = known
+    return known
+
+
+class OrchestrationContext:
+    """What an orchestrator function receives as its first argument."""
+
+    __slots__ = (
+        "_actions",
+        "_arrivals",
+        "_continue_as_new",
+        "_custom_status",
+        "_execution_id",
+        "_inbox",
+        "_instance_id",
+        "_is_replaying",
+        "_name",
+        "_now_us",
+        "_parent_instance_id",
+        "_sequence",
+        "_tasks",
+        "_uuid_counter",
+        "_waiters",
+    )
+
+    def __init__(self, instance_id: str = "", *, name: str = "") -> None:
+        self._instance_id = instance_id
+        self._name = name
+        self._execution_id = ""
+        self._parent_instance_id: str | None = None
+        self._now_us = 0
+        self._is_replaying = False
+        self._sequence = 0
+        self._actions: dict[int, Call] = {}  # calls not yet recorded in history, by task id
+        self._tasks: dict[int, CompletableTask[Any]] = {}  # tasks waiting for a completion, by task id
+        self._waiters: dict[str, deque[CompletableTask[Any]]] = {}  # by casefolded event name
+        self._inbox: dict[str, deque[tuple[int, EventRaised]]] = {}  # events nobody waited for yet
+        self._arrivals = 0
+        self._custom_status: str | None = None
+        self._uuid_counter = 0
+        self._continue_as_new: tuple[str | None, bool] | None = None
+
+    # --- what the orchestrator reads ---------------------------------------------------------------
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def parent_instance_id(self) -> str | None:
+        return self._parent_instance_id
+
+    @property
+    def execution_id(self) -> str:
+        return self._execution_id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """The time of the episode being processed (naive UTC), the same on every replay."""
+        return from_epoch_us(self._now_us)
+
+    @property
+    def is_replaying(self) -> bool:
+        return self._is_replaying
+
+    # --- durable work ---------------------------------------------------------------------------------
+
+    def call_activity(
+        self,
+        activity: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        retry_policy: RetryPolicy | None = None,
+        return_type: Any = None,
+    ) -> CompletableTask[Any]:
+        """Schedule an activity; the task completes with its (decoded) result."""
+        name, hint = _callee(activity)
+        data = payload.encode(input, what=f"the input of activity {name!r}")
+        call = Call(ACTIVITY, name, None, data)
+        return self._start_work(call, f"activity {name!r}", return_type or hint, retry_policy)
+
+    def call_sub_orchestrator(
+        self,
+        orchestrator: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        return_type: Any = None,
+    ) -> CompletableTask[Any]:
+        """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given)."""
+        name, hint = _callee(orchestrator)
+        data = payload.encode(input, what=f"the input of sub-orchestration {name!r}")
+        call = Call(SUB_ORCHESTRATION, name, instance_id, data)
+        return self._start_work(call, f"sub-orchestration {name!r}", return_type or hint, retry_policy)
+
+    def create_timer(self, fire_at: datetime | timedelta) -> TimerTask:
+        """A task that completes at ``fire_at`` (a UTC datetime, or a delay from the current time)."""
+        if isinstance(fire_at, timedelta):
+            at = self._now_us + fire_at // _ONE_US
+        elif isinstance(fire_at, datetime):
+            at = to_epoch_us(fire_at)
+        else:
+            raise TypeError(f"create_timer takes a datetime or a timedelta, not {type(fire_at).__qualname__}")
+        return self._start_timer(at)
+
+    def wait_for_external_event(self, name: str, *, data_type: Any = None) -> CompletableTask[Any]:
+        """A task completed by the next event called ``name`` (case-insensitive), with its data.
+
+        Events that arrived before anyone waited are delivered first, oldest first.
+        """
+        key = name.casefold()
+        task: CompletableTask[Any] = CompletableTask(f"event {name!r}", data_type)
+        buffered = self._inbox.get(key)
+        if buffered:
+            task._finish(payload.decode(buffered.popleft()[1].input, data_type))
+            return task
+        waiters = self._waiters.get(key)
+        if waiters is None:
+            self._waiters[key] = waiters = deque()
+        waiters.append(task)
+        return task
+
+    def send_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        """Raise ``event_name`` on another instance (fire and forget)."""
+        encoded = payload.encode(data, what=f"the data of event {event_name!r}")
+        self._add_call(Call(SEND_EVENT, event_name, instance_id, encoded))
+
+    def continue_as_new(self, new_input: Any, *, save_events: bool = False) -> None:
+        """Restart as a new execution with ``new_input`` once the orchestrator yields or returns.
+
+        With ``save_events``, external events nobody consumed yet are carried into the new execution.
+        """
+        encoded = payload.encode(new_input, what="the input of continue_as_new")
+        self._continue_as_new = (encoded, save_events)
+
+    def set_custom_status(self, custom_status: Any) -> None:
+        self._custom_status = payload.encode(custom_status, what="the custom status")
+
+    def new_uuid(self) -> str:
+        """A uuid that is the same on every replay (the durabletask SDK's derivation)."""
+        moment = self.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        name = f"{self._instance_id}_{moment}_{self._uuid_counter}"
+        self._uuid_counter += 1
+        return str(uuid.uuid5(UUID_NAMESPACE, name))
+
+    def create_replay_safe_logger(self, logger: logging.Logger) -> ReplaySafeLogger:
+        return ReplaySafeLogger(logger, self)
+
+    # --- the replay engine's half ---------------------------------------------------------------------
+
+    def _add_call(self, call: Call) -> int:
+        task_id = self._sequence
+        self._sequence = task_id + 1
+        if call.kind == SUB_ORCHESTRATION and call.target is None:
+            call.target = f"{self._instance_id}:{task_id:04d}"
+        self._actions[task_id] = call
+        return task_id
+
+    def _start_work(
+        self, call: Call, label: str, hint: Any, retry_policy: RetryPolicy | None
+    ) -> CompletableTask[Any]:
+        task: CompletableTask[Any]
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__qualname__}")
+        if retry_policy is None:
+            task = CompletableTask(label, hint)
+        else:
+            # the template keeps target None when the id was defaulted: each attempt gets its own child id
+            template = Call(call.kind, call.name, call.target, call.payload)
+            task = RetryableTask(label, hint, retry_policy, template, self._now_us)
+        self._tasks[self._add_call(call)] = task
+        return task
+
+    def _start_timer(self, fire_at: int, retry_of: RetryableTask[Any] | None = None) -> TimerTask:
+        task = TimerTask(fire_at, retry_of)
+        self._tasks[self._add_call(Call(TIMER, "", None, None, fire_at))] = task
+        return task
+
+    def _schedule_retry(self, task: RetryableTask[Any]) -> bool:
+        """After a failed attempt: start the timer before the next one, or False to give up."""
+        delay = task.next_delay_us(self._now_us)
+        if delay is None:
+            return False
+        self._start_timer(self._now_us + delay, task)
+        return True
+
+    def _retry(self, task: RetryableTask[Any]) -> None:
+        """The retry timer fired: the same work again, under a new task id, for the same task."""
+        task.attempt += 1
+        template: Call = task.call
+        call = Call(template.kind, template.name, template.target, template.payload)
+        self._tasks[self._add_call(call)] = task
+
+    def _buffer_event(self, key: str, event: EventRaised) -> None:
+        queue = self._inbox.get(key)
+        if queue is None:
+            self._inbox[key] = queue = deque()
+        queue.append((self._arrivals, event))
+        self._arrivals += 1
+
+    def _unconsumed_events(self) -> list[EventRaised]:
+        """Buffered events in arrival order (what ``save_events`` carries over)."""
+        pending = [entry for queue in self._inbox.values() for entry in queue]
+        pending.sort(key=lambda entry: entry[0])
+        return [event for _, event in pending]
+
+
+class ReplaySafeLogger:
+    """Wraps a logger so that nothing is logged while the orchestrator replays history."""
+
+    __slots__ = ("_context", "_logger")
+
+    def __init__(self, logger: logging.Logger, context: OrchestrationContext) -> None:
+        self._logger = logger
+        self._context = context
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    def _live(self) -> bool:
+        return not self._context._is_replaying
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.debug(msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.info(msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.warning(msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.error(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.exception(msg, *args, **kwargs)
+
+    def critical(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.critical(msg, *args, **kwargs)
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._live():
+            self._logger.log(level, msg, *args, **kwargs)
+
+    def isEnabledFor(self, level: int) -> bool:  # the logging module's spelling
+        return self._live() and self._logger.isEnabledFor(level)
+
+
+class ActivityContext:
+    """What an activity function receives as its first argument."""
+
+    __slots__ = ("_orchestration_id", "_task_id")
+
+    def __init__(self, orchestration_id: str, task_id: int) -> None:
+        self._orchestration_id = orchestration_id
+        self._task_id = task_id
+
+    @property
+    def orchestration_id(self) -> str:
+        """The instance id of the orchestration that scheduled this activity."""
+        return self._orchestration_id
+
+    @property
+    def instance_id(self) -> str:
+        return self._orchestration_id
+
+    @property
+    def task_id(self) -> int:
+        return self._task_id
+
+    def __repr__(self) -> str:
+        return f"ActivityContext(orchestration_id={self._orchestration_id!r}, task_id={self._task_id})"

@@ -1,0 +1,58 @@
+"""Drop-in for ``from durabletask import task``: the same names, backed by dtctl's replay engine.
+
+Orchestrator and activity bodies written against the durabletask SDK run unchanged after replacing
+``from durabletask import task`` with ``from dtctl import task``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+from dtctl.core.app import function_name as get_name
+from dtctl.core.context import ActivityContext, OrchestrationContext, ReplaySafeLogger
+from dtctl.core.failure import FailureDetails
+from dtctl.core.task import (
+    CompletableTask,
+    CompositeTask,
+    RetryableTask,
+    RetryPolicy,
+    Task,
+    TaskFailedError,
+    TimerTask,
+    WhenAllTask,
+    WhenAnyTask,
+    when_all,
+    when_any,
+)
+from dtctl.errors import NonDeterminismError, OrchestrationStateError
+
+__all__ = [
+    "Activity",
+    "ActivityContext",
+    "CompletableTask",
+    "CompositeTask",
+    "FailureDetails",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationStateError",
+    "Orchestrator",
+    "ReplaySafeLogger",
+    "RetryPolicy",
+    "RetryableTask",
+    "Task",
+    "TaskFailedError",
+    "TimerTask",
+    "WhenAllTask",
+    "WhenAnyTask",
+    "get_name",
+    "when_all",
+    "when_any",
+]
+
+TInput = TypeVar("TInput")
+TOutput = TypeVar("TOutput")
+
+# The SDK's type aliases, for code that annotates with them.
+Orchestrator = Callable[[OrchestrationContext, TInput], Generator[Task[Any], Any, TOutput] | TOutput]
+Activity = Callable[[ActivityContext, TInput], TOutput]

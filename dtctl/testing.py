@@ -1,0 +1,219 @@
+"""Helpers for testing orchestrators without a hub: build a history, replay it, look at the decision.
+
+::
+
+    from datetime import datetime, timedelta
+    from dtctl.core.replay import execute
+    from dtctl.testing import HistoryBuilder
+
+    h = HistoryBuilder(name="hello_cities", start=datetime(2024, 1, 1))
+    past = h.orchestrator_started().started(input=None).task_scheduled(0, "say_hello", "Tokyo").take()
+    new = h.orchestrator_started(at=timedelta(seconds=1)).task_completed(0, "Hello Tokyo!").take()
+    decision = execute(hello_cities, past, new)
+    assert decision.actions[0].name == "say_hello"
+
+Methods take plain Python values and encode payloads the way dtctl stores them; every event is stamped
+with the builder's clock, which only ``orchestrator_started(at=...)`` moves. ``take()`` returns the
+events added since the previous ``take()``, so one builder can produce the past and then each episode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from dtctl.core import payload
+from dtctl.core.context import from_epoch_us, to_epoch_us
+from dtctl.core.failure import FailureDetails
+from dtctl.core.history import (
+    COMPLETED,
+    FAILED,
+    ContinuedAsNew,
+    EventRaised,
+    EventSent,
+    ExecutionCompleted,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    GenericEvent,
+    HistoryEvent,
+    OrchestratorStarted,
+    SubOrchestrationCompleted,
+    SubOrchestrationCreated,
+    SubOrchestrationFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+
+__all__ = ["DEFAULT_START", "HistoryBuilder", "failure_of"]
+
+DEFAULT_START = datetime(2024, 1, 1)
+
+When = datetime | timedelta
+
+
+def failure_of(error: BaseException | FailureDetails) -> FailureDetails:
+    """The failure details history stores for ``error``."""
+    return error if isinstance(error, FailureDetails) else FailureDetails.from_exception(error)
+
+
+class HistoryBuilder:
+    """Builds history events for one execution of an orchestration."""
+
+    def __init__(
+        self,
+        instance_id: str = "instance",
+        name: str = "orchestrator",
+        *,
+        start: datetime = DEFAULT_START,
+        execution_id: str = "execution-1",
+    ) -> None:
+        self.instance_id = instance_id
+        self.name = name
+        self.execution_id = execution_id
+        self.now = to_epoch_us(start)  # epoch µs, UTC
+        self.events: list[HistoryEvent] = []
+        self._taken = 0
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def current_time(self) -> datetime:
+        """The builder's clock as naive UTC, as ``current_utc_datetime`` reports it."""
+        return from_epoch_us(self.now)
+
+    def build(self) -> list[HistoryEvent]:
+        """Every event added so far."""
+        return list(self.events)
+
+    def take(self) -> list[HistoryEvent]:
+        """The events added since the last ``take()``."""
+        taken = self.events[self._taken :]
+        self._taken = len(self.events)
+        return taken
+
+    def add(self, event: HistoryEvent) -> HistoryBuilder:
+        self.events.append(event)
+        return self
+
+    # --- the execution ---------------------------------------------------------------------------
+
+    def orchestrator_started(self, at: When | None = None) -> HistoryBuilder:
+        """Start an episode; ``at`` is a time, or a delay after the builder's clock."""
+        if isinstance(at, timedelta):
+            self.now += at // timedelta(microseconds=1)
+        elif isinstance(at, datetime):
+            self.now = to_epoch_us(at)
+        return self.add(OrchestratorStarted(timestamp=self.now))
+
+    def started(
+        self,
+        input: Any = None,
+        *,
+        parent_instance_id: str | None = None,
+        parent_task_id: int | None = None,
+    ) -> HistoryBuilder:
+        return self.add(
+            ExecutionStarted(
+                timestamp=self.now,
+                name=self.name,
+                instance_id=self.instance_id,
+                execution_id=self.execution_id,
+                input=payload.encode(input),
+                parent_instance_id=parent_instance_id,
+                parent_task_id=parent_task_id,
+            )
+        )
+
+    def completed(self, result: Any = None) -> HistoryBuilder:
+        encoded = payload.encode(result)
+        return self.add(ExecutionCompleted(timestamp=self.now, status=COMPLETED, result=encoded))
+
+    def failed(self, error: BaseException | FailureDetails) -> HistoryBuilder:
+        return self.add(ExecutionCompleted(timestamp=self.now, status=FAILED, failure=failure_of(error)))
+
+    def continued_as_new(self, input: Any = None, new_execution_id: str | None = None) -> HistoryBuilder:
+        encoded = payload.encode(input)
+        return self.add(ContinuedAsNew(timestamp=self.now, input=encoded, new_execution_id=new_execution_id))
+
+    def suspended(self, reason: str | None = None) -> HistoryBuilder:
+        return self.add(ExecutionSuspended(timestamp=self.now, reason=reason))
+
+    def resumed(self, reason: str | None = None) -> HistoryBuilder:
+        return self.add(ExecutionResumed(timestamp=self.now, reason=reason))
+
+    def terminated(self, reason: str | None = None, *, recursive: bool = True) -> HistoryBuilder:
+        return self.add(ExecutionTerminated(timestamp=self.now, reason=reason, recursive=recursive))
+
+    def generic(self, data: str | None = None) -> HistoryBuilder:
+        return self.add(GenericEvent(timestamp=self.now, data=data))
+
+    # --- activities --------------------------------------------------------------------------------
+
+    def task_scheduled(self, task_id: int, name: str, input: Any = None) -> HistoryBuilder:
+        encoded = payload.encode(input)
+        return self.add(TaskScheduled(timestamp=self.now, task_id=task_id, name=name, input=encoded))
+
+    def task_completed(self, task_id: int, result: Any = None) -> HistoryBuilder:
+        return self.add(TaskCompleted(timestamp=self.now, task_id=task_id, result=payload.encode(result)))
+
+    def task_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
+        return self.add(TaskFailed(timestamp=self.now, task_id=task_id, failure=failure_of(error)))
+
+    # --- timers ------------------------------------------------------------------------------------
+
+    def fire_time(self, fire_at: When) -> int:
+        """Epoch µs of a timer due at ``fire_at`` (a time, or a delay after the builder's clock)."""
+        if isinstance(fire_at, timedelta):
+            return self.now + fire_at // timedelta(microseconds=1)
+        return to_epoch_us(fire_at)
+
+    def timer_created(self, task_id: int, fire_at: When) -> HistoryBuilder:
+        return self.add(TimerCreated(timestamp=self.now, task_id=task_id, fire_at=self.fire_time(fire_at)))
+
+    def timer_fired(self, task_id: int, fire_at: When | None = None) -> HistoryBuilder:
+        """The timer ``task_id`` fired; ``fire_at`` defaults to the time its timer_created recorded."""
+        at = self.fire_time(fire_at) if fire_at is not None else self._recorded_fire_time(task_id)
+        return self.add(TimerFired(timestamp=self.now, task_id=task_id, fire_at=at))
+
+    def _recorded_fire_time(self, task_id: int) -> int:
+        for event in reversed(self.events):
+            if isinstance(event, TimerCreated) and event.task_id == task_id:
+                return event.fire_at
+        return self.now
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def event_raised(self, name: str, data: Any = None) -> HistoryBuilder:
+        return self.add(EventRaised(timestamp=self.now, name=name, input=payload.encode(data)))
+
+    def event_sent(self, task_id: int, instance_id: str, name: str, data: Any = None) -> HistoryBuilder:
+        encoded = payload.encode(data)
+        return self.add(
+            EventSent(timestamp=self.now, task_id=task_id, instance_id=instance_id, name=name, input=encoded)
+        )
+
+    # --- sub-orchestrations --------------------------------------------------------------------------
+
+    def sub_orchestration_created(
+        self, task_id: int, name: str, input: Any = None, *, instance_id: str | None = None
+    ) -> HistoryBuilder:
+        """``instance_id`` defaults to the id the context gives a child: ``"{instance_id}:{task_id:04d}"``."""
+        child = instance_id if instance_id is not None else f"{self.instance_id}:{task_id:04d}"
+        encoded = payload.encode(input)
+        event = SubOrchestrationCreated(
+            timestamp=self.now, task_id=task_id, name=name, instance_id=child, input=encoded
+        )
+        return self.add(event)
+
+    def sub_orchestration_completed(self, task_id: int, result: Any = None) -> HistoryBuilder:
+        encoded = payload.encode(result)
+        return self.add(SubOrchestrationCompleted(timestamp=self.now, task_id=task_id, result=encoded))
+
+    def sub_orchestration_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
+        failure = failure_of(error)
+        return self.add(SubOrchestrationFailed(timestamp=self.now, task_id=task_id, failure=failure))
