@@ -2,7 +2,8 @@
 
 Run it::
 
-    dtctl start-instance approval_workflow --input '{"request": "new laptop", "timeout_seconds": 3600}' --id req-1
+    dtctl start-instance approval_workflow --id req-1 \\
+        --input '{"request": "new laptop", "timeout_seconds": 3600}'
     dtctl worker samples/human_interaction.py:app &
     dtctl raise-event req-1 approval --data '{"approved": true, "by": "kim"}'
     dtctl wait req-1               # output "approved by kim: new laptop"

@@ -7,7 +7,8 @@ was reserved (compensation) and completes with a "cancelled" result instead of f
 Run it::
 
     dtctl start-instance process_order --id order-1 \\
-        --input '{"order_id": "order-1", "customer": "ada", "lines": [{"sku": "book", "qty": 2}, {"sku": "pen", "qty": 10}]}'
+        --input '{"order_id": "order-1", "customer": "ada",
+                  "lines": [{"sku": "book", "qty": 2}, {"sku": "pen", "qty": 10}]}'
     dtctl worker samples/order_processing.py:app --burst
     dtctl status order-1           # output {"order_id": "order-1", "status": "shipped", ...}
     dtctl history show order-1 --timeline
@@ -93,5 +94,10 @@ def process_order(ctx: dtctl.OrchestrationContext, order: Order):
     ctx.set_custom_status({"stage": "shipping"})
     shipment = yield ctx.call_activity(ship, input=order.order_id)
     ctx.set_custom_status({"stage": "done"})
-    return {"order_id": order.order_id, "status": "shipped", "total": total, "receipt": receipt,
-            "shipment": shipment}
+    return {
+        "order_id": order.order_id,
+        "status": "shipped",
+        "total": total,
+        "receipt": receipt,
+        "shipment": shipment,
+    }

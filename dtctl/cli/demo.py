@@ -12,7 +12,9 @@ from dtctl.runtime.config import WorkerConfig
 
 
 def demo(
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the demo instance.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the demo instance.")
+    ] = 60.0,
 ) -> None:
     """Run the hello-cities demo: create the hub if needed, start an instance, run a worker, show history.
 
@@ -27,7 +29,9 @@ def demo(
     try:
         instance_id = f"demo-{uuid.uuid4().hex[:8]}"
         client.start_instance("hello_cities", instance_id=instance_id)
-        render.message(f"started hello_cities as {instance_id}; running one worker process on {state.current.hub}")
+        render.message(
+            f"started hello_cities as {instance_id}; running one worker process on {state.current.hub}"
+        )
         supervisor = Supervisor(
             WorkerConfig(hub=state.current.hub, app="dtctl.demo:app", burst=True), 1, notify=lambda _m: None
         )

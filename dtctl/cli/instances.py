@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
 from dtctl.cli import parse, render, state
 from dtctl.core.history import ALL_STATUSES, FAILED, TERMINATED
 from dtctl.errors import InstanceFailed, UsageError
-from dtctl.hub.base import InstanceQuery
+from dtctl.hub.base import IfExists, InstanceQuery
 
 IdArg = Annotated[str, typer.Argument(help="The instance id.", metavar="ID")]
 
@@ -24,14 +24,18 @@ def start_instance(
     input: Annotated[
         str | None, typer.Option("--input", "-i", help="Input as JSON, @file.json, or - for stdin.")
     ] = None,
-    instance_id: Annotated[str | None, typer.Option("--id", help="Instance id (default: a new uuid).")] = None,
+    instance_id: Annotated[
+        str | None, typer.Option("--id", help="Instance id (default: a new uuid).")
+    ] = None,
     start_at: Annotated[
         str | None, typer.Option("--start-at", help="Start later: ISO time or a delay such as 10m.")
     ] = None,
     if_exists: Annotated[
         str, typer.Option("--if-exists", help="When the id exists: fail, skip, or replace (terminal only).")
     ] = "fail",
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the instance to finish; print its output.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the instance to finish; print its output.")
+    ] = False,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait with --wait.")] = None,
 ) -> None:
     """Schedule a new orchestration instance and print its id.
@@ -40,10 +44,13 @@ def start_instance(
     """
     if if_exists not in ("fail", "skip", "replace"):
         raise UsageError(f"--if-exists must be fail, skip or replace, not {if_exists!r}")
+    policy = cast(IfExists, if_exists)
     value = parse.json_argument(input, what="--input")
     when = parse.point_in_time(start_at, what="--start-at", now=_now()) if start_at else None
     client = state.current.client()
-    new_id = client.start_instance(name, input=value, instance_id=instance_id, start_at=when, if_exists=if_exists)
+    new_id = client.start_instance(
+        name, input=value, instance_id=instance_id, start_at=when, if_exists=policy
+    )
     if not wait:
         render.instance_ids([new_id], as_json=state.current.json)
         return
@@ -60,8 +67,12 @@ def _wait_and_show(instance_id: str, timeout: float | None) -> None:
 def raise_event(
     instance_id: IdArg,
     name: Annotated[str, typer.Argument(help="The event name (case-insensitive).", metavar="NAME")],
-    data: Annotated[str | None, typer.Option("--data", "-d", help="Event data as JSON, @file.json or -.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Store the event even if the instance finished.")] = False,
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="Event data as JSON, @file.json or -.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Store the event even if the instance finished.")
+    ] = False,
 ) -> None:
     """Deliver an external event to a running instance.
 
@@ -91,9 +102,7 @@ def terminate(
         if outcome.terminated
         else f"{instance_id} already {outcome.status}; nothing to terminate"
     )
-    _done(
-        {"instance_id": instance_id, "terminated": outcome.terminated, "status": outcome.status}, text
-    )
+    _done({"instance_id": instance_id, "terminated": outcome.terminated, "status": outcome.status}, text)
 
 
 def suspend(
@@ -134,7 +143,9 @@ def status(
 
 def wait(
     instance_id: IdArg,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default: forever).")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds to wait (default: forever).")
+    ] = None,
 ) -> None:
     """Wait for an instance to finish and show it; exits 5 if it FAILED or was TERMINATED, 6 on timeout.
 
@@ -171,7 +182,9 @@ def list_instances(
         statuses=statuses,
         name=name,
         prefix=prefix,
-        created_after=_us(parse.past_point(created_after, what="--created-after", now=now)) if created_after else None,
+        created_after=_us(parse.past_point(created_after, what="--created-after", now=now))
+        if created_after
+        else None,
         created_before=_us(parse.past_point(created_before, what="--created-before", now=now))
         if created_before
         else None,

@@ -39,13 +39,17 @@ def _version(value: bool) -> None:
 def root(
     hub: Annotated[
         str,
-        typer.Option("--hub", envvar="DTCTL_HUB", help="Task hub: a SQLite file path (default ./taskhub.db)."),
+        typer.Option(
+            "--hub", envvar="DTCTL_HUB", help="Task hub: a SQLite file path (default ./taskhub.db)."
+        ),
     ] = state.DEFAULT_HUB,
     json_output: Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")] = False,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Output format: 'json' or 'text'.", metavar="FORMAT")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of internal errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks of internal errors.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -88,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         render.error("interrupted")
         return 130
     except Exception as exc:
-        render.error(f"internal error: {type(exc).__name__}: {exc}", None if verbose else "run with -v for the traceback")
+        render.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            None if verbose else "run with -v for the traceback",
+        )
         if verbose:
             traceback.print_exc()
         return ExitCode.INTERNAL

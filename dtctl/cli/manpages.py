@@ -74,7 +74,7 @@ def split_help(text: str) -> tuple[str, list[str], list[str]]:
     return summary, paragraphs[1:], examples
 
 
-def option_lines(command: Any, ctx: click.Context) -> Iterator[str]:
+def option_lines(command: Any, ctx: Any) -> Iterator[str]:
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx)
         if record is None:
@@ -99,7 +99,9 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
         f"{escape(name)} \\- {escape(summary)}",
         ".SH SYNOPSIS",
         f".B {escape(' '.join(path))}",
-        escape(" ".join(["[OPTIONS]", *argument_names(command)] + (["COMMAND"] if _is_group(command) else []))),
+        escape(
+            " ".join(["[OPTIONS]", *argument_names(command)] + (["COMMAND"] if _is_group(command) else []))
+        ),
     ]
     if paragraphs or summary:
         lines += [".SH DESCRIPTION", escape(summary)]
@@ -114,7 +116,11 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
     if options:
         lines += [".SH OPTIONS", *options]
     if command is not root:
-        lines += [".SH GLOBAL OPTIONS", "Given before the command: ", *list(option_lines(root, click.Context(root)))]
+        lines += [
+            ".SH GLOBAL OPTIONS",
+            "Given before the command: ",
+            *list(option_lines(root, click.Context(root))),
+        ]
     lines.append(".SH EXIT STATUS")
     for code, meaning in EXIT_CODES:
         lines += [".TP", f".B {code}", escape(meaning)]
@@ -125,7 +131,10 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
         lines.append(".SH EXAMPLES")
         for example in examples:
             lines += [".PP", ".nf", escape(example), ".fi"]
-    lines += [".SH SEE ALSO", escape("dtctl(1)" if command is not root else "dtctl-worker(1), dtctl-start-instance(1)")]
+    lines += [
+        ".SH SEE ALSO",
+        escape("dtctl(1)" if command is not root else "dtctl-worker(1), dtctl-start-instance(1)"),
+    ]
     return "\n".join(lines) + "\n"
 
 

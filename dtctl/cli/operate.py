@@ -30,13 +30,21 @@ def migrate() -> None:
 
     Example: dtctl hub migrate
     """
-    from dtctl.hub import migrate_hub
+    from dtctl.hub import open_hub
 
-    result = migrate_hub(state.current.hub)
+    hub = open_hub(state.current.hub, check_schema=False)
+    try:
+        backup = hub.migrate()  # type: ignore[attr-defined]
+        version = hub.schema_version()  # type: ignore[attr-defined]
+    finally:
+        hub.close()
+    result = {"hub": state.current.hub, "version": version, "backup": str(backup) if backup else None}
     if state.current.json:
         render.emit_json(result)
     else:
-        render.message(f"hub at schema version {result.get('version')}; backup: {result.get('backup') or '-'}")
+        render.message(
+            f"hub at schema version {result.get('version')}; backup: {result.get('backup') or '-'}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,13 @@ from dtctl.core.history import COMPLETED, FAILED, RUNNING, SUSPENDED, TERMINATED
 from dtctl.hub.base import HistoryRecord, InstancePage, InstanceState
 
 SHORT_PAYLOAD = 60
-STATUS_STYLES = {COMPLETED: "green", FAILED: "bold red", TERMINATED: "magenta", RUNNING: "cyan", SUSPENDED: "yellow"}
+STATUS_STYLES = {
+    COMPLETED: "green",
+    FAILED: "bold red",
+    TERMINATED: "magenta",
+    RUNNING: "cyan",
+    SUSPENDED: "yellow",
+}
 
 
 def _color_allowed(stream: Any) -> bool:
@@ -55,7 +61,9 @@ def local_time(us: int | None) -> str:
     if us is None:
         return "-"
     moment = datetime.fromtimestamp(us / 1_000_000, UTC).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} " + (moment.tzname() or "")
+    return (
+        moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} " + (moment.tzname() or "")
+    )
 
 
 def payload_value(text: str | None) -> Any:
@@ -174,9 +182,13 @@ def instance_detail(state: InstanceState, *, as_json: bool, full: bool = False) 
         rows.append(("completed", local_time(state.completed_at)))
     if state.parent_instance_id:
         rows.append(("parent", state.parent_instance_id))
-    for label, value in (("input", state.input), ("output", state.output), ("custom status", state.custom_status)):
-        if value is not None:
-            rows.append((label, value if limit is None else short(value, limit)))
+    for label, text in (
+        ("input", state.input),
+        ("output", state.output),
+        ("custom status", state.custom_status),
+    ):
+        if text is not None:
+            rows.append((label, text if limit is None else short(text, limit)))
     if state.failure:
         rows.append(("failure", Text(f"{state.failure.error_type}: {state.failure.message}", style="red")))
     if state.lease_owner:
@@ -189,15 +201,15 @@ def instance_detail(state: InstanceState, *, as_json: bool, full: bool = False) 
 
 def instance_list(page: InstancePage, *, as_json: bool) -> None:
     if as_json:
-        emit_json(
-            {"instances": [instance_dict(s) for s in page.instances], "next_cursor": page.next_cursor}
-        )
+        emit_json({"instances": [instance_dict(s) for s in page.instances], "next_cursor": page.next_cursor})
         return
     table = Table(box=None, header_style="bold")
     for column in ("INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED"):
         table.add_column(column, no_wrap=True)
     for s in page.instances:
-        table.add_row(s.instance_id, s.name, status_text(s.status), local_time(s.created_at), local_time(s.updated_at))
+        table.add_row(
+            s.instance_id, s.name, status_text(s.status), local_time(s.created_at), local_time(s.updated_at)
+        )
     stdout_console().print(table)
     if page.next_cursor:
         message(f"more instances: --cursor {page.next_cursor}")

@@ -17,17 +17,25 @@ def worker(
     ],
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 1,
     max_orchestrations: Annotated[
-        int, typer.Option("--max-orchestrations", min=0, help="Orchestration work items per batch (0: 4 x CPUs).")
+        int,
+        typer.Option("--max-orchestrations", min=0, help="Orchestration work items per batch (0: 4 x CPUs)."),
     ] = 0,
     max_activities: Annotated[
         int, typer.Option("--max-activities", min=0, help="Concurrent activities per process (0: 4 x CPUs).")
     ] = 0,
     lease_seconds: Annotated[
-        float, typer.Option("--lease-seconds", min=1.0, help="How long a lease lasts before another worker may take the work.")
+        float,
+        typer.Option(
+            "--lease-seconds", min=1.0, help="How long a lease lasts before another worker may take the work."
+        ),
     ] = 30.0,
     burst: Annotated[bool, typer.Option("--burst", help="Drain the visible backlog, then exit.")] = False,
     synchronous: Annotated[
-        str, typer.Option("--synchronous", help="full (durable, default) or normal (faster; may lose the last commits on power loss).")
+        str,
+        typer.Option(
+            "--synchronous",
+            help="full (durable, default) or normal (faster; may lose the last commits on power loss).",
+        ),
     ] = "full",
 ) -> None:
     """Run worker processes that execute the app's orchestrations and activities.

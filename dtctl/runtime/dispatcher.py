@@ -80,13 +80,19 @@ class EpisodeRunner:
 
         work = WorkContext("orchestration", item.name, item.instance_id, None, item.dequeue_count)
         cached = self._cache.pop(item.instance_id, None)
-        if cached and cached.execution_id == item.execution_id and cached.history_length == item.history_length:
+        if (
+            cached
+            and cached.execution_id == item.execution_id
+            and cached.history_length == item.history_length
+        ):
             executor = cached.executor
             decision = run_with_middleware(self._app.middleware, work, lambda: executor.resume(new_events))
         else:
             past = self._hub.load_history(item.instance_id, item.execution_id)
             executor = OrchestrationExecutor(definition)
-            decision = run_with_middleware(self._app.middleware, work, lambda: executor.execute(past, new_events))
+            decision = run_with_middleware(
+                self._app.middleware, work, lambda: executor.execute(past, new_events)
+            )
         if decision.status in (RUNNING, SUSPENDED):
             length = item.history_length + len(decision.new_history)
             self._pending[item.instance_id] = _CachedInstance(item.execution_id, length, executor)
@@ -152,9 +158,13 @@ def execute_activity(app: App, definition: ActivityDefinition, item: ActivityWor
 
     try:
         result = run_with_middleware(app.middleware, work, call)
-        event: TaskCompleted | TaskFailed = TaskCompleted(timestamp=_now_us(), task_id=item.task_id, result=result)
+        event: TaskCompleted | TaskFailed = TaskCompleted(
+            timestamp=_now_us(), task_id=item.task_id, result=result
+        )
     except Exception as exc:
-        event = TaskFailed(timestamp=_now_us(), task_id=item.task_id, failure=FailureDetails.from_exception(exc))
+        event = TaskFailed(
+            timestamp=_now_us(), task_id=item.task_id, failure=FailureDetails.from_exception(exc)
+        )
     return ActivityResult(item, event)
 
 

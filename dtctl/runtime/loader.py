@@ -7,6 +7,7 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 from dtctl.core.app import App
 from dtctl.errors import AppLoadError
@@ -33,13 +34,13 @@ def load_app(spec: str) -> App:
     return app
 
 
-def _import_target(target: str) -> object:
+def _import_target(target: str) -> ModuleType:
     if target.endswith(".py") or "/" in target or "\\" in target:
         return _import_file(Path(target))
     return _import_module(target)
 
 
-def _import_file(path: Path) -> object:
+def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise AppLoadError(f"no such app file: {path}")
     # Import under its own module name with its folder on sys.path, so a worker process and the
@@ -50,7 +51,7 @@ def _import_file(path: Path) -> object:
     return _import_module(path.stem)
 
 
-def _import_module(name: str) -> object:
+def _import_module(name: str) -> ModuleType:
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     try:

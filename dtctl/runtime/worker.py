@@ -131,7 +131,9 @@ class Worker:
             if not ok:
                 log.warning(
                     "result of activity %s (instance %s, task %d) was refused: its lease was lost",
-                    result.item.name, result.item.instance_id, result.item.task_id,
+                    result.item.name,
+                    result.item.instance_id,
+                    result.item.task_id,
                 )
         self.activities_run += len(results)
         return True

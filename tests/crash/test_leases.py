@@ -56,8 +56,10 @@ def test_stopped_worker_is_overtaken_and_its_late_result_refused(hub_path: Path,
             final = client.wait_for_completion("held", timeout=60)
         assert final.status == COMPLETED
         stopped.signal(signal.SIGCONT)
-        wait_until(lambda: "lease was lost" in stopped.log() or "refused" in stopped.log(),
-                   what="the stopped worker's late result to be refused")
+        wait_until(
+            lambda: "lease was lost" in stopped.log() or "refused" in stopped.log(),
+            what="the stopped worker's late result to be refused",
+        )
     finally:
         stopped.stop()
         rescuer.stop()
@@ -71,8 +73,10 @@ def test_drained_worker_releases_its_leases_at_once(hub_path: Path, tmp_path: Pa
         client.start_instance("gated_workflow", input=str(gate), instance_id="drain")
     # A long lease: if the drain did not release it, the next worker would wait a whole minute.
     first = WorkerProcess(hub_path, APP, tmp_path / "logs", lease_seconds=60.0, drain_seconds=0.2)
-    wait_until(lambda: f":{first.pid}:" in (_activity_lease_owner(hub_path, "drain") or ""),
-               what="the worker to lease the gated activity")
+    wait_until(
+        lambda: f":{first.pid}:" in (_activity_lease_owner(hub_path, "drain") or ""),
+        what="the worker to lease the gated activity",
+    )
     first.signal(signal.SIGTERM)
     assert first.wait(timeout=20) == 0
     assert _activity_lease_owner(hub_path, "drain") is None

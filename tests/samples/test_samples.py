@@ -38,11 +38,25 @@ CASES: list[tuple[str, str, Any, Any]] = [
 
 class Workers:
     def __init__(self, hub: Path, sample: str, state_dir: Path) -> None:
-        command = [sys.executable, "-m", "dtctl", "--hub", str(hub), "worker", f"samples/{sample}.py:app",
-                   "--concurrency", "2"]
+        command = [
+            sys.executable,
+            "-m",
+            "dtctl",
+            "--hub",
+            str(hub),
+            "worker",
+            f"samples/{sample}.py:app",
+            "--concurrency",
+            "2",
+        ]
         self.process = subprocess.Popen(
-            command, cwd=REPO, env=child_env(DTCTL_SAMPLE_STATE=str(state_dir)), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            command,
+            cwd=REPO,
+            env=child_env(DTCTL_SAMPLE_STATE=str(state_dir)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def stop(self) -> str:
@@ -72,7 +86,9 @@ def _run_sample(hub: Path, tmp_path: Path, sample: str, name: str, value: Any, i
 
 
 @pytest.mark.parametrize(("sample", "name", "value", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_sample_completes(hub: Path, tmp_path: Path, sample: str, name: str, value: Any, expected: Any) -> None:
+def test_sample_completes(
+    hub: Path, tmp_path: Path, sample: str, name: str, value: Any, expected: Any
+) -> None:
     assert _run_sample(hub, tmp_path, sample, name, value, "sample-1") == expected
 
 
@@ -91,8 +107,16 @@ def test_human_interaction_approved_by_event(hub: Path, tmp_path: Path) -> None:
 
 
 def test_order_processing_ships_and_cancels(hub: Path, tmp_path: Path) -> None:
-    good = {"order_id": "o1", "customer": "ada", "lines": [{"sku": "book", "qty": 2}, {"sku": "pen", "qty": 10}]}
-    bad = {"order_id": "o2", "customer": "bob", "lines": [{"sku": "book", "qty": 1}, {"sku": "unicorn", "qty": 1}]}
+    good = {
+        "order_id": "o1",
+        "customer": "ada",
+        "lines": [{"sku": "book", "qty": 2}, {"sku": "pen", "qty": 10}],
+    }
+    bad = {
+        "order_id": "o2",
+        "customer": "bob",
+        "lines": [{"sku": "book", "qty": 1}, {"sku": "unicorn", "qty": 1}],
+    }
     workers = Workers(hub, "order_processing", tmp_path / "state")
     try:
         with TaskHubClient(str(hub)) as client:
