@@ -49,7 +49,7 @@ from dtctl.core.history import (
     TimerFired,
 )
 
-__all__ = ["DEFAULT_START", "HistoryBuilder", "failure_of"]
+__all__ = ["DEFAULT_START", "HistoryBuilder", "failure_of", "run_orchestration"]
 
 DEFAULT_START = datetime(2024, 1, 1)
 
@@ -217,3 +217,21 @@ class HistoryBuilder:
     def sub_orchestration_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
         failure = failure_of(error)
         return self.add(SubOrchestrationFailed(timestamp=self.now, task_id=task_id, failure=failure))
+
+
+def run_orchestration(app: Any, orchestrator: Any, input: Any = None, **options: Any) -> Any:
+    """Run ``orchestrator`` of ``app`` to the end in this process, on a throw-away hub, skipping time.
+
+    The real hub, worker loop and replay engine, stepped in-process; durable timers fire at once (the
+    hub's clock jumps to them). Returns the final instance state::
+
+        state = run_orchestration(app, hello_cities)
+        assert state.status == "COMPLETED"
+        assert payload.decode(state.output) == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+    Options: ``instance_id``, ``events`` (``[(name, data), …]`` raised right after the start and buffered
+    until awaited), ``max_steps``. See :func:`dtctl.runtime.inprocess.run_orchestration`.
+    """
+    from dtctl.runtime.inprocess import run_orchestration as run  # the runtime is imported only when used
+
+    return run(app, orchestrator, input, **options)
