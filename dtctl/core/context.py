@@ -34,7 +34,9 @@ __all__ = ["ActivityContext", "OrchestrationContext", "ReplaySafeLogger"]
 
 EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
-UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
+# uuid5(NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875"), spelled out: computing it at import
+# would load hashlib (OpenSSL, ~3.5 MB of a worker's memory) before any orchestration needs a uuid.
+UUID_NAMESPACE = uuid.UUID("5bf3dc27-d91d-5ea7-9c3e-9f1f2ae7c309")
 
 # The kinds of scheduling call, named as the user wrote them (they appear in non-determinism messages).
 ACTIVITY = "call_activity"

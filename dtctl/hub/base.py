@@ -10,6 +10,7 @@ Times are integers: microseconds since the Unix epoch, UTC.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -292,9 +293,236 @@ class TaskHub(Protocol):
         """Give back every lease ``owner`` holds (a draining worker); returns how many."""
         ...
 
+    # group commit and wake-up times (what the worker loop needs to be fast and idle cheaply)
+    def batch(self, *, durable: bool = True) -> AbstractContextManager[None]:
+        """Make the worker operations called inside one transaction (group commit), where possible.
+
+        ``checkpoint``, ``complete_activities``, ``lease_orchestrations`` and ``lease_activities``
+        called inside join it, in call order (a lease sees what an earlier checkpoint in the block
+        wrote); it commits when the block exits and rolls all of it back when the block raises. What
+        those calls return is provisional until then: the caller acts on it (settles results, reuses
+        checkpointed state) only after the block has exited. ``durable=False`` is for a block that only
+        leases: its commit need not reach stable storage before returning (SQLite ``synchronous=NORMAL``,
+        PostgreSQL ``synchronous_commit = off``). A lease lost to a power failure is a lease that expired;
+        no lease is ever lost to a process crash. A backend that cannot span calls with one transaction
+        may return a context that does nothing: each call then commits on its own, correct but slower.
+        """
+        ...
+
+    def next_visible_at(
+        self, orchestrations: Collection[str] | None, activities: Collection[str] | None
+    ) -> int | None:
+        """When the lease calls with these names can next get work (hub clock, µs), or None: never.
+
+        A cheap read that takes no write lock; names as in the lease calls (None: any name, empty:
+        none of that kind). It counts what a lease call would take once visible: inbox messages of
+        the current execution of live, unleased instances, and unleased activity tasks. A time at or
+        before ``now()`` means such work is waiting now. Work under a live lease is not counted (it
+        becomes leasable only if the lease expires, which an idle worker's poll notices).
+        """
+        ...
+
     # workers
     def heartbeat(self, info: WorkerInfo) -> None: ...
 
     def remove_worker(self, worker_id: str) -> None: ...
 
     def list_workers(self) -> list[WorkerInfo]: ...
+
+
+# --- inspection: read-only questions operators ask (dtctl top, workers, doctor) -----------------------
+
+WorkKind = Literal["orchestration", "activity"]
+Severity = Literal["ok", "warning", "problem"]
+FindingArea = Literal["hub", "work"]
+
+# A live instance whose current execution has at least this many history events replays slowly.
+LARGE_HISTORY_EVENTS = 10_000
+# The hub keeps its work log (finished work items with their timings) this long; windows are shorter.
+WORK_LOG_RETENTION_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingItem:
+    """A work item that is ready and that nobody holds: an inbox message or an activity task."""
+
+    kind: WorkKind
+    instance_id: str
+    name: str  # the orchestration's name (inbox) or the activity's name (task)
+    visible_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueDepth:
+    """One queue now: the orchestration inbox (messages) or the activity queue (task rows)."""
+
+    visible: int  # ready now, leased or not
+    leased: int  # of ``visible``: held by a lease now (inbox: messages of instances leased now)
+    later: int  # becomes visible later: timers, scheduled starts, retry back-off
+    oldest: WaitingItem | None = None  # the oldest ready item that nobody holds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkWindow:
+    """Work items of one kind that finished in the window, from the hub's work log.
+
+    An orchestration work item is one episode (lease -> checkpoint); an activity work item is one
+    execution (lease -> result committed). Latencies are microseconds over the most recent items of the
+    window (at most a few thousand): schedule-to-start is visible -> leased, start-to-complete is
+    leased -> committed. ``None`` when nothing finished.
+    """
+
+    kind: WorkKind
+    finished: int
+    failed: int  # activity: task_failed; orchestration: episodes that failed the instance
+    samples: int = 0
+    schedule_to_start_p50: int | None = None
+    schedule_to_start_p95: int | None = None
+    start_to_complete_p50: int | None = None
+    start_to_complete_p95: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceCounts:
+    """Live instances now, by status, and instances that finished in the window, by status."""
+
+    pending: int = 0
+    running: int = 0
+    suspended: int = 0
+    completed: int = 0  # in the window
+    failed: int = 0  # in the window
+    terminated: int = 0  # in the window
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedCount:
+    kind: WorkKind
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameBacklog:
+    """Ready work of one name that nobody holds: instances with a visible message, or task rows."""
+
+    kind: WorkKind
+    name: str
+    count: int
+    oldest_visible_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseHolder:
+    """Unexpired leases one owner (a worker id, ``host:pid:rand``) holds now."""
+
+    owner: str
+    orchestrations: int
+    activities: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubSnapshot:
+    """Everything ``dtctl top`` shows, read at one moment (``at``, the hub's clock)."""
+
+    at: int
+    window_seconds: float
+    scale: ScaleMetrics
+    inbox: QueueDepth
+    activity_queue: QueueDepth
+    instances: InstanceCounts
+    orchestration_work: WorkWindow
+    activity_work: WorkWindow
+    failures: tuple[NamedCount, ...]  # failed work items in the window, by name, most first
+    workers: tuple[WorkerInfo, ...]
+    leases: tuple[LeaseHolder, ...]
+    backlog: tuple[NameBacklog, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiredLease:
+    """A lease whose time ran out and that nobody has taken over yet (its owner died or stalled)."""
+
+    kind: WorkKind
+    instance_id: str
+    name: str
+    owner: str | None
+    expired_at: int
+    task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoisonCandidate:
+    """A work item leased ``dequeue_count`` times: at the limit, its next lease fails it."""
+
+    kind: WorkKind
+    instance_id: str
+    name: str
+    dequeue_count: int
+    task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LargeHistory:
+    instance_id: str
+    name: str
+    status: str
+    history_length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StuckWork:
+    """Work that is not moving, found at ``at``; each list holds at most ``limit`` of its ``*_count``."""
+
+    at: int
+    expired_leases: tuple[ExpiredLease, ...] = ()
+    expired_lease_count: int = 0
+    poison: tuple[PoisonCandidate, ...] = ()
+    poison_count: int = 0
+    large_histories: tuple[LargeHistory, ...] = ()
+    large_history_count: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """The outcome of one health check. A problem in ``hub`` means the store itself is at risk."""
+
+    check: str  # a short stable id: "integrity", "journal-mode", "expired-leases", …
+    severity: Severity
+    message: str
+    hint: str | None = None
+    area: FindingArea = "hub"
+
+
+@runtime_checkable
+class HubInspector(Protocol):
+    """Read-only questions about a hub as a whole. Cheap enough to ask every second while workers run:
+    bounded windows, index range scans, no locks held between calls."""
+
+    def hub_snapshot(self, window_seconds: float = 60.0) -> HubSnapshot:
+        """Queues, instances, the work of the last ``window_seconds`` (≤ the log retention), workers,
+        leases and unleased backlog by name, all read in one consistent read."""
+        ...
+
+    def backlog_by_name(self) -> list[NameBacklog]:
+        """Ready, unleased work grouped by orchestration / activity name, largest first."""
+        ...
+
+    def lease_holders(self) -> list[LeaseHolder]:
+        """Unexpired leases by owner."""
+        ...
+
+    def stuck_work(
+        self,
+        *,
+        max_dequeue: int = DEFAULT_MAX_DEQUEUE,
+        history_threshold: int = LARGE_HISTORY_EVENTS,
+        limit: int = 20,
+    ) -> StuckWork:
+        """Expired leases, poison candidates (dequeue count ≥ ``max_dequeue``), live instances whose
+        current history has ≥ ``history_threshold`` events."""
+        ...
+
+    def storage_findings(self, *, full: bool = False) -> list[Finding]:
+        """Checks of the store itself (schema version, durability settings, integrity — the full check
+        with ``full`` —, engine version, file system, permissions). Every finding has area ``hub``."""
+        ...

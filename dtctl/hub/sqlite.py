@@ -9,7 +9,7 @@ while a worker writes. Leases and visibility are judged by the hub's clock (inje
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -53,6 +53,7 @@ from dtctl.hub.base import (
     WorkerInfo,
 )
 from dtctl.hub.sqlite_checkpoint import checkpoint_item
+from dtctl.hub.sqlite_inspect import SqliteInspector, activity_log_row, committed_episode_rows
 from dtctl.hub.sqlite_rows import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
@@ -65,6 +66,7 @@ from dtctl.hub.sqlite_rows import (
 )
 
 Clock = Callable[[], int]
+VISIBLE_MEMO_US = 100_000  # how long next_visible_at may repeat an answer while nobody commits
 ABANDON_BACKOFF_US = 1_000_000  # an abandoned activity waits this long per attempt so far (capped)
 MAX_ABANDON_BACKOFF_US = 30_000_000
 _IF_EXISTS = ("fail", "skip", "replace")
@@ -74,8 +76,12 @@ def system_clock() -> int:
     return int(time.time() * 1_000_000)
 
 
-class SqliteTaskHub:
-    """A task hub in one SQLite file. Used from one thread at a time (its own connection)."""
+class SqliteTaskHub(SqliteInspector):
+    """A task hub in one SQLite file. Used from one thread at a time (its own connection).
+
+    The :class:`~dtctl.hub.base.HubInspector` reads, the work log and ``backup`` come from
+    :class:`~dtctl.hub.sqlite_inspect.SqliteInspector`.
+    """
 
     def __init__(
         self,
@@ -91,6 +97,10 @@ class SqliteTaskHub:
         self.path = Path(path).expanduser().absolute()
         self.url = str(self.path)
         self._clock: Clock = clock or system_clock
+        self._synchronous = self._sync_now = synchronous  # the durable mode; the one set right now
+        self._batch_faults: list[str] | None = None  # set while a batch() transaction is open
+        self._batch_durable = True
+        self._visible_memo: tuple[object, int, int, int | None] | None = None  # next_visible_at's last answer
         existed = conn_mod.check_path(self.path, create=create)
         conn_mod.check_local(self.path, allow_network_fs)
         self._conn = conn_mod.connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
@@ -119,22 +129,68 @@ class SqliteTaskHub:
             raise conn_mod.translate(exc, self.url) from exc
 
     @contextmanager
-    def _write(self, fault: str | None = None) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; anything raised inside rolls everything back."""
+    def _write(self, fault: str | None = None, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; anything raised inside rolls everything back.
+
+        Inside :meth:`batch` it joins the batch's transaction (its fault points fire at that commit).
+        ``durable=False``: the commit does not wait for stable storage (only leases are written so).
+        """
+        faults = self._batch_faults
+        if faults is None:
+            with self._transaction([fault] if fault else [], durable) as conn:
+                yield conn
+            return
+        if durable and not self._batch_durable:
+            raise RuntimeError("a durable write cannot join a batch(durable=False)")
+        if fault and fault not in faults:
+            faults.append(fault)
+        yield self._conn
+
+    @contextmanager
+    def _transaction(self, faults: list[str], durable: bool) -> Iterator[sqlite3.Connection]:
         conn = self._conn
         with self._edge():
+            self._set_durable(durable)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-                if fault:
+                for fault in faults:
                     fault_point(f"{fault}.before_commit")
                 conn.execute("COMMIT")
+                self._visible_memo = None
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        if fault:
+        for fault in faults:
             fault_point(f"{fault}.after_commit")
+
+    def _set_durable(self, durable: bool) -> None:
+        """Per transaction, outside it (SQLite refuses inside): the configured mode, or NORMAL for leases.
+
+        In WAL mode the next durable commit syncs the log, and with it every frame written before.
+        """
+        mode = self._synchronous if durable else "normal"
+        if mode != self._sync_now:
+            pragma = "PRAGMA synchronous = FULL" if mode == "full" else "PRAGMA synchronous = NORMAL"
+            self._conn.execute(pragma)
+            self._sync_now = mode
+
+    @contextmanager
+    def batch(self, *, durable: bool = True) -> Iterator[None]:
+        """Group commit: the worker operations inside share one transaction (TaskHub.batch)."""
+        if self._batch_faults is not None:
+            if durable and not self._batch_durable:
+                raise RuntimeError("a durable batch cannot join a batch(durable=False)")
+            yield  # nested: part of the open batch
+            return
+        faults: list[str] = []
+        self._batch_faults, self._batch_durable = faults, durable
+        try:
+            with self._transaction(faults, durable):
+                yield
+        finally:
+            self._batch_faults = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -302,7 +358,7 @@ class SqliteTaskHub:
         if limit < 1 or (names is not None and not names):
             return []
         names_json = None if names is None else json.dumps(sorted(names))
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             now = self.now()
             expires = now + int(lease_seconds * 1_000_000)
             picked = _pick_instances(conn, now, names_json, limit)
@@ -312,7 +368,7 @@ class SqliteTaskHub:
     def _lease_instance(
         self, conn: sqlite3.Connection, instance_id: str, owner: str, now: int, expires: int
     ) -> OrchestrationWorkItem | None:
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()  # as secrets.token_hex, without importing hashlib/OpenSSL
         leased = conn.execute(q.LEASE_INSTANCE, (owner, expires, token, instance_id)).fetchone()
         execution_id = leased[0]
         fresh: list[tuple[Any, ...]] = []
@@ -353,7 +409,9 @@ class SqliteTaskHub:
             return []
         with self._write(fault="checkpoint") as conn:
             now = self.now()
-            return [checkpoint_item(conn, now, item, decision) for item, decision in batch]
+            results = [checkpoint_item(conn, now, item, decision) for item, decision in batch]
+            self._log_work(conn, now, committed_episode_rows(batch, results, now))
+            return results
 
     def abandon_orchestration(self, item: OrchestrationWorkItem) -> None:
         with self._write() as conn:
@@ -369,11 +427,11 @@ class SqliteTaskHub:
         # One token per lease call is enough: any later lease of these rows draws a new one.
         params: dict[str, Any] = {
             "owner": owner,
-            "token": secrets.token_hex(16),
+            "token": os.urandom(16).hex(),
             "names": None if names is None else json.dumps(sorted(names)),
             "limit": limit,
         }
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             params["now"] = now = self.now()
             params["expires"] = now + int(lease_seconds * 1_000_000)
             rows = conn.execute(q.LEASE_TASKS, params).fetchall()
@@ -385,14 +443,43 @@ class SqliteTaskHub:
         accepted: list[bool] = []
         with self._write(fault="activity") as conn:
             now = self.now()
+            log: list[Any] = []
             for result in results:
-                accepted.append(_complete_one(conn, now, result))
+                accepted.append(_complete_one(conn, now, result, log))
+            self._log_work(conn, now, log)
         return accepted
 
     def abandon_activity(self, item: ActivityWorkItem) -> None:
         backoff = min(ABANDON_BACKOFF_US * max(1, item.dequeue_count), MAX_ABANDON_BACKOFF_US)
         with self._write() as conn:
             conn.execute(q.ABANDON_TASK, (self.now() + backoff, item.id, item.lease_token))
+
+    def next_visible_at(
+        self, orchestrations: Collection[str] | None, activities: Collection[str] | None
+    ) -> int | None:
+        # Idle workers ask after every wake-up hint, and most hints are their own commits or come
+        # before the commit they announce is visible. ``PRAGMA data_version`` (a few µs) changes only
+        # when another connection commits; this connection's commits drop the memo. The memo also
+        # ages out, so a lease that expired without any commit is seen within VISIBLE_MEMO_US.
+        key = (orchestrations, activities)
+        with self._edge() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            now = self.now()
+            memo = self._visible_memo
+            fresh = memo is not None and 0 <= now - memo[2] < VISIBLE_MEMO_US
+            if fresh and memo is not None and memo[0] == key and memo[1] == version:
+                return memo[3]
+            found: list[int] = []
+            for names, query in ((orchestrations, q.NEXT_VISIBLE_EVENT), (activities, q.NEXT_VISIBLE_TASK)):
+                if names is not None and not names:
+                    continue
+                params = {"now": now, "names": None if names is None else json.dumps(sorted(names))}
+                row = conn.execute(query, params).fetchone()
+                if row is not None:
+                    found.append(row[0])
+        answer = min(found, default=None)
+        self._visible_memo = (key, version, now, answer)
+        return answer
 
     # --- leases -----------------------------------------------------------------------------------
 
@@ -458,10 +545,12 @@ def _pick_instances(conn: sqlite3.Connection, now: int, names_json: str | None, 
     return list(picked)
 
 
-def _complete_one(conn: sqlite3.Connection, now: int, result: ActivityResult) -> bool:
+def _complete_one(conn: sqlite3.Connection, now: int, result: ActivityResult, log: list[Any]) -> bool:
     item = result.item
-    if conn.execute(q.DELETE_LEASED_TASK, (item.id, item.lease_token)).rowcount == 0:
+    deleted = conn.execute(q.DELETE_LEASED_TASK, (item.id, item.lease_token)).fetchone()
+    if deleted is None:
         return False  # stale token: the lease expired and someone else owns (or finished) the task
+    log.append(activity_log_row(item, result.event.kind, deleted[0], now))
     event = result.event if result.event.timestamp else replace(result.event, timestamp=now)
     # The row is gone either way: a result for a finished or replaced execution is discarded, not retried.
     conn.execute(

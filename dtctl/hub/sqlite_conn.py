@@ -39,6 +39,11 @@ SYNCHRONOUS_MODES = ("full", "normal")
 # RETURNING (3.35) is used on the hot path; row values and json_each are older than that.
 MIN_SQLITE = (3, 35, 0)
 DEFAULT_BUSY_TIMEOUT = 10.0
+# Checkpoint the WAL into the database every 4000 pages (16 MB) instead of SQLite's 1000: a work queue
+# rewrites the same few pages in every commit, so a longer log copies each page once for more commits,
+# and a checkpoint's two syncs come a quarter as often (benchmarks: a third of the reads, ~10% of the
+# writes and ~30% of the syncs of hello-cities-3 gone).
+WAL_AUTOCHECKPOINT_PAGES = 4000
 
 # Primary result codes (sqlite3.h); Python reports extended codes, the low byte is the primary one.
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
@@ -166,6 +171,7 @@ def connect(path: Path, *, synchronous: str, busy_timeout: float) -> sqlite3.Con
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         except sqlite3.Error as exc:
             conn.close()
             raise translate(exc, where) from exc

@@ -93,6 +93,20 @@ WHERE e.visible_at <= :now
 ORDER BY e.visible_at
 """
 
+# When PICK_INSTANCES will next find something (the idle worker's wait): the same filters, in the same
+# index order, without the time bound; the first row that qualifies is the answer.
+NEXT_VISIBLE_EVENT = f"""
+SELECT e.visible_at
+FROM new_events AS e
+CROSS JOIN instances AS i ON i.instance_id = e.instance_id
+WHERE (i.lease_expires IS NULL OR i.lease_expires <= :now)
+  AND +i.status IN {LIVE}
+  AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
+  AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
+ORDER BY e.visible_at
+LIMIT 1
+"""
+
 LEASE_INSTANCE = """
 UPDATE instances SET lease_owner = ?, lease_expires = ?, lease_token = ?
 WHERE instance_id = ?
@@ -156,7 +170,8 @@ INSERT INTO new_tasks (instance_id, execution_id, task_id, name, input, visible_
 # need a sort of every visible row to honour ORDER BY id.
 LEASE_TASKS = """
 UPDATE new_tasks
-SET lease_owner = :owner, lease_expires = :expires, lease_token = :token, dequeue_count = dequeue_count + 1
+SET lease_owner = :owner, lease_expires = :expires, lease_token = :token, dequeue_count = dequeue_count + 1,
+    leased_at = :now
 WHERE id IN (
     SELECT id FROM new_tasks
     WHERE +visible_at <= :now
@@ -169,7 +184,17 @@ RETURNING id, instance_id, execution_id, task_id, name, input, lease_token, leas
           lease_owner, visible_at
 """
 
-DELETE_LEASED_TASK = "DELETE FROM new_tasks WHERE id = ? AND lease_token = ?"
+# When LEASE_TASKS will next find something: unleased tasks by visible time (new_tasks_by_visible).
+NEXT_VISIBLE_TASK = """
+SELECT visible_at FROM new_tasks
+WHERE (lease_expires IS NULL OR lease_expires <= :now)
+  AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
+ORDER BY visible_at
+LIMIT 1
+"""
+
+# Returns when the lease was taken, for the work log (dtctl top latency).
+DELETE_LEASED_TASK = "DELETE FROM new_tasks WHERE id = ? AND lease_token = ? RETURNING leased_at"
 
 DELETE_TASKS_OF = "DELETE FROM new_tasks WHERE instance_id = ?"
 

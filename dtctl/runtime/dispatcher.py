@@ -6,7 +6,6 @@ the worker loop owns leasing and committing, so the rules that make crashes safe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -14,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtctl.core.app import ActivityDefinition, App
 from dtctl.core.context import ActivityContext
@@ -33,6 +32,9 @@ from dtctl.core.history import (
 from dtctl.core.replay import OrchestrationExecutor
 from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
 from dtctl.runtime.middleware import WorkContext, run_with_middleware
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger("dtctl.worker")
 
@@ -68,6 +70,8 @@ class EpisodeRunner:
         self._cache: OrderedDict[str, _CachedInstance] = OrderedDict()
         self._cache_size = cache_size
         self._pending: dict[str, _CachedInstance] = {}
+        self.warm = 0  # episodes resumed from the cache
+        self.loaded = 0  # episodes that loaded and replayed history
 
     def decide(self, item: OrchestrationWorkItem) -> Decision:
         if item.dequeue_count > self._max_dequeue:
@@ -86,9 +90,11 @@ class EpisodeRunner:
             and cached.history_length == item.history_length
         ):
             executor = cached.executor
+            self.warm += 1
             decision = run_with_middleware(self._app.middleware, work, lambda: executor.resume(new_events))
         else:
             past = self._hub.load_history(item.instance_id, item.execution_id)
+            self.loaded += 1
             executor = OrchestrationExecutor(definition)
             decision = run_with_middleware(
                 self._app.middleware, work, lambda: executor.execute(past, new_events)
@@ -175,7 +181,9 @@ class _AsyncRunner:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        import asyncio  # with ssl it is a third of an idle worker's memory: only for async activities
+
+        self._loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="dtctl-async-activities", daemon=True).start()
 
     @classmethod
@@ -186,6 +194,8 @@ class _AsyncRunner:
             return cls._instance
 
     def run(self, coroutine: Any) -> Any:
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
 

@@ -69,7 +69,9 @@ def run_orchestration(
             client.close()
 
 
-def _drive(worker: Worker, hub: TaskHub, clock: VirtualClock, instance_id: str, max_steps: int) -> InstanceState:
+def _drive(
+    worker: Worker, hub: TaskHub, clock: VirtualClock, instance_id: str, max_steps: int
+) -> InstanceState:
     for _ in range(max_steps):
         if worker.step():
             continue

@@ -84,8 +84,13 @@ class Supervisor:
         return ExitCode.OK
 
     def _start(self, slot: _Slot) -> None:
-        command = [sys.executable, "-m", "dtctl.runtime.worker", self.config.to_json()]
-        slot.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # The config (with the hub URL, maybe a password) goes through a pipe, not argv: argv is
+        # readable by every user of the machine through `ps`.
+        command = [sys.executable, "-m", "dtctl.runtime.worker", "-"]
+        slot.process = subprocess.Popen(command, stdin=subprocess.PIPE)
+        assert slot.process.stdin is not None
+        slot.process.stdin.write(self.config.to_json().encode())
+        slot.process.stdin.close()
         self._notify(f"worker {slot.index} started (pid {slot.process.pid})")
 
     def _reap(self) -> int | None:

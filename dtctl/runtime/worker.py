@@ -1,11 +1,20 @@
 """One worker process: lease work, run it, commit it; drain on SIGTERM/SIGINT.
 
 The main thread owns the hub connection and does every read and write; activity threads only compute
-and hand results back through a queue. One loop iteration is a *step*: commit finished activity results
-(one transaction), lease activities for free slots, lease orchestrations and run their episodes, and
-checkpoint all of them (one transaction). A result is acknowledged only by the commit that stores it.
+and hand results back through a queue. One loop iteration is a *step* of at most two transactions
+(``TaskHub.batch``, group commit): the first commits the finished activity results and leases
+activities for the free slots and orchestrations; the leased orchestrations' episodes run; the second
+checkpoints all of them together with the results that finished meanwhile, and (in the run loop) leases
+the activities they scheduled, so a chain of activities stays on the worker that caches its instance.
+A result is acknowledged only after the commit that stores it; a transaction that only leases does not
+wait for stable storage (``batch(durable=False)``: a lease lost to a power failure is a lease expired).
+When its last lease found nothing, a step with nothing to commit first asks the hub with a read
+(``next_visible_at``) whether anything can be leased, so idle workers do not take the write lock to
+find nothing. An idle worker sleeps until a hint (hub file changed, activity done), the earliest
+visible time of waiting work (timers), or its backoff poll.
 
-Run as ``python -m dtctl.runtime.worker CONFIG_JSON`` (the supervisor does this for each process).
+Run as ``python -m dtctl.runtime.worker CONFIG_JSON`` or ``… -`` with the JSON on stdin (the supervisor
+does the latter for each process, so the hub URL stays out of `ps`).
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
@@ -30,11 +41,21 @@ from dtctl.hub.base import ActivityResult, OrchestrationWorkItem, TaskHub, Worke
 from dtctl.runtime.config import WorkerConfig
 from dtctl.runtime.dispatcher import ActivityPool, EpisodeRunner, poison_result
 from dtctl.runtime.loader import load_app
-from dtctl.runtime.wake import HubFileWatcher
+from dtctl.runtime.wake import HubFileWatcher, InotifyWakeup, PostgresNotifyListener
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from dtctl.hub.base import ActivityWorkItem, CheckpointResult
 
 log = logging.getLogger("dtctl.worker")
 
 BUSY_POLL = 0.002
+# A hint (the hub file changed) comes when a commit writes the WAL, before it is synced (0.2-2 ms with
+# synchronous=FULL) and visible. After a wake-up the worker looks again at these delays (seconds), then
+# polls with backoff from BUSY_POLL * 2**HINTED_ROUNDS; a look while nobody commits costs a few µs.
+TRAILING_LOOKS = (0.0003, 0.0003, 0.0004, 0.0005, 0.001)
+HINTED_ROUNDS = 1
 
 
 def _monotonic() -> float:
@@ -57,7 +78,13 @@ class Worker:
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
-        self._watcher: HubFileWatcher | None = None
+        self._watcher: HubFileWatcher | PostgresNotifyListener | None = None
+        self._next_due: int | None = None  # when the last look found work becoming visible (hub clock)
+        self._look_first = True  # the last lease found nothing: ask next_visible_at before leasing again
+        self._trailing = len(TRAILING_LOOKS)  # the next of TRAILING_LOOKS after a wake-up
+        # Hubs that predate group commit / next_visible_at still work: one transaction per call, no look.
+        self._batch: Any = getattr(hub, "batch", None) or _no_batch
+        self._next_visible_at: Any = getattr(hub, "next_visible_at", None)
         self.episodes_run = 0
         self.activities_run = 0
 
@@ -66,6 +93,15 @@ class Worker:
     def request_stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+    def has_inflight_activities(self) -> bool:
+        return bool(self._pool.inflight()) or not self._results.empty()
+
+    def wait_for_activity(self, timeout: float) -> None:
+        """Block until an activity finishes (or ``timeout``): for callers that step the loop themselves."""
+        if self._results.empty():
+            self._wake.wait(timeout)
+        self._wake.clear()
 
     def _activity_done(self, result: ActivityResult) -> None:
         self._results.put(result)
@@ -76,57 +112,121 @@ class Worker:
     def run(self) -> int:
         path = self.hub.watch_path()
         if path is not None:
-            self._watcher = HubFileWatcher(path, self._wake).start()
+            wakeup = InotifyWakeup.for_hub_file(path)
+            if wakeup is not None:  # Linux: the wait itself watches the hub file
+                self._wake = wakeup
+            else:
+                self._watcher = HubFileWatcher(path, self._wake).start()
+        elif (channel := getattr(self.hub, "wake_channel", lambda: None)()) is not None:
+            self._watcher = PostgresNotifyListener(channel[0], channel[1], self._wake).start()
         idle_rounds = 0
         try:
             while not self._stopping.is_set():
                 self._housekeeping()
-                if self.step():
+                if self._step(follow_up=True):
                     idle_rounds = 0
                     continue
                 if self.config.burst and self._drained():
                     break
                 idle_rounds += 1
-                self._wait(idle_rounds)
+                if self._wait(idle_rounds):
+                    idle_rounds = min(idle_rounds, HINTED_ROUNDS)
             self._drain()
         finally:
             if self._watcher:
                 self._watcher.stop()
             self._pool.shutdown()
+            if isinstance(self._wake, InotifyWakeup):
+                self._wake.close()
+            log.info(
+                "worker %s ran %d episodes (%d from the cache, %d loaded history) and %d activities",
+                self.worker_id,
+                self.episodes_run,
+                self._episodes.warm,
+                self._episodes.loaded,
+                self.activities_run,
+            )
         return ExitCode.OK
 
     def step(self) -> bool:
-        """One round of work; True when anything was done."""
-        worked = self._commit_activity_results()
-        if not self._stopping.is_set():
-            worked |= self._lease_activities()
-            worked |= self._run_episodes()
-        return worked
+        """One round of work (at most two transactions); True when anything was done."""
+        return self._step(follow_up=False)
 
-    def _wait(self, idle_rounds: int) -> None:
-        timeout = self.config.idle_poll_max
+    def _step(self, *, follow_up: bool) -> bool:
+        """``follow_up``: the checkpoint's transaction also leases activities for the free slots."""
+        self._next_due = None
+        results = self._take_results()
+        leasing = not self._stopping.is_set()
+        # Look before leasing only when the last lease found nothing: a busy worker goes straight on.
+        if not results and not (leasing and (not self._look_first or self._work_visible())):
+            return False
+        if results:
+            fault_point("activity.ran")
+        with self._batch(durable=bool(results)):
+            accepted = self.hub.complete_activities(results) if results else []
+            activities = self._lease_activities() if leasing else []
+            orchestrations = self._lease_orchestrations() if leasing else []
+        self._look_first = not (activities or orchestrations)
+        self._settle_results(results, accepted)
+        self._start_activities(activities)
+        self._run_leased(orchestrations, follow_up=follow_up)
+        return bool(results or activities or orchestrations)
+
+    def _work_visible(self) -> bool:
+        """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
+        if self._next_visible_at is None:
+            return True
+        if isinstance(self._wake, InotifyWakeup):
+            self._wake.drain()  # changes before this look are in its answer: only later ones wake us
+        activities = self._activity_names if self._pool.free_slots > 0 else ()
+        due: int | None = self._next_visible_at(self._orchestration_names, activities)
+        if due is not None and due <= self.hub.now():
+            return True
+        self._next_due = due
+        return False
+
+    def _wait(self, idle_rounds: int) -> bool:
+        """Sleep until a hint, a finished activity, work due to become visible, or the backoff poll.
+
+        Returns whether something woke it before the timeout.
+        """
+        timeout = min(self.config.idle_poll_max, BUSY_POLL * (2 ** min(idle_rounds, 12)))
         if self._pool.inflight():
             timeout = min(timeout, 0.05)
-        timeout = min(timeout, BUSY_POLL * (2 ** min(idle_rounds, 12)))
-        self._wake.wait(timeout)
+        if self._next_due is not None:
+            timeout = min(timeout, max(0.0, (self._next_due - self.hub.now()) / 1_000_000))
+        if self._trailing < len(TRAILING_LOOKS):
+            timeout = min(timeout, TRAILING_LOOKS[self._trailing])
+            self._trailing += 1
+        woken = self._wake.wait(timeout)
         self._wake.clear()
+        if woken:
+            self._trailing = 0
+        return woken
 
     def _drained(self) -> bool:
         return not self._pool.inflight() and self._results.empty()
 
     # --- activities ------------------------------------------------------------------------------------
 
-    def _commit_activity_results(self) -> bool:
+    def _take_results(self) -> list[ActivityResult]:
         results: list[ActivityResult] = []
         while True:
             try:
                 results.append(self._results.get_nowait())
             except queue.Empty:
-                break
+                return results
+
+    def _commit_activity_results(self) -> bool:
+        results = self._take_results()
         if not results:
             return False
         fault_point("activity.ran")
-        accepted = self.hub.complete_activities(results)
+        self._settle_results(results, self.hub.complete_activities(results))
+        return True
+
+    def _settle_results(self, results: list[ActivityResult], accepted: list[bool]) -> None:
+        """After the commit: a refused result (lost lease) is only reported; nothing was written for it."""
         for result, ok in zip(results, accepted, strict=True):
             if not ok:
                 log.warning(
@@ -136,50 +236,78 @@ class Worker:
                     result.item.task_id,
                 )
         self.activities_run += len(results)
-        return True
 
-    def _lease_activities(self) -> bool:
+    def _lease_activities(self) -> list[ActivityWorkItem]:
         free = self._pool.free_slots
         if free <= 0 or not self._activity_names:
-            return False
-        items = self.hub.lease_activities(
+            return []
+        return self.hub.lease_activities(
             self.worker_id, self._activity_names, limit=free, lease_seconds=self.config.lease_seconds
         )
+
+    def _start_activities(self, items: list[ActivityWorkItem]) -> None:
+        """After the lease committed: run them (a poisoned one fails instead)."""
+        if not items:
+            return
         fault_point("activity.leased")
         for item in items:
             if item.dequeue_count > self.config.max_dequeue:
                 self._results.put(poison_result(item, self.config.max_dequeue))
             else:
                 self._pool.submit(item)
-        return bool(items)
 
     # --- orchestrations ----------------------------------------------------------------------------------
 
-    def _run_episodes(self) -> bool:
+    def _lease_orchestrations(self) -> list[OrchestrationWorkItem]:
         if not self._orchestration_names:
-            return False
-        items = self.hub.lease_orchestrations(
+            return []
+        return self.hub.lease_orchestrations(
             self.worker_id,
             self._orchestration_names,
             limit=self.config.max_orchestrations,
             lease_seconds=self.config.lease_seconds,
         )
+
+    def _run_episodes(self) -> bool:
+        """Lease orchestrations, run their episodes and checkpoint them (no activity work)."""
+        with self._batch(durable=False):
+            items = self._lease_orchestrations()
+        self._run_leased(items, follow_up=False)
+        return bool(items)
+
+    def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
+        """Run the episodes of leased instances; checkpoint them all in one transaction.
+
+        The results of activities that finished meanwhile join that transaction, and with
+        ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
+        just scheduled, so their results come back to this worker, which has the instances cached.
+        """
         if not items:
-            return False
+            return
         fault_point("orchestration.leased")
-        batch: list[tuple[OrchestrationWorkItem, Decision]] = []
+        episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
         for item in items:
             decision = self._decide(item)
             if decision is not None:
-                batch.append((item, decision))
-        if batch:
-            fault_point("episode.before_checkpoint")
-            for outcome in self.hub.checkpoint(batch):
-                self._episodes.settled(outcome.instance_id, outcome.committed)
-                if not outcome.committed:
-                    log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
-        self.episodes_run += len(batch)
-        return True
+                episodes.append((item, decision))
+        if not episodes:
+            return
+        fault_point("episode.before_checkpoint")
+        results = self._take_results()
+        if results:
+            fault_point("activity.ran")
+        leasing = follow_up and not self._stopping.is_set()
+        with self._batch(durable=True):
+            outcomes: list[CheckpointResult] = self.hub.checkpoint(episodes)
+            accepted = self.hub.complete_activities(results) if results else []
+            activities = self._lease_activities() if leasing else []
+        for outcome in outcomes:
+            self._episodes.settled(outcome.instance_id, outcome.committed)
+            if not outcome.committed:
+                log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
+        self.episodes_run += len(episodes)
+        self._settle_results(results, accepted)
+        self._start_activities(activities)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         try:
@@ -236,6 +364,10 @@ class Worker:
         self.hub.remove_worker(self.worker_id)
 
 
+def _no_batch(*, durable: bool = True) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 # --- process entry point -------------------------------------------------------------------------------
 
 
@@ -256,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if len(args) != 1:
-        print("usage: python -m dtctl.runtime.worker CONFIG_JSON", file=sys.stderr)
+        print("usage: python -m dtctl.runtime.worker CONFIG_JSON|-", file=sys.stderr)
         return ExitCode.USAGE
-    config = WorkerConfig.from_json(args[0])
+    # "-": the config comes on stdin, so a hub URL with a password never shows in `ps`.
+    config = WorkerConfig.from_json(sys.stdin.read() if args[0] == "-" else args[0])
     try:
         app = load_app(config.app)
         hub = open_hub(config.hub, synchronous=config.synchronous)
