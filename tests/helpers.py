@@ -49,7 +49,9 @@ def child_env(**extra: str) -> dict[str, str]:
 class WorkerProcess:
     """One real worker process (``python -m dtctl.runtime.worker``) with its stderr kept in a file."""
 
-    def __init__(self, hub: Path, app: str, log_dir: Path, *, fault: str | None = None, **settings: Any) -> None:
+    def __init__(
+        self, hub: Path, app: str, log_dir: Path, *, fault: str | None = None, **settings: Any
+    ) -> None:
         self.config = WorkerConfig(hub=str(hub), app=app, **settings)
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
@@ -57,7 +59,11 @@ class WorkerProcess:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dtctl.runtime.worker", self.config.to_json()],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -129,12 +135,16 @@ def check_invariants(hub_path: Path) -> None:
             finished = Counter(
                 r.event.task_id for r in records if r.event.kind in ("task_completed", "task_failed")
             )
-            assert all(n == 1 for n in scheduled.values()), f"{state.instance_id}: duplicate schedule {scheduled}"
+            assert all(n == 1 for n in scheduled.values()), (
+                f"{state.instance_id}: duplicate schedule {scheduled}"
+            )
             if state.status in TERMINAL_STATUSES and state.status != "TERMINATED":
                 assert finished == scheduled, (
                     f"{state.instance_id}: completions {dict(finished)} != scheduled {dict(scheduled)}"
                 )
-            assert all(n <= 1 for n in finished.values()), f"{state.instance_id}: duplicate completions {finished}"
+            assert all(n <= 1 for n in finished.values()), (
+                f"{state.instance_id}: duplicate completions {finished}"
+            )
             sequences = [r.sequence for r in records]
             assert sequences == list(range(len(sequences))), f"{state.instance_id}: gaps in history"
             assert state.lease_owner is None or state.status not in TERMINAL_STATUSES
@@ -146,13 +156,21 @@ def check_invariants(hub_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def dtctl(*args: str, hub: Path | None = None, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def dtctl(
+    *args: str, hub: Path | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, in a fresh process."""
     command = [sys.executable, "-m", "dtctl"]
     if hub is not None:
         command += ["--hub", str(hub)]
     return subprocess.run(
-        [*command, *args], cwd=REPO, env=child_env(), input=input, capture_output=True, text=True, timeout=timeout
+        [*command, *args],
+        cwd=REPO,
+        env=child_env(),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -26,13 +26,22 @@ def open_hub(
     busy_timeout: float | None = None,
     check_schema: bool = True,
 ) -> TaskHub:
-    """Open the hub at a file path (or ``sqlite:///path``); ``create`` makes a new one if missing."""
-    text = str(url_or_path)
+    """Open the hub at a file path (or ``sqlite:///path``), or a ``postgresql://…?hub=NAME`` URL.
+
+    ``@FILE`` reads the path or URL from a file, so a URL with a password never shows in ``ps``.
+    ``create`` makes a new hub if missing.
+    """
+    text = resolve_location(str(url_or_path))
     if text.startswith(_POSTGRES_SCHEMES):
-        raise UsageError(
-            "the PostgreSQL hub is not available in this version of dtctl yet",
-            hint="use a SQLite hub file (--hub ./taskhub.db)",
-        )
+        # A PostgreSQL hub judges time by the server's clock; ``clock`` replaces it for tests only.
+        try:
+            from dtctl.hub.postgres import PostgresTaskHub  # psycopg is only imported for such a hub
+        except ImportError as exc:
+            raise UsageError(
+                f"a PostgreSQL hub needs psycopg ({exc})", hint="pip install 'dtctl[postgres]'"
+            ) from None
+
+        return PostgresTaskHub(text, create=create, clock=clock, check_schema=check_schema)
     if text.startswith(_SQLITE_SCHEME):
         text = text[len(_SQLITE_SCHEME) :]  # sqlite:///abs/path -> /abs/path, sqlite://rel -> rel
     elif "://" in text:
@@ -52,3 +61,29 @@ def open_hub(
         check_schema=check_schema,
         **extra,
     )
+
+
+def resolve_location(text: str) -> str:
+    """``@FILE`` -> the hub path or URL written in FILE (first non-empty line); anything else as is."""
+    if not text.startswith("@"):
+        return text
+    path = Path(text[1:]).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read the hub location from {path}: {exc.strerror or exc}") from None
+    found = next((line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
+    if not found:
+        raise UsageError(f"{path} holds no hub path or URL")
+    return found
+
+
+def redact(location: str | Path) -> str:
+    """A hub location safe to show: a PostgreSQL URL loses its password; a path is unchanged."""
+    text = str(location)
+    if text.startswith(_POSTGRES_SCHEMES):
+        from dtctl.hub.postgres_conn import redact_url
+
+        return redact_url(text)
+    return text
+

@@ -1,7 +1,10 @@
 """Fixtures of the hub conformance suite: one ``hub`` per backend, and a clock the tests step.
 
-A backend is a way to make a fresh, empty hub location and open hubs on it. Only SQLite exists
-today; a PostgreSQL backend adds one entry to ``BACKENDS`` and the whole suite runs against it.
+A backend is a way to make a fresh, empty hub location and open hubs on it: a SQLite file in the
+test's temp dir, or a fresh hub schema on the session's throw-away PostgreSQL server (tests/pgserver.py;
+skipped when no server can be started, failed instead when DTCTL_REQUIRE_POSTGRES=1). The PostgreSQL
+hub judges time by the server's clock; the injected ``clock`` replaces it for the hub objects a test
+opens through its backend.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Backend:
     name: str
     location: str  # a path or URL that open_hub understands
     clock: StepClock
+    cleanup: Callable[[], None] | None = None
 
     def open(self, *, create: bool = False, clock: Callable[[], int] | None = None) -> TaskHub:
         return open_hub(self.location, create=create, clock=clock or self.clock)
@@ -46,7 +50,23 @@ def _sqlite(tmp_path: Path, clock: StepClock) -> Backend:
     return Backend("sqlite", str(tmp_path / "taskhub.db"), clock)
 
 
-BACKENDS: dict[str, Callable[[Path, StepClock], Backend]] = {"sqlite": _sqlite}
+def _postgres(tmp_path: Path, clock: StepClock) -> Backend:
+    from tests import pgserver
+
+    server = pgserver.shared_server()  # skips (or fails when required) without a server
+    hub = pgserver.new_hub_name()
+    return Backend("postgres", server.url(hub), clock, cleanup=lambda: pgserver.drop_hub(server, hub))
+
+
+BACKENDS: dict[str, Callable[[Path, StepClock], Backend]] = {"sqlite": _sqlite, "postgres": _postgres}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgres() -> Iterator[None]:
+    yield
+    from tests import pgserver
+
+    pgserver.stop_shared()
 
 
 @pytest.fixture
@@ -55,9 +75,12 @@ def clock() -> StepClock:
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Backend:
+def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Backend]:
     make: Callable[[Path, StepClock], Backend] = BACKENDS[request.param]
-    return make(tmp_path, clock)
+    made = make(tmp_path, clock)
+    yield made
+    if made.cleanup is not None:
+        made.cleanup()
 
 
 @pytest.fixture

@@ -126,8 +126,8 @@ def test_network_file_system_is_refused(path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_urls(path: Path) -> None:
-    with pytest.raises(UsageError, match="PostgreSQL"):
-        open_hub("postgresql://user@localhost/db")
+    with pytest.raises(UsageError, match="hub name"):  # refused before anything connects
+        open_hub("postgresql://user@localhost/db?hub=Bad-Name")
     with pytest.raises(UsageError):
         open_hub("redis://localhost")
     open_hub(f"sqlite://{path}", create=True).close()
@@ -180,7 +180,8 @@ def test_newer_hub_is_refused(path: Path) -> None:
 def test_older_hub_needs_migrate_which_backs_up_first(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     open_hub(path, create=True).close()
     start(SqliteTaskHub(path), "kept")
-    extra = sqlite_conn.Migration(2, "test_column", "ALTER TABLE instances ADD COLUMN tags TEXT;\n")
+    latest = sqlite_conn.latest_version()
+    extra = sqlite_conn.Migration(latest + 1, "test_column", "ALTER TABLE instances ADD COLUMN tags TEXT;\n")
     monkeypatch.setattr(sqlite_conn, "MIGRATIONS", [*sqlite_conn.MIGRATIONS, extra])
     with pytest.raises(SchemaVersionMismatch) as caught:
         open_hub(path)
@@ -189,9 +190,9 @@ def test_older_hub_needs_migrate_which_backs_up_first(path: Path, monkeypatch: p
     backup = hub.migrate()
     assert backup is not None and backup.exists()
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    assert hub.schema_version() == 2
+    assert hub.schema_version() == latest + 1
     hub.close()
-    assert raw(backup).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw(backup).execute("PRAGMA user_version").fetchone()[0] == latest
     reopened = open_hub(path)
     assert reopened.get_instance("kept") is not None
     reopened.close()
