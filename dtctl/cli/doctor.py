@@ -1,0 +1,84 @@
+"""``dtctl doctor``: is the hub healthy, and why is work not moving?"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dtctl.cli import render_ops, state
+from dtctl.cli.workersview import LostAfter
+
+
+def doctor(
+    full: Annotated[
+        bool, typer.Option("--full", help="Run integrity_check (reads every page) instead of quick_check.")
+    ] = False,
+    max_dequeue: Annotated[
+        int,
+        typer.Option(
+            "--max-dequeue", min=1, help="The workers' poison limit (leases per work item).", metavar="N"
+        ),
+    ] = 5,
+    history_threshold: Annotated[
+        int,
+        typer.Option(
+            "--history-threshold", min=1, help="History events from which replay counts as slow.", metavar="N"
+        ),
+    ] = 10_000,
+    lost_after: LostAfter = None,
+) -> None:
+    """Check the hub file and look for stuck work; exit 0 when healthy (warnings allowed).
+
+    Hub checks: schema version, journal mode (WAL) and synchronous, quick_check (integrity_check with
+    --full), the SQLite library version (warns inside the WAL-reset bug range 3.7.0-3.51.2), the file
+    system (network file systems are unsafe), file permissions (0600), links, and the -wal size.
+    Work checks: lost workers, expired leases nobody took over, poison candidates (work items at the
+    dequeue limit), ready work no live worker registered, live instances whose history is long enough
+    to slow replay (continue-as-new fixes that).
+
+    Exit status: 0 no problems (warnings allowed); 4 stuck work was found; 8 the hub itself has a
+    problem (it cannot be opened safely, is damaged, has the wrong schema version, unsafe settings, a
+    network file system or loose write permissions). --json prints {"hub", "exit_code",
+    "findings": [{check, severity (ok|warning|problem), area (hub|work), message, hint}]}.
+
+    Example: dtctl doctor --full
+    """
+    from dtctl import ops
+    from dtctl.errors import ExitCode, HubUnsafe, SchemaVersionMismatch
+    from dtctl.hub import open_hub, redact
+    from dtctl.hub.base import Finding, HubInspector
+
+    where = redact(state.current.hub)
+    try:
+        hub = open_hub(state.current.hub, check_schema=False)
+    except (HubUnsafe, SchemaVersionMismatch) as exc:
+        findings = [Finding(check="open", severity="problem", message=exc.message, hint=exc.hint)]
+        render_ops.doctor(findings, where, ExitCode.HUB_UNSAFE, as_json=state.current.json)
+        raise typer.Exit(ExitCode.HUB_UNSAFE) from None
+    try:
+        if not isinstance(hub, HubInspector):
+            from dtctl.errors import UsageError
+
+            raise UsageError(f"dtctl doctor cannot inspect this kind of hub yet ({where})")
+        findings = hub.storage_findings(full=full)
+        if all(f.severity != "problem" for f in findings if f.check == "schema-version"):
+            stuck = hub.stuck_work(max_dequeue=max_dequeue, history_threshold=history_threshold)
+            health = ops.worker_health(hub.list_workers(), hub.lease_holders(), stuck.at, lost_after)
+            findings += ops.work_findings(
+                stuck,
+                hub.backlog_by_name(),
+                health,
+                max_dequeue=max_dequeue,
+                history_threshold=history_threshold,
+            )
+    finally:
+        hub.close()
+    code = ops.doctor_exit_code(findings)
+    render_ops.doctor(findings, where, code, as_json=state.current.json)
+    if code:
+        raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)

@@ -1,0 +1,116 @@
+"""``dtctl scale-recommend``: how many workers the backlog needs, or a KEDA ScaledObject that asks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dtctl.cli import render, render_ops, state
+
+MaxOrchestrations = Annotated[
+    int,
+    typer.Option(
+        "--max-orchestrations",
+        min=0,
+        metavar="N",
+        help="Orchestration work items per worker, as given to `dtctl worker` (0: 16 x CPUs, at most 64).",
+    ),
+]
+MaxActivities = Annotated[
+    int,
+    typer.Option(
+        "--max-activities",
+        min=0,
+        metavar="M",
+        help="Concurrent activities per worker, as given to `dtctl worker` (0: 10 x CPUs, at most 64).",
+    ),
+]
+
+
+def per_worker_limits(max_orchestrations: int, max_activities: int) -> tuple[int, int]:
+    """The limits a worker started with the same flags uses (0 means the worker's default)."""
+    from dtctl.runtime.config import default_max_activities, default_max_orchestrations
+
+    return (
+        max_orchestrations or default_max_orchestrations(),
+        max_activities or default_max_activities(),
+    )
+
+
+def scale_recommend(
+    max_orchestrations: MaxOrchestrations = 0,
+    max_activities: MaxActivities = 0,
+    keda: Annotated[
+        bool,
+        typer.Option("--keda", help="Print a KEDA ScaledObject (PostgreSQL hubs) instead of the number."),
+    ] = False,
+    deployment: Annotated[
+        str, typer.Option("--deployment", help="With --keda: the worker Deployment to scale.", metavar="NAME")
+    ] = "dtctl-worker",
+    connection_env: Annotated[
+        str,
+        typer.Option(
+            "--connection-env",
+            help="With --keda: the container environment variable holding the connection string.",
+            metavar="VAR",
+        ),
+    ] = "DTCTL_HUB",
+    min_replicas: Annotated[
+        int,
+        typer.Option(
+            "--min-replicas", min=0, metavar="N", help="With --keda: minReplicaCount (0 scales to zero)."
+        ),
+    ] = 0,
+    max_replicas: Annotated[
+        int, typer.Option("--max-replicas", min=1, metavar="N", help="With --keda: maxReplicaCount.")
+    ] = 100,
+) -> None:
+    """Print how many workers the current backlog needs (the durabletask-mssql formula).
+
+    recommended = ceil(live orchestrations / N) + ceil(live activities / M), with N and M the
+    per-worker limits (defaults: the worker's own). An instance is live when it has an inbox message
+    visible now or is leased now (counted once); an activity is live when its queue row is visible now,
+    leased or not. Future timers and scheduled starts do not count, so an idle hub needs 0.
+
+    Prints the number on stdout and the formula on stderr; --json prints the number and every input
+    (recommended_workers, orchestration_workers, activity_workers, live_orchestrations, live_activities,
+    max_orchestrations, max_activities, breakdown). --keda prints a KEDA ScaledObject whose postgresql
+    trigger queries the hub's SQL function with the same N and M (targetQueryValue "1": one replica
+    per recommended worker); KEDA needs a PostgreSQL hub.
+
+    Example: dtctl scale-recommend --max-orchestrations 8 --max-activities 8 --json
+    """
+    from dtctl import scale
+    from dtctl.hub import resolve_location
+
+    per_orch, per_act = per_worker_limits(max_orchestrations, max_activities)
+    location = resolve_location(state.current.hub)
+    if keda and scale.is_postgres_location(location):
+        yaml_text = scale.keda_scaled_object(
+            schema=scale.postgres_schema(location),
+            max_orchestrations=per_orch,
+            max_activities=per_act,
+            deployment=deployment,
+            connection_env=connection_env,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+        )
+        render_ops.keda(yaml_text)
+        if scale.url_names_hub(location):
+            render.message(
+                f"note: store the URL in {connection_env} without dtctl's ?hub= parameter "
+                "(KEDA hands it to the PostgreSQL driver as is; the query names the hub's schema)"
+            )
+        return
+    metrics = state.current.client().scale_metrics()
+    render_ops.recommendation(scale.recommend(metrics, per_orch, per_act), as_json=state.current.json)
+    if keda:
+        render.message(
+            "note: no ScaledObject printed: KEDA needs the PostgreSQL hub (its scaler cannot read a local "
+            "SQLite file); the number above is the recommendation"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scale-recommend")(scale_recommend)
