@@ -9,18 +9,33 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtctl.client_views import (
+    InboxEvent,
+    PendingActivity,
+    PendingSubOrchestration,
+    PendingTimer,
+    Span,
+    Timeline,
+    Unclaimed,
+    WaitingFor,
+    build_timeline,
+    derive_waiting_for,
+    replace_waiting,
+    with_child_status,
+)
 from dtctl.core import payload
 from dtctl.core.app import function_name
-from dtctl.core.history import TERMINAL_STATUSES
+from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
 from dtctl.hub import DEFAULT_HUB, open_hub
 from dtctl.hub.base import (
+    CreateOutcome,
     HistoryRecord,
     IfExists,
     InstancePage,
@@ -31,7 +46,21 @@ from dtctl.hub.base import (
     ScaleMetrics,
     TaskHub,
     TerminateOutcome,
+    WorkerInfo,
 )
+
+__all__ = [
+    "InboxEvent",
+    "PendingActivity",
+    "PendingSubOrchestration",
+    "PendingTimer",
+    "Span",
+    "StartRequest",
+    "TaskHubClient",
+    "Timeline",
+    "Unclaimed",
+    "WaitingFor",
+]
 
 HUB_ENV = "DTCTL_HUB"
 _FIRST_POLL = 0.002  # seconds; doubles up to _MAX_POLL while waiting for an instance
@@ -105,6 +134,19 @@ class TaskHubClient:
         instances = [_new_instance(_as_request(r)) for r in requests]
         self.hub.create_instances(instances, if_exists=if_exists)
         return [i.instance_id for i in instances]
+
+    def create_instance(
+        self,
+        name_or_fn: str | Callable[..., Any],
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+        if_exists: IfExists = "fail",
+    ) -> CreateOutcome:
+        """Like :meth:`start_instance`, but says whether it was created (False: skipped, it exists)."""
+        new = _new_instance(StartRequest(name_or_fn, input, instance_id, start_at))
+        return self.hub.create_instances([new], if_exists=if_exists)[0]
 
     # --- messages to instances --------------------------------------------------------------------
 
@@ -181,6 +223,110 @@ class TaskHubClient:
     def scale_metrics(self) -> ScaleMetrics:
         return self.hub.scale_metrics()
 
+    # --- workers and what they claim ------------------------------------------------------------------
+
+    def live_workers(self, *, stale_after: float | None = None) -> list[WorkerInfo]:
+        """Workers whose last heartbeat (by the hub's clock) is recent: within ``stale_after`` seconds,
+        by default 30 s (3 x a longer heartbeat interval a worker reports). The rule is
+        :func:`dtctl.ops.is_live`, shared with ``dtctl workers`` and ``dtctl doctor``."""
+        from dtctl import ops
+
+        return ops.live_workers(self.hub.list_workers(), self.hub.now(), stale_after)
+
+    def unclaimed_names(
+        self, orchestrations: Iterable[str] = (), activities: Iterable[str] = ()
+    ) -> Unclaimed:
+        """Which of these names no live worker has registered (workers only lease names they know)."""
+        workers = self.live_workers()
+        known_orchestrations = {n for w in workers for n in w.orchestrations}
+        known_activities = {n for w in workers for n in w.activities}
+        return Unclaimed(
+            orchestrations=tuple(n for n in dict.fromkeys(orchestrations) if n not in known_orchestrations),
+            activities=tuple(n for n in dict.fromkeys(activities) if n not in known_activities),
+            live_workers=len(workers),
+        )
+
+    # --- diagnosis ----------------------------------------------------------------------------------
+
+    def waiting_for(self, instance_id: str) -> WaitingFor:
+        """What the instance waits for now: the question asked about a "stuck" instance.
+
+        Derived from the hub alone (no app code): open activities with their queue state and lease
+        holder, timers with their due time, running sub-orchestrations, inbox messages not processed
+        yet, external events received, and names no live worker has registered.
+        """
+        state = self.get_instance_or_raise(instance_id)
+        now = self.hub.now()
+        if state.status in TERMINAL_STATUSES:
+            return WaitingFor(instance_id=instance_id, status=state.status, now=now)
+        records = self.hub.get_history(instance_id, state.execution_id)
+        inbox = self.hub.pending_messages(instance_id)
+        queue = [t for t in self.hub.pending_activities(instance_id) if t.execution_id == state.execution_id]
+        found = derive_waiting_for(state, records, inbox, queue, now)
+        children = tuple(
+            with_child_status(child, self.hub.get_instance(child.instance_id, include_payloads=False))
+            for child in found.sub_orchestrations
+        )
+        unclaimed = self.unclaimed_names(
+            [state.name], [a.name for a in found.activities if a.state == "queued"]
+        )
+        return replace_waiting(found, sub_orchestrations=children, unclaimed=unclaimed)
+
+    def timeline(self, instance_id: str, execution_id: str | None = None) -> Timeline:
+        """The execution as bars from scheduled to completed: where the time went."""
+        state = self.get_instance_or_raise(instance_id)
+        records = self.get_history_or_raise(instance_id, execution_id)
+        return build_timeline(state, records, self.hub.now())
+
+    def get_history_or_raise(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+        """:meth:`get_history`, but an execution id that is not stored raises InstanceNotFound."""
+        state = self.get_instance_or_raise(instance_id)
+        records = self.hub.get_history(instance_id, execution_id)
+        if execution_id is not None and execution_id != state.execution_id and not records:
+            raise InstanceNotFound(
+                f"instance {instance_id!r} has no stored execution {execution_id!r} in hub {self.hub.url}",
+                hint="the current execution and the one before it are kept; "
+                "`dtctl status ID` shows the current execution id",
+            )
+        return records
+
+    def follow_history(
+        self, instance_id: str, execution_id: str | None = None, *, poll_seconds: float = 1.0
+    ) -> Generator[HistoryRecord, None, None]:
+        """Yield the history, then each new event as it is committed, until the instance finishes.
+
+        Follows continue-as-new into the new execution (unless ``execution_id`` pins one). A change to
+        the hub file wakes the loop early (watchfiles); polling every ``poll_seconds`` is the guarantee.
+        """
+        first = self.get_instance_or_raise(instance_id)
+        current = execution_id or first.execution_id
+        pinned = execution_id is not None
+        seen = 0
+        wake, stop = _watch_hub(self.hub)
+        try:
+            while True:
+                state = self.hub.get_instance(instance_id, include_payloads=False)
+                if state is None:
+                    return  # purged (or replaced and purged) while followed
+                # The state is read before the history: if it says the execution ended, the history
+                # read next holds every event of it.
+                records = self.hub.get_history(instance_id, current)
+                yield from records[seen:]
+                seen = max(seen, len(records))
+                if state.execution_id != current:
+                    if pinned:
+                        return  # an earlier execution: complete
+                    last = records[-1].event if records else None
+                    follow = last.new_execution_id if isinstance(last, ContinuedAsNew) else None
+                    current, seen = follow or state.execution_id, 0
+                    continue
+                if state.status in TERMINAL_STATUSES:
+                    return
+                wake.wait(poll_seconds)
+                wake.clear()
+        finally:
+            stop()
+
     def wait_for_completion(self, instance_id: str, timeout: float | None = None) -> InstanceState:
         """Poll until the instance is COMPLETED, FAILED or TERMINATED; returns its final state.
 
@@ -223,6 +369,120 @@ class TaskHubClient:
             batch_size=batch_size,
         )
         return self.hub.purge(query)
+
+    def purge_targets(
+        self,
+        instance_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[str] = (),
+        completed_before: Time | None = None,
+        page_size: int = 500,
+    ) -> Iterator[InstanceState]:
+        """The finished instances a purge with these arguments would delete (read only)."""
+        wanted = _purge_statuses(statuses)
+        before = to_micros(completed_before)
+
+        def matches(state: InstanceState) -> bool:
+            if state.status not in wanted:
+                return False
+            return before is None or (state.completed_at is not None and state.completed_at < before)
+
+        if instance_ids:
+            for instance_id in dict.fromkeys(instance_ids):
+                state = self.hub.get_instance(instance_id, include_payloads=False)
+                if state is not None and matches(state):
+                    yield state
+            return
+        cursor: str | None = None
+        while True:
+            page = self.hub.list_instances(InstanceQuery(statuses=wanted, limit=page_size, cursor=cursor))
+            yield from (s for s in page.instances if matches(s))
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def count_purgeable(
+        self,
+        instance_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[str] = (),
+        completed_before: Time | None = None,
+    ) -> dict[str, int]:
+        """How many instances a purge would delete, per status (``--dry-run``)."""
+        counts: dict[str, int] = {}
+        for state in self.purge_targets(instance_ids, statuses=statuses, completed_before=completed_before):
+            counts[state.status] = counts.get(state.status, 0) + 1
+        return counts
+
+    def purge_batches(
+        self,
+        instance_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[str] = (),
+        completed_before: Time | None = None,
+        batch_size: int = 500,
+    ) -> Generator[int, None, None]:
+        """Purge in batches, one transaction each, yielding how many each batch deleted.
+
+        Stopping between batches (Ctrl-C, a crash) leaves a consistent hub; running the same purge
+        again carries on with what is left. The hub checks status and age again inside each batch.
+        """
+        batch = max(1, batch_size)
+        wanted = _purge_statuses(statuses)
+        before = to_micros(completed_before)
+        chunk: list[str] = []
+        targets = self.purge_targets(instance_ids, statuses=wanted, completed_before=before, page_size=batch)
+        for state in targets:
+            chunk.append(state.instance_id)
+            if len(chunk) >= batch:
+                yield self._purge_ids(chunk, wanted, before)
+                chunk = []
+        if chunk:
+            yield self._purge_ids(chunk, wanted, before)
+
+    def _purge_ids(self, ids: list[str], statuses: tuple[str, ...], before: int | None) -> int:
+        query = PurgeQuery(
+            instance_ids=tuple(ids), statuses=statuses, completed_before=before, batch_size=len(ids)
+        )
+        return self.hub.purge(query)
+
+    def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Of these ids: (those that do not exist, those that have not finished)."""
+        missing: list[str] = []
+        live: list[str] = []
+        for instance_id in dict.fromkeys(instance_ids):
+            state = self.hub.get_instance(instance_id, include_payloads=False)
+            if state is None:
+                missing.append(instance_id)
+            elif state.status not in TERMINAL_STATUSES:
+                live.append(instance_id)
+        return missing, live
+
+
+def _purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
+    if not statuses:
+        return tuple(sorted(TERMINAL_STATUSES))
+    live = [s for s in statuses if s not in TERMINAL_STATUSES]
+    if live:
+        raise UsageError(
+            f"only finished instances can be purged; {live[0]!r} is not one of "
+            f"{', '.join(sorted(TERMINAL_STATUSES))}"
+        )
+    return tuple(dict.fromkeys(statuses))
+
+
+def _watch_hub(hub: TaskHub) -> tuple[Any, Callable[[], None]]:
+    """(an Event set when the hub file changes, a function that stops watching)."""
+    import threading
+
+    wake = threading.Event()
+    path = hub.watch_path()
+    if path is None:
+        return wake, lambda: None
+    from dtctl.runtime.wake import HubFileWatcher
+
+    watcher = HubFileWatcher(path, wake).start()
+    return wake, watcher.stop
 
 
 def _not_found(instance_id: str, hub: TaskHub) -> InstanceNotFound:

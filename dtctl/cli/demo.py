@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dtctl.cli import render, state
+from dtctl.cli import render, render_history, state
 from dtctl.runtime.config import WorkerConfig
 
 
@@ -17,6 +17,8 @@ def demo(
     ] = 60.0,
 ) -> None:
     """Run the hello-cities demo: create the hub if needed, start an instance, run a worker, show history.
+
+    With --json, prints one object: {"instance": …, "history": […]}.
 
     Example: dtctl demo
     """
@@ -30,17 +32,14 @@ def demo(
         instance_id = f"demo-{uuid.uuid4().hex[:8]}"
         client.start_instance("hello_cities", instance_id=instance_id)
         render.message(
-            f"started hello_cities as {instance_id}; running one worker process on {state.current.hub}"
+            f"started hello_cities as {instance_id}; running one worker process on {state.current.hub_shown}"
         )
         supervisor = Supervisor(
             WorkerConfig(hub=state.current.hub, app="dtctl.demo:app", burst=True), 1, notify=lambda _m: None
         )
         supervisor.run()
         final = client.wait_for_completion(instance_id, timeout=timeout)
-        render.instance_detail(final, as_json=state.current.json)
-        if not state.current.json:
-            render.message("history:")
-            render.history_table(client.get_history(instance_id), as_json=False)
+        render_history.demo(final, client.get_history(instance_id), as_json=state.current.json)
     finally:
         client.close()
 

@@ -1,4 +1,4 @@
-"""``dtctl history show``: an instance's event history."""
+"""``dtctl history show``: an instance's event history as a table, a timeline, a stream, or JSON."""
 
 from __future__ import annotations
 
@@ -6,27 +6,68 @@ from typing import Annotated
 
 import typer
 
-from dtctl.cli import render, state
+from dtctl.cli import parse, render_history, state
+from dtctl.errors import UsageError
 
 history_app = typer.Typer(help="Inspect instance histories.", no_args_is_help=True)
 
 
 @history_app.command("show")
 def show(
-    instance_id: Annotated[str, typer.Argument(help="The instance id.", metavar="ID")],
-    payloads: Annotated[bool, typer.Option("--payloads", help="Show payloads in full.")] = False,
+    instance_id: Annotated[
+        str, typer.Argument(help="The instance id.", metavar="ID", callback=parse.instance_id)
+    ],
+    payloads: Annotated[
+        bool, typer.Option("--payloads", help="Show payloads and stack traces in full.")
+    ] = False,
+    timeline: Annotated[
+        bool,
+        typer.Option("--timeline", help="Draw activities, timers and sub-orchestrations as bars over time."),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new events as they are committed, until it finishes."
+        ),
+    ] = False,
     execution: Annotated[
-        str | None, typer.Option("--execution", help="An earlier execution id (after continue-as-new).")
+        str | None,
+        typer.Option(
+            "--execution",
+            help="An earlier execution id (the one before a continue-as-new).",
+            metavar="EXECUTION_ID",
+            callback=parse.optional_text,
+        ),
     ] = None,
 ) -> None:
     """Show the event history of an instance, oldest first.
 
-    Example: dtctl history show order-1 --payloads
+    The table has one row per event: sequence, local time, kind, name (completions are named after what
+    they complete), task id, and a short payload (failures in red with their message). --timeline
+    draws each activity, timer and sub-orchestration as a bar from scheduled to completed, to show
+    where the time went. --follow streams events as workers commit them and stops when the instance
+    finishes (Ctrl-C stops it too, with exit 0); with --json it writes one JSON object per line.
+
+    Example: dtctl history show order-1 --timeline
     """
+    if follow and timeline:
+        raise UsageError("--follow and --timeline cannot be combined; draw the timeline once it finishes")
     client = state.current.client()
-    client.get_instance_or_raise(instance_id)
-    records = client.get_history(instance_id, execution_id=execution)
-    render.history_table(records, as_json=state.current.json, payloads=payloads)
+    as_json = state.current.json
+    if timeline:
+        render_history.timeline(client.timeline(instance_id, execution), as_json=as_json)
+        return
+    if not follow:
+        records = client.get_history_or_raise(instance_id, execution)
+        render_history.history_table(records, as_json=as_json, payloads=payloads)
+        return
+    client.get_history_or_raise(instance_id, execution)  # unknown id or execution: exit 3 before streaming
+    try:
+        render_history.history_follow(
+            client.follow_history(instance_id, execution), as_json=as_json, payloads=payloads
+        )
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a user stops following: not an error
 
 
 def register(app: typer.Typer) -> None:

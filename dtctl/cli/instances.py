@@ -9,10 +9,15 @@ import typer
 
 from dtctl.cli import parse, render, state
 from dtctl.core.history import ALL_STATUSES, FAILED, TERMINATED
-from dtctl.errors import InstanceFailed, UsageError
-from dtctl.hub.base import IfExists, InstanceQuery
+from dtctl.errors import InstanceFailed, InvalidState, UsageError
+from dtctl.hub.base import IfExists, InstanceQuery, InstanceState
 
-IdArg = Annotated[str, typer.Argument(help="The instance id.", metavar="ID")]
+IdArg = Annotated[str, typer.Argument(help="The instance id.", metavar="ID", callback=parse.instance_id)]
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why (recorded in history).", callback=parse.optional_text),
+]
+IF_EXISTS = ("fail", "skip", "replace")
 
 
 def _now() -> datetime:
@@ -20,79 +25,130 @@ def _now() -> datetime:
 
 
 def start_instance(
-    name: Annotated[str, typer.Argument(help="The orchestrator name.", metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="The orchestrator name.", metavar="NAME", callback=parse.name)],
     input: Annotated[
-        str | None, typer.Option("--input", "-i", help="Input as JSON, @file.json, or - for stdin.")
+        str | None,
+        typer.Option("--input", "-i", help="Input as JSON, @file.json, or - for stdin.", metavar="JSON"),
     ] = None,
     instance_id: Annotated[
-        str | None, typer.Option("--id", help="Instance id (default: a new uuid).")
+        str | None,
+        typer.Option("--id", help="Instance id (default: a new uuid).", callback=parse.optional_text),
     ] = None,
     start_at: Annotated[
-        str | None, typer.Option("--start-at", help="Start later: ISO time or a delay such as 10m.")
+        str | None,
+        typer.Option("--start-at", help="Start later: an ISO time or a delay such as 10m.", metavar="TIME"),
     ] = None,
     if_exists: Annotated[
-        str, typer.Option("--if-exists", help="When the id exists: fail, skip, or replace (terminal only).")
+        str,
+        typer.Option("--if-exists", help="When the id exists: fail, skip, or replace (a finished one only)."),
     ] = "fail",
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait for the instance to finish; print its output.")
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Refuse (exit 4) if no live worker has registered NAME."),
     ] = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait with --wait.")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the instance to finish and print its output.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.", metavar="S")
+    ] = None,
 ) -> None:
     """Schedule a new orchestration instance and print its id.
 
-    Example: dtctl start-instance hello_cities --input '"Tokyo"' --id demo --wait
+    Warns (on stderr) when no live worker has registered NAME: the instance is scheduled anyway and
+    runs once such a worker starts; --strict refuses instead and schedules nothing. With --wait, prints
+    the instance's output (JSON) when it finishes and exits 5 if it ended FAILED or TERMINATED, 6 if
+    --timeout passed first.
+
+    Example: dtctl start-instance hello_cities --input '"Tokyo"' --id demo --wait --timeout 30
     """
-    if if_exists not in ("fail", "skip", "replace"):
+    if if_exists not in IF_EXISTS:
         raise UsageError(f"--if-exists must be fail, skip or replace, not {if_exists!r}")
-    policy = cast(IfExists, if_exists)
     value = parse.json_argument(input, what="--input")
     when = parse.point_in_time(start_at, what="--start-at", now=_now()) if start_at else None
     client = state.current.client()
-    new_id = client.start_instance(
-        name, input=value, instance_id=instance_id, start_at=when, if_exists=policy
+    unclaimed = client.unclaimed_names([name])
+    if unclaimed and strict:
+        raise InvalidState(
+            f"no live worker has registered orchestrator {name!r}; nothing was scheduled (--strict)",
+            hint="start a worker whose app registers it: dtctl worker APP",
+        )
+    outcome = client.create_instance(
+        name, input=value, instance_id=instance_id, start_at=when, if_exists=cast(IfExists, if_exists)
     )
+    if unclaimed:
+        who = "no worker is running" if unclaimed.live_workers == 0 else "its live workers do not know it"
+        render.warning(
+            f"no live worker has registered orchestrator {name!r} on this hub ({who}); "
+            f"{outcome.instance_id} waits until one does",
+            hint="start a worker whose app registers it: dtctl worker APP (or use --strict to refuse)",
+        )
     if not wait:
-        render.instance_ids([new_id], as_json=state.current.json)
+        render.created(outcome, as_json=state.current.json)
         return
-    _wait_and_show(new_id, timeout)
+    _wait_and_show(outcome.instance_id, timeout)
 
 
 def _wait_and_show(instance_id: str, timeout: float | None) -> None:
     final = state.current.client().wait_for_completion(instance_id, timeout=timeout)
-    render.instance_detail(final, as_json=state.current.json)
-    if final.status in (FAILED, TERMINATED):
-        raise InstanceFailed(f"instance {instance_id!r} ended {final.status}")
+    render.instance_result(final, as_json=state.current.json)
+    _fail_unless_completed(final)
+
+
+def _fail_unless_completed(final: InstanceState) -> None:
+    if final.status == FAILED:
+        why = f": {final.failure.error_type}: {final.failure.message}" if final.failure else ""
+        raise InstanceFailed(
+            f"instance {final.instance_id!r} ended FAILED{why}",
+            hint=f"dtctl history show {final.instance_id} shows where",
+        )
+    if final.status == TERMINATED:
+        why = f" ({final.output})" if final.output else ""
+        raise InstanceFailed(f"instance {final.instance_id!r} was TERMINATED{why}")
 
 
 def raise_event(
     instance_id: IdArg,
-    name: Annotated[str, typer.Argument(help="The event name (case-insensitive).", metavar="NAME")],
+    name: Annotated[
+        str, typer.Argument(help="The event name (case-insensitive).", metavar="NAME", callback=parse.name)
+    ],
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="Event data as JSON, @file.json or -.")
+        str | None,
+        typer.Option("--data", "-d", help="Event data as JSON, @file.json or -.", metavar="JSON"),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Store the event even if the instance finished.")
     ] = False,
 ) -> None:
-    """Deliver an external event to a running instance.
+    """Deliver an external event to an instance; it is queued until the orchestrator waits for it.
+
+    Exits 3 if there is no such instance, 4 if it has finished (unless --force).
 
     Example: dtctl raise-event req-1 approval --data '{"approved": true}'
     """
     value = parse.json_argument(data, what="--data")
     state.current.client().raise_event(instance_id, name, value, force=force)
-    _done({"instance_id": instance_id, "event": name, "raised": True}, f"raised {name!r} on {instance_id}")
+    render.done(
+        {"instance_id": instance_id, "event": name, "raised": True},
+        f"raised {name!r} on {instance_id}",
+        as_json=state.current.json,
+    )
 
 
 def terminate(
     instance_id: IdArg,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; stored as the output.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why; stored as the output.", callback=parse.optional_text),
+    ] = None,
     no_recursive: Annotated[
         bool, typer.Option("--no-recursive", help="Leave running sub-orchestrations alone.")
     ] = False,
 ) -> None:
     """Terminate an instance (and its running sub-orchestrations).
 
-    Terminating an instance that already finished changes nothing and exits 0.
+    A running instance becomes TERMINATED at its next episode (a pending one at once). Terminating an
+    instance that already finished changes nothing and exits 0.
 
     Example: dtctl terminate order-1 --reason "customer cancelled"
     """
@@ -102,52 +158,67 @@ def terminate(
         if outcome.terminated
         else f"{instance_id} already {outcome.status}; nothing to terminate"
     )
-    _done({"instance_id": instance_id, "terminated": outcome.terminated, "status": outcome.status}, text)
+    render.done(
+        {"instance_id": instance_id, "terminated": outcome.terminated, "status": outcome.status},
+        text,
+        as_json=state.current.json,
+    )
 
 
-def suspend(
-    instance_id: IdArg,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
-) -> None:
+def suspend(instance_id: IdArg, reason: ReasonOpt = None) -> None:
     """Suspend a running instance: new events are held until it is resumed.
+
+    Exits 4 if the instance has finished.
 
     Example: dtctl suspend order-1 --reason "waiting for stock audit"
     """
     state.current.client().suspend(instance_id, reason)
-    _done({"instance_id": instance_id, "suspended": True}, f"suspending {instance_id}")
+    render.done(
+        {"instance_id": instance_id, "suspended": True},
+        f"suspending {instance_id}",
+        as_json=state.current.json,
+    )
 
 
-def resume(
-    instance_id: IdArg,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
-) -> None:
+def resume(instance_id: IdArg, reason: ReasonOpt = None) -> None:
     """Resume a suspended instance.
 
     Example: dtctl resume order-1
     """
     state.current.client().resume(instance_id, reason)
-    _done({"instance_id": instance_id, "resumed": True}, f"resuming {instance_id}")
+    render.done(
+        {"instance_id": instance_id, "resumed": True}, f"resuming {instance_id}", as_json=state.current.json
+    )
 
 
 def status(
     instance_id: IdArg,
-    full: Annotated[bool, typer.Option("--full", help="Show payloads untruncated.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Show payloads and stack traces in full.")] = False,
 ) -> None:
-    """Show one instance: status, times, input/output, custom status, failure, lease.
+    """Show one instance and what it is waiting for now.
+
+    Status, times, input/output/custom status (truncated unless --full), failure details, the worker
+    holding its lease, and what it waits for: activities (queued, or running on which worker), timers
+    with their due time, running sub-orchestrations, events not processed yet, and names that no live
+    worker has registered (the usual reason an instance looks stuck).
 
     Example: dtctl status order-1 --json
     """
-    found = state.current.client().get_instance_or_raise(instance_id)
-    render.instance_detail(found, as_json=state.current.json, full=full)
+    client = state.current.client()
+    found = client.get_instance_or_raise(instance_id)
+    render.status(found, client.waiting_for(instance_id), as_json=state.current.json, full=full)
 
 
 def wait(
     instance_id: IdArg,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds to wait (default: forever).")
+        float | None,
+        typer.Option("--timeout", min=0, help="Seconds to wait (default: forever).", metavar="S"),
     ] = None,
 ) -> None:
-    """Wait for an instance to finish and show it; exits 5 if it FAILED or was TERMINATED, 6 on timeout.
+    """Wait for an instance to finish and print its output (JSON).
+
+    Exits 5 if it ended FAILED or TERMINATED, 6 if --timeout passed first.
 
     Example: dtctl wait order-1 --timeout 30
     """
@@ -156,20 +227,39 @@ def wait(
 
 def list_instances(
     status_filter: Annotated[
-        list[str] | None, typer.Option("--status", "-s", help="Only this status (repeatable).")
+        list[str] | None,
+        typer.Option("--status", "-s", help="Only this status (repeatable).", metavar="STATUS"),
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Only this orchestrator name.")] = None,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="Only ids starting with this.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Only this orchestrator name.", callback=parse.optional_text),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", help="Only ids starting with this.", callback=parse.optional_text),
+    ] = None,
     created_after: Annotated[
-        str | None, typer.Option("--created-after", help="ISO time or an age such as 2h.")
+        str | None,
+        typer.Option("--created-after", help="ISO time, or an age such as 2h.", metavar="TIME"),
     ] = None,
     created_before: Annotated[
-        str | None, typer.Option("--created-before", help="ISO time or an age such as 2h.")
+        str | None,
+        typer.Option("--created-before", help="ISO time, or an age such as 2h.", metavar="TIME"),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Page size.")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="Continue after the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            "--cursor",
+            help="Continue after the previous page (its next_cursor).",
+            callback=parse.optional_text,
+        ),
+    ] = None,
 ) -> None:
     """List instances, newest first, one page at a time.
+
+    When more instances match, the next page's cursor is printed on stderr (next_cursor in JSON).
+    Ready work whose names no live worker registered is pointed out on stderr too.
 
     Example: dtctl list --status RUNNING --status PENDING --limit 20
     """
@@ -178,31 +268,21 @@ def list_instances(
     if unknown:
         raise UsageError(f"unknown status {unknown[0]!r}; use one of {', '.join(ALL_STATUSES)}")
     now = _now()
+    after = parse.past_point(created_after, what="--created-after", now=now) if created_after else None
+    before = parse.past_point(created_before, what="--created-before", now=now) if created_before else None
     query = InstanceQuery(
         statuses=statuses,
         name=name,
         prefix=prefix,
-        created_after=_us(parse.past_point(created_after, what="--created-after", now=now))
-        if created_after
-        else None,
-        created_before=_us(parse.past_point(created_before, what="--created-before", now=now))
-        if created_before
-        else None,
+        created_after=None if after is None else parse.micros(after),
+        created_before=None if before is None else parse.micros(before),
         limit=limit,
         cursor=cursor,
     )
     render.instance_list(state.current.client().list_instances(query), as_json=state.current.json)
+    from dtctl.cli import workersview  # the note on ready work no live worker can take (stderr)
 
-
-def _us(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def _done(data: dict[str, object], text: str) -> None:
-    if state.current.json:
-        render.emit_json(data)
-    else:
-        render.message(text)
+    workersview.note_unclaimable(state.current.client().hub)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from dtctl import __version__
-from dtctl.cli import clicks, demo, history, instances, operate, render, state, workers
+from dtctl.cli import (
+    clicks,
+    completion,
+    demo,
+    doctor,
+    history,
+    instances,
+    operate,
+    purge,
+    render,
+    scale,
+    state,
+    top,
+    workers,
+    workersview,
+)
+from dtctl.cli.options import DtctlGroup
 from dtctl.errors import DtctlError, ExitCode
 
 EPILOG = (
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 conflict or invalid state, "
     "5 --wait ended FAILED/TERMINATED, 6 timed out or hub busy, 7 schema version mismatch, "
-    "8 hub unsafe or corrupt. Environment: DTCTL_HUB (the hub), NO_COLOR (plain output)."
+    "8 hub unsafe or corrupt. Environment: DTCTL_HUB (the hub), NO_COLOR (plain output). "
+    "--json and -o FORMAT go before or after the command name."
 )
 
 app = typer.Typer(
     name="dtctl",
-    help="The Durable Task Framework for Python: run and operate durable orchestrations.",
+    cls=DtctlGroup,
+    help="The Durable Task Framework for Python: run and operate durable orchestrations.\n\n"
+    "Example: dtctl --hub ./orders.db list --status RUNNING --json",
     epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -40,13 +62,12 @@ def root(
     hub: Annotated[
         str,
         typer.Option(
-            "--hub", envvar="DTCTL_HUB", help="Task hub: a SQLite file path (default ./taskhub.db)."
+            "--hub",
+            envvar="DTCTL_HUB",
+            help="Task hub: a SQLite file path, a postgresql:// URL, or @FILE holding one.",
+            metavar="PATH|URL",
         ),
     ] = state.DEFAULT_HUB,
-    json_output: Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")] = False,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Output format: 'json' or 'text'.", metavar="FORMAT")
-    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tracebacks of internal errors.")
     ] = False,
@@ -54,16 +75,22 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    if output not in (None, "json", "text"):
-        raise typer.BadParameter("must be 'json' or 'text'", param_hint="--output")
-    state.current = state.CliState(hub=hub, json=json_output or output == "json", verbose=verbose)
+    # --json / -o were recorded on state.current by their callbacks (dtctl/cli/options.py).
+    state.current.hub = hub
+    state.current.verbose = verbose
 
 
 instances.register(app)
 history.register(app)
+purge.register(app)
 workers.register(app)
 operate.register(app)
 demo.register(app)
+completion.register(app)
+scale.register(app)
+workersview.register(app)
+top.register(app)
+doctor.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -72,10 +99,18 @@ def run(argv: list[str] | None = None) -> int:
     sys.exit(code)
 
 
+@functools.cache
+def command() -> Any:
+    """The click command tree typer builds from ``app`` (built once per process)."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> int:
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    """Run the CLI; every error ends here (the one boundary) as a message on stderr and an exit code."""
+    words = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in words or "--verbose" in words
     try:
-        result = app(args=argv, prog_name="dtctl", standalone_mode=False)
+        result = command().main(args=words, prog_name="dtctl", standalone_mode=False)
         return result if isinstance(result, int) else ExitCode.OK
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
@@ -91,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         render.error("interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (dtctl list | head): nothing left to say
+        _silence_stdout()
+        return ExitCode.OK
     except Exception as exc:
         render.error(
             f"internal error: {type(exc).__name__}: {exc}",
@@ -101,3 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERNAL
     finally:
         state.current.close()
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (tests)
+        pass

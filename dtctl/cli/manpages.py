@@ -18,6 +18,7 @@ import typer.main
 
 from dtctl import __version__
 from dtctl.cli.clicks import click
+from dtctl.cli.options import usage_pieces
 
 EXIT_CODES = [
     ("0", "success"),
@@ -31,10 +32,73 @@ EXIT_CODES = [
     ("8", "the hub is unsafe or corrupt: not a database, on a network file system, a directory"),
 ]
 ENVIRONMENT = [
-    ("DTCTL_HUB", "the task hub (a SQLite file path); the same as --hub; default ./taskhub.db"),
+    (
+        "DTCTL_HUB",
+        "the task hub (a SQLite file path, a postgresql:// URL, or @FILE holding one); the same as --hub; "
+        "default ./taskhub.db",
+    ),
     ("NO_COLOR", "when set, output carries no colour or other ANSI codes"),
     ("DTCTL_LOG_LEVEL", "worker log level (WARNING by default; INFO, DEBUG)"),
 ]
+_INSTANCE = (
+    "INSTANCE is an object with instance_id, execution_id, name, status, created_at, updated_at, "
+    "completed_at, scheduled_start, input, output, custom_status, failure ({error_type, message, "
+    "stack_trace} or null), parent_instance_id, lease_owner, lease_expires, history_length."
+)
+_EVENT = (
+    "EVENT is an object with sequence, execution_id, timestamp, kind, and the fields of that kind "
+    "(task_id, name, input, result, failure, fire_at, instance_id, reason, status, …)."
+)
+# The JSON each command prints with --json: part of the CLI contract, kept stable.
+JSON_OUTPUT: dict[str, list[str]] = {
+    "dtctl": [
+        "With --json (or -o json), before or after the command name, a command prints only JSON on "
+        "stdout; messages, warnings and errors go to stderr. Times are ISO-8601 UTC strings ending in Z "
+        "(text output shows local time with the zone); payloads are JSON values; a missing value is null. "
+        "Keys are only ever added, never renamed or removed.",
+        _INSTANCE,
+        _EVENT,
+    ],
+    "dtctl-start-instance": [
+        '{"instance_id": ID, "created": true|false} (false: --if-exists skip found it); with --wait, '
+        "the INSTANCE once it finished.",
+        _INSTANCE,
+    ],
+    "dtctl-raise-event": ['{"instance_id": ID, "event": NAME, "raised": true}'],
+    "dtctl-terminate": ['{"instance_id": ID, "terminated": true|false, "status": STATUS}'],
+    "dtctl-suspend": ['{"instance_id": ID, "suspended": true}'],
+    "dtctl-resume": ['{"instance_id": ID, "resumed": true}'],
+    "dtctl-status": [
+        'The INSTANCE with "waiting_for": {start_at, episode ({worker, lease_expires} or null), '
+        "activities [{task_id, name, state (queued|running|result_pending|unknown), scheduled_at, worker, "
+        "lease_expires, visible_at, attempts}], timers [{task_id, fire_at, created_at, state "
+        "(waiting|due)}], sub_orchestrations [{task_id, name, instance_id, status, state "
+        "(running|result_pending), created_at}], new_events [{kind, name, task_id, due_at, visible, "
+        "dequeue_count}], events_received [NAME], events_buffered [NAME], unclaimed {orchestrations "
+        "[NAME], activities [NAME], live_workers}}. A finished instance waits for nothing (empty lists).",
+        _INSTANCE,
+    ],
+    "dtctl-wait": ["The INSTANCE once it finished.", _INSTANCE],
+    "dtctl-list": [
+        '{"instances": [INSTANCE, …], "next_cursor": CURSOR|null}, newest first; input, output and '
+        "custom_status are null in lists (dtctl status shows them).",
+        _INSTANCE,
+    ],
+    "dtctl-history-show": [
+        "[EVENT, …] in sequence order. With --follow, one EVENT per line (JSON Lines) as they are "
+        'committed. With --timeline, {"instance_id", "execution_id", "name", "status", "start", "end", '
+        '"duration_ms", "spans": [{kind (orchestration|queued|activity|timer|sub_orchestration|'
+        "suspended|event), name, task_id, target, fire_at, start, end, duration_ms, outcome "
+        "(completed|failed|fired|received|pending|unfinished|STATUS), failure}]}.",
+        _EVENT,
+    ],
+    "dtctl-purge": [
+        '{"dry_run": bool, "matched": N, "purged": N, "by_status": {STATUS: N}, "not_found": [ID], '
+        '"not_finished": [ID]}'
+    ],
+    "dtctl-demo": ['{"instance": INSTANCE, "history": [EVENT, …]}', _INSTANCE, _EVENT],
+    "dtctl-completion": ['{"shell": SHELL, "script": TEXT}'],
+}
 
 
 def escape(text: str) -> str:
@@ -85,8 +149,9 @@ def option_lines(command: Any, ctx: Any) -> Iterator[str]:
         yield escape(help_text or "")
 
 
-def argument_names(command: Any) -> list[str]:
-    return [p.metavar or (p.name or "").upper() for p in command.params if p.param_type_name == "argument"]
+def synopsis(command: Any, ctx: Any) -> str:
+    pieces = usage_pieces(command, ctx)
+    return " ".join(pieces + (["COMMAND"] if _is_group(command) else []))
 
 
 def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
@@ -99,9 +164,7 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
         f"{escape(name)} \\- {escape(summary)}",
         ".SH SYNOPSIS",
         f".B {escape(' '.join(path))}",
-        escape(
-            " ".join(["[OPTIONS]", *argument_names(command)] + (["COMMAND"] if _is_group(command) else []))
-        ),
+        escape(synopsis(command, ctx)),
     ]
     if paragraphs or summary:
         lines += [".SH DESCRIPTION", escape(summary)]
@@ -118,9 +181,13 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
     if command is not root:
         lines += [
             ".SH GLOBAL OPTIONS",
-            "Given before the command: ",
+            escape("Given before the command name (--json and -o also after it):"),
             *list(option_lines(root, click.Context(root))),
         ]
+    if name in JSON_OUTPUT:
+        lines.append(".SH JSON OUTPUT")
+        for n, paragraph in enumerate(JSON_OUTPUT[name]):
+            lines += ([".PP"] if n else []) + [escape(paragraph)]
     lines.append(".SH EXIT STATUS")
     for code, meaning in EXIT_CODES:
         lines += [".TP", f".B {code}", escape(meaning)]

@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dtctl.client_views import Unclaimed, WaitingFor
 from dtctl.core.failure import FailureDetails
-from dtctl.core.history import COMPLETED, FAILED, RUNNING, SUSPENDED, TERMINATED, HistoryEvent, event_to_dict
-from dtctl.hub.base import HistoryRecord, InstancePage, InstanceState
+from dtctl.core.history import COMPLETED, FAILED, RUNNING, SUSPENDED, TERMINATED, event_to_dict
+from dtctl.hub.base import CreateOutcome, HistoryRecord, InstancePage, InstanceState
 
 SHORT_PAYLOAD = 60
+# Plain output (a pipe, a file) is not wrapped: a line per row, whatever its length, for grep and cut.
+PLAIN_WIDTH = 100_000
 STATUS_STYLES = {
     COMPLETED: "green",
     FAILED: "bold red",
@@ -36,16 +40,55 @@ def _color_allowed(stream: Any) -> bool:
     return "NO_COLOR" not in os.environ and bool(getattr(stream, "isatty", lambda: False)())
 
 
+class _TrimmedLines:
+    """A text stream that drops the padding rich leaves at the end of table lines (plain output)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._stream.write("".join(line.rstrip() + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return str(getattr(self._stream, "encoding", None) or "utf-8")
+
+
+def _plain_console(stream: Any, *, width: int | None = None) -> Console:
+    return Console(
+        file=cast(IO[str], _TrimmedLines(stream)),
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        width=width,
+        soft_wrap=True,
+    )
+
+
 def stdout_console() -> Console:
     if _color_allowed(sys.stdout):
         return Console(highlight=False)
-    return Console(color_system=None, force_terminal=False, highlight=False, width=200, soft_wrap=True)
+    return _plain_console(sys.stdout, width=PLAIN_WIDTH)
 
 
 def stderr_console() -> Console:
     if _color_allowed(sys.stderr):
         return Console(stderr=True, highlight=False)
-    return Console(stderr=True, color_system=None, force_terminal=False, highlight=False, soft_wrap=True)
+    return _plain_console(sys.stderr)
 
 
 # --- plain values ----------------------------------------------------------------------------------
@@ -66,6 +109,32 @@ def local_time(us: int | None) -> str:
     )
 
 
+def duration(us: int | None) -> str:
+    """A span of time for people: 850 ms, 1.52 s, 2m 03s, 1h 02m, 3d 04h."""
+    if us is None:
+        return "-"
+    seconds = max(us, 0) / 1_000_000
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 or us == 0 else f"{max(us, 0)} µs"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def relative(us: int | None, now: int) -> str:
+    """``in 4m 10s`` / ``3.20 s ago``."""
+    if us is None:
+        return "-"
+    return f"in {duration(us - now)}" if us >= now else f"{duration(now - us)} ago"
+
+
 def payload_value(text: str | None) -> Any:
     if text is None:
         return None
@@ -79,6 +148,15 @@ def short(text: str | None, limit: int = SHORT_PAYLOAD) -> str:
     if text is None:
         return ""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_text(failure: FailureDetails | Mapping[str, Any]) -> str:
+    """``RuntimeError: no stock`` (builtin exception types without their ``builtins.`` prefix)."""
+    if isinstance(failure, FailureDetails):
+        error_type, text = failure.error_type, failure.message
+    else:
+        error_type, text = str(failure.get("error_type")), str(failure.get("message"))
+    return f"{error_type.removeprefix('builtins.')}: {text}"
 
 
 def failure_dict(failure: FailureDetails | None, *, with_trace: bool = True) -> dict[str, Any] | None:
@@ -128,6 +206,71 @@ def history_dict(record: HistoryRecord) -> dict[str, Any]:
     }
 
 
+def unclaimed_dict(unclaimed: Unclaimed) -> dict[str, Any]:
+    return {
+        "orchestrations": list(unclaimed.orchestrations),
+        "activities": list(unclaimed.activities),
+        "live_workers": unclaimed.live_workers,
+    }
+
+
+def waiting_dict(waiting: WaitingFor) -> dict[str, Any]:
+    episode = None
+    if waiting.episode_worker:
+        episode = {"worker": waiting.episode_worker, "lease_expires": iso(waiting.episode_lease_expires)}
+    return {
+        "start_at": iso(waiting.start_at),
+        "episode": episode,
+        "activities": [
+            {
+                "task_id": a.task_id,
+                "name": a.name,
+                "state": a.state,
+                "scheduled_at": iso(a.scheduled_at),
+                "worker": a.worker,
+                "lease_expires": iso(a.lease_expires),
+                "visible_at": iso(a.visible_at),
+                "attempts": a.attempts,
+            }
+            for a in waiting.activities
+        ],
+        "timers": [
+            {
+                "task_id": t.task_id,
+                "fire_at": iso(t.fire_at),
+                "created_at": iso(t.created_at),
+                "state": t.state,
+            }
+            for t in waiting.timers
+        ],
+        "sub_orchestrations": [
+            {
+                "task_id": c.task_id,
+                "name": c.name,
+                "instance_id": c.instance_id,
+                "status": c.status,
+                "state": c.state,
+                "created_at": iso(c.created_at),
+            }
+            for c in waiting.sub_orchestrations
+        ],
+        "new_events": [
+            {
+                "kind": e.kind,
+                "name": e.name,
+                "task_id": e.task_id,
+                "due_at": iso(e.due_at),
+                "visible": e.visible,
+                "dequeue_count": e.dequeue_count,
+            }
+            for e in waiting.new_events
+        ],
+        "events_received": list(waiting.events_received),
+        "events_buffered": list(waiting.events_buffered),
+        "unclaimed": unclaimed_dict(waiting.unclaimed),
+    }
+
+
 # --- output ----------------------------------------------------------------------------------------------
 
 
@@ -147,25 +290,147 @@ def error(text: str, hint: str | None = None) -> None:
         console.print(Text("hint: ", style="dim") + Text(hint))
 
 
+def warning(text: str, hint: str | None = None) -> None:
+    console = stderr_console()
+    console.print(Text("warning: ", style="bold yellow") + Text(text))
+    if hint:
+        console.print(Text("hint: ", style="dim") + Text(hint))
+
+
+def done(data: Mapping[str, Any], text: str, *, as_json: bool) -> None:
+    """The outcome of a command that changes something: JSON on stdout, or a message on stderr."""
+    if as_json:
+        emit_json(dict(data))
+    else:
+        message(text)
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def instance_ids(ids: Sequence[str], *, as_json: bool, created: Sequence[bool] | None = None) -> None:
+def created(outcome: CreateOutcome, *, as_json: bool) -> None:
+    """``start-instance``: ``{"instance_id": …, "created": true}``, or the bare id for scripts."""
     if as_json:
-        rows = [
-            {"instance_id": i, "created": True if created is None else created[n]} for n, i in enumerate(ids)
-        ]
-        emit_json(rows[0] if len(rows) == 1 else rows)
+        emit_json({"instance_id": outcome.instance_id, "created": outcome.created})
         return
-    for i in ids:
-        sys.stdout.write(i + "\n")
+    sys.stdout.write(outcome.instance_id + "\n")
+    if not outcome.created:
+        message(f"{outcome.instance_id} exists already; not started again (--if-exists skip)")
+
+
+def instance_result(state: InstanceState, *, as_json: bool) -> None:
+    """``--wait`` / ``wait``: the instance object as JSON, or just its output (JSON text) for scripts."""
+    if as_json:
+        emit_json(instance_dict(state))
+        return
+    if state.output is not None:
+        sys.stdout.write(state.output + "\n")
+    sys.stdout.flush()
 
 
 def instance_detail(state: InstanceState, *, as_json: bool, full: bool = False) -> None:
     if as_json:
         emit_json(instance_dict(state))
         return
+    stdout_console().print(_detail_table(state, full=full))
+
+
+def status(state: InstanceState, waiting: WaitingFor, *, as_json: bool, full: bool = False) -> None:
+    """``dtctl status``: the instance, then what it waits for now."""
+    if as_json:
+        emit_json({**instance_dict(state), "waiting_for": waiting_dict(waiting)})
+        return
+    table = _detail_table(state, full=full)
+    for n, line in enumerate(_waiting_lines(waiting)):
+        table.add_row("waiting for" if n == 0 else "", line)
+    stdout_console().print(table)
+
+
+def _waiting_lines(w: WaitingFor) -> list[Text]:
+    if w.finished:
+        return []
+    lines: list[Text] = []
+    if w.status == SUSPENDED:
+        lines.append(Text(f"suspended: new events are held until `dtctl resume {w.instance_id}`", "yellow"))
+    if w.start_at is not None:
+        lines.append(Text(f"its start time: {local_time(w.start_at)} ({relative(w.start_at, w.now)})"))
+    if w.episode_worker:
+        lines.append(
+            Text(
+                f"an episode running now on worker {w.episode_worker} "
+                f"(lease until {local_time(w.episode_lease_expires)})"
+            )
+        )
+    for a in w.activities:
+        label = f"activity {a.name} (task {a.task_id}): "
+        if a.state == "running":
+            lines.append(
+                Text(
+                    label + f"running on worker {a.worker}, attempt {a.attempts}, "
+                    f"scheduled {relative(a.scheduled_at, w.now)}, lease until {local_time(a.lease_expires)}"
+                )
+            )
+        elif a.state == "queued":
+            later = (
+                f", not before {local_time(a.visible_at)}" if a.visible_at and a.visible_at > w.now else ""
+            )
+            retried = f", {a.attempts} earlier attempt(s)" if a.attempts else ""
+            lines.append(
+                Text(label + f"queued for a worker since {relative(a.scheduled_at, w.now)}{later}{retried}")
+            )
+        elif a.state == "result_pending":
+            lines.append(Text(label + "finished; its result waits for the next episode"))
+        else:
+            lines.append(Text(label + "scheduled, but neither queued nor answered", "yellow"))
+    for t in w.timers:
+        when = "due now; waits for the next episode" if t.state == "due" else relative(t.fire_at, w.now)
+        lines.append(Text(f"timer (task {t.task_id}): fires {local_time(t.fire_at)} ({when})"))
+    for c in w.sub_orchestrations:
+        state_text = (
+            "finished; its result waits for the next episode"
+            if c.state == "result_pending"
+            else (c.status or "missing")
+        )
+        lines.append(
+            Text(f"sub-orchestration {c.name} (task {c.task_id}) -> {c.instance_id}: ")
+            + status_text(state_text)
+        )
+    visible = [e for e in w.new_events if e.visible]
+    if visible:
+        names = ", ".join(e.kind + (f" {e.name}" if e.name else "") for e in visible[:5])
+        more = f" and {len(visible) - 5} more" if len(visible) > 5 else ""
+        lines.append(Text(f"{len(visible)} new event(s) for its next episode: {names}{more}"))
+    received = ", ".join(w.events_received) or "none"
+    buffered = f"; not processed yet: {', '.join(w.events_buffered)}" if w.events_buffered else ""
+    lines.append(
+        Text(
+            "external events: awaited only in the orchestrator's code; "
+            f"received so far: {received}{buffered}",
+            "dim",
+        )
+    )
+    lines.extend(_unclaimed_lines(w.unclaimed))
+    return lines
+
+
+def _unclaimed_lines(unclaimed: Unclaimed) -> list[Text]:
+    if not unclaimed:
+        return []
+    if unclaimed.live_workers == 0:
+        return [Text("no live worker on this hub: start one with `dtctl worker APP`", "bold yellow")]
+    out = [
+        Text(f"no live worker has registered orchestrator {name!r}", "bold yellow")
+        for name in unclaimed.orchestrations
+    ]
+    out += [
+        Text(f"no live worker has registered activity {name!r}", "bold yellow")
+        for name in unclaimed.activities
+    ]
+    return out
+
+
+def _detail_table(state: InstanceState, *, full: bool) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -189,14 +454,18 @@ def instance_detail(state: InstanceState, *, as_json: bool, full: bool = False) 
     ):
         if text is not None:
             rows.append((label, text if limit is None else short(text, limit)))
+    if state.scheduled_start and state.status == "PENDING":
+        rows.append(("starts", local_time(state.scheduled_start)))
     if state.failure:
-        rows.append(("failure", Text(f"{state.failure.error_type}: {state.failure.message}", style="red")))
+        rows.append(("failure", Text(failure_text(state.failure), style="red")))
+        if full and state.failure.stack_trace:
+            rows.append(("", Text(state.failure.stack_trace.rstrip(), style="red")))
     if state.lease_owner:
         rows.append(("leased by", f"{state.lease_owner} until {local_time(state.lease_expires)}"))
     rows.append(("history", f"{state.history_length} events"))
     for label, value in rows:
         table.add_row(label, value)
-    stdout_console().print(table)
+    return table
 
 
 def instance_list(page: InstancePage, *, as_json: bool) -> None:
@@ -215,41 +484,49 @@ def instance_list(page: InstancePage, *, as_json: bool) -> None:
         message(f"more instances: --cursor {page.next_cursor}")
 
 
-def _event_summary(event: HistoryEvent, payloads: bool) -> Text:
-    data = event_to_dict(event)
-    limit = None if payloads else SHORT_PAYLOAD
-    failure = data.get("failure")
-    if isinstance(failure, dict):
-        return Text(f"{failure.get('error_type')}: {failure.get('message')}", style="red")
-    for key in ("result", "input", "data", "reason"):
-        if data.get(key) is not None:
-            value = str(data[key])
-            return Text(value if limit is None else short(value, limit))
-    if "fire_at" in data:
-        return Text(f"fires {local_time(data['fire_at'])}")
-    if "status" in data:
-        return status_text(str(data["status"]))
-    return Text("")
-
-
-def history_table(records: Iterable[HistoryRecord], *, as_json: bool, payloads: bool = False) -> None:
-    records = list(records)
+def purge_report(report: Mapping[str, Any], *, as_json: bool) -> None:
+    """``dtctl purge``: the counts as JSON, or one line on stderr."""
     if as_json:
-        emit_json([history_dict(r) for r in records])
+        emit_json(dict(report))
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("SEQ", "TIME", "KIND", "NAME", "TASK", "DETAIL"):
-        table.add_column(column, no_wrap=column != "DETAIL")
-    for record in records:
-        event = record.event
-        name = getattr(event, "name", None) or getattr(event, "instance_id", None) or ""
-        task = event.task_ref
-        table.add_row(
-            str(record.sequence),
-            local_time(event.timestamp),
-            event.kind,
-            str(name) if event.kind != "execution_started" else str(getattr(event, "name", "")),
-            "" if task is None else str(task),
-            _event_summary(event, payloads),
-        )
-    stdout_console().print(table)
+    by_status = ", ".join(f"{n} {s}" for s, n in sorted(report["by_status"].items())) or "none"
+    if report["dry_run"]:
+        message(f"would purge {report['matched']} instance(s) ({by_status}); nothing was changed")
+    else:
+        message(f"purged {report['purged']} instance(s) ({by_status})")
+
+
+class _Progress:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+
+@contextmanager
+def progress(total: int, description: str, *, as_json: bool) -> Iterator[_Progress]:
+    """A rich progress bar on stderr when it is a terminal (and colour is allowed); otherwise nothing."""
+    if as_json or not _color_allowed(sys.stderr) or total <= 0:
+        yield _Progress(None, None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+        transient=True,
+    ) as bar:
+        yield _Progress(bar, bar.add_task(description, total=total))
+
+
+def completion_script(shell: str, script: str, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"shell": shell, "script": script})
+        return
+    sys.stdout.write(script + "\n")

@@ -20,6 +20,13 @@ class CliState:
     synchronous: str = "full"
     _client: TaskHubClient | None = field(default=None, repr=False)
 
+    @property
+    def hub_shown(self) -> str:
+        """The hub as it may be printed: a PostgreSQL URL without its password."""
+        from dtctl.hub import redact
+
+        return redact(self.hub)
+
     def client(self) -> TaskHubClient:
         if self._client is None:
             from dtctl.client import TaskHubClient

@@ -18,10 +18,17 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 1,
     max_orchestrations: Annotated[
         int,
-        typer.Option("--max-orchestrations", min=0, help="Orchestration work items per batch (0: 4 x CPUs)."),
+        typer.Option(
+            "--max-orchestrations",
+            min=0,
+            help="Orchestration work items per batch (0: 16 x CPUs, at most 64).",
+        ),
     ] = 0,
     max_activities: Annotated[
-        int, typer.Option("--max-activities", min=0, help="Concurrent activities per process (0: 4 x CPUs).")
+        int,
+        typer.Option(
+            "--max-activities", min=0, help="Concurrent activities per process (0: 10 x CPUs, at most 64)."
+        ),
     ] = 0,
     lease_seconds: Annotated[
         float,
@@ -63,7 +70,7 @@ def worker(
     )
     render.message(
         f"dtctl worker: {concurrency} process(es) for {len(loaded.orchestrators)} orchestrator(s) and "
-        f"{len(loaded.activities)} activity(ies) on {state.current.hub}"
+        f"{len(loaded.activities)} activity(ies) on {state.current.hub_shown}"
     )
     supervisor = Supervisor(config, concurrency, notify=render.message)
     supervisor.install_signal_handlers()

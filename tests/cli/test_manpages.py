@@ -32,3 +32,15 @@ def test_every_command_has_a_page_with_exit_codes_and_an_example() -> None:
         assert ".SH EXIT STATUS" in text and ".SH ENVIRONMENT" in text
         if not hasattr(command, "commands"):
             assert ".SH EXAMPLES" in text, f"{' '.join(path)} has no example in its help"
+
+
+def test_every_command_is_listed_in_dtctl_1_and_json_shapes_are_documented() -> None:
+    from dtctl.cli.manpages import JSON_OUTPUT
+
+    root = typer.main.get_command(app)
+    main_page = (MAN / "dtctl.1").read_text(encoding="utf-8")
+    for name in root.commands:
+        assert f".B {name.replace('-', chr(92) + '-')}" in main_page, f"dtctl.1 does not list {name}"
+    for page_name in JSON_OUTPUT:
+        text = (MAN / f"{page_name}.1").read_text(encoding="utf-8")
+        assert ".SH JSON OUTPUT" in text, f"{page_name}.1 does not document its JSON"
