@@ -10,7 +10,7 @@ from tests.helpers import dtctl, json_out
 
 
 def test_keda_query_is_the_hubs_function_and_agrees_with_scale_recommend() -> None:
-    yaml = pytest.importorskip("yaml")
+    import yaml  # a test dependency: a missing yaml must fail, not skip
     from tests import pgserver
 
     server = pgserver.shared_server()  # skips (fails when required) without a server
