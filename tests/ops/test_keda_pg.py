@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from dtctl.client import StartRequest, TaskHubClient
 from dtctl.hub import open_hub
 from tests.helpers import dtctl, json_out
@@ -11,6 +9,7 @@ from tests.helpers import dtctl, json_out
 
 def test_keda_query_is_the_hubs_function_and_agrees_with_scale_recommend() -> None:
     import yaml  # a test dependency: a missing yaml must fail, not skip
+
     from tests import pgserver
 
     server = pgserver.shared_server()  # skips (fails when required) without a server

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from dtctl.client import TaskHubClient
 from dtctl.hub import open_hub
 from tests.helpers import dtctl
