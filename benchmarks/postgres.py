@@ -23,42 +23,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import dtctl
-
 ROOT = Path(__file__).resolve().parents[1]
-APP = "benchmarks.postgres:app"
-
-# The app the worker processes load (importing this module starts nothing).
-app = dtctl.App()
-
-
-@app.activity
-def say_hello(ctx: dtctl.ActivityContext, city: str) -> str:
-    return f"Hello {city}!"
-
-
-@app.activity
-def noop(ctx: dtctl.ActivityContext, n: int) -> int:
-    return n
-
-
-@app.orchestrator
-def hello_cities(ctx: dtctl.OrchestrationContext, _: Any) -> Generator[Any, Any, list[str]]:
-    results = []
-    for city in ("Tokyo", "Seattle", "London"):
-        results.append((yield ctx.call_activity(say_hello, input=city)))
-    return results
-
-
-@app.orchestrator
-def fan_out(ctx: dtctl.OrchestrationContext, n: int) -> Generator[Any, Any, int]:
-    results = yield dtctl.when_all([ctx.call_activity(noop, input=i) for i in range(n)])
-    return len(results)
+APP = "benchmarks.apps:app"  # the same apps as the SQLite benchmarks
 
 
 # --- plumbing ----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
+from dtctl.hub.common import purge_statuses as _purge_statuses
 
 __all__ = [
     "InboxEvent",
@@ -457,18 +458,6 @@ class TaskHubClient:
             elif state.status not in TERMINAL_STATUSES:
                 live.append(instance_id)
         return missing, live
-
-
-def _purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
-    if not statuses:
-        return tuple(sorted(TERMINAL_STATUSES))
-    live = [s for s in statuses if s not in TERMINAL_STATUSES]
-    if live:
-        raise UsageError(
-            f"only finished instances can be purged; {live[0]!r} is not one of "
-            f"{', '.join(sorted(TERMINAL_STATUSES))}"
-        )
-    return tuple(dict.fromkeys(statuses))
 
 
 def _watch_hub(hub: TaskHub) -> tuple[Any, Callable[[], None]]:

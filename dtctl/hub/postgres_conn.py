@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +25,8 @@ from dtctl.errors import (
     SchemaVersionMismatch,
     UsageError,
 )
+from dtctl.hub.common import Migration as Migration
+from dtctl.hub.common import check_version_range, load_migrations
 
 DEFAULT_HUB_NAME = "default"
 SCHEMA_PREFIX = "dtctl_"
@@ -33,7 +34,6 @@ REDACTED = "***"
 # Lower-case letters, digits and underscores: the schema name needs no quoting anywhere, and a hub
 # name is the same in a URL, a schema, a NOTIFY channel and a role name.
 _HUB_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,56}$")
-_MIGRATION_NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
 SCHEMA_PLACEHOLDER = "__SCHEMA__"
 # How long a statement may wait for a row lock before the hub reports itself busy.
 LOCK_TIMEOUT_MS = 10_000
@@ -217,26 +217,7 @@ def translate(exc: psycopg.Error, location: HubLocation) -> DtctlError:
 # --- schema versions and migrations ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations() -> list[Migration]:
-    """The numbered SQL files shipped in ``dtctl/hub/schema/postgres``, in order."""
-    folder = resources.files("dtctl.hub").joinpath("schema", "postgres")
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    return found
-
-
-MIGRATIONS: list[Migration] = load_migrations()
+MIGRATIONS: list[Migration] = load_migrations("postgres")
 
 
 def latest_version() -> int:
@@ -258,16 +239,13 @@ def check_version(version: int | None, where: str, *, create: bool, check_schema
         if not create:
             raise HubNotFound(f"no hub at {where}")
         return
-    if version > latest:
-        raise SchemaVersionMismatch(
-            f"hub {where} has schema version {version}, newer than this dtctl understands ({latest})",
-            hint="upgrade dtctl to a release that knows this hub",
-        )
-    if version < latest and check_schema:
-        raise SchemaVersionMismatch(
-            f"hub {where} has schema version {version}; this dtctl needs version {latest}",
-            hint="run `dtctl hub migrate` (take a pg_dump of the schema first)",
-        )
+    check_version_range(
+        version,
+        latest,
+        where,
+        check_schema=check_schema,
+        migrate_hint="run `dtctl hub migrate` (take a pg_dump of the schema first)",
+    )
 
 
 def apply_migrations(conn: psycopg.Connection[Any], schema: str, now_us: int) -> int:

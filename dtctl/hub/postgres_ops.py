@@ -8,32 +8,29 @@ checkpoint locks its own instances; so a decision is never made on a row someone
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import psycopg
 
-from dtctl.core.failure import FailureDetails
-from dtctl.core.history import (
-    PENDING,
-    TERMINAL_STATUSES,
-    TERMINATED,
-    ExecutionTerminated,
-    HistoryEvent,
-)
-from dtctl.errors import InstanceAlreadyExists, InstanceNotFound, InvalidState
+from dtctl.core.history import PENDING, TERMINAL_STATUSES, HistoryEvent, encode_event
+from dtctl.errors import InstanceAlreadyExists
+from dtctl.hub import common
 from dtctl.hub import postgres_queries as q
-from dtctl.hub.base import CreateOutcome, IfExists, NewInstance, TerminateOutcome
-from dtctl.hub.sqlite_ops import child_outcome, instance_rows_for, new_execution_id
-from dtctl.hub.sqlite_rows import EventRow, event_row
+from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
+from dtctl.hub.common import Found, TaskRow, instance_rows_for, new_execution_id
+from dtctl.hub.common import not_found as not_found
+from dtctl.hub.sqlite_rows import EventRow
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-Found = tuple[str, str, int | None]  # status, execution_id, lease_expires
 
-
-def not_found(instance_id: str, where: str) -> InstanceNotFound:
-    return InstanceNotFound(f"no instance {instance_id!r} in hub {where}")
+# A plain INSERT (no ON CONFLICT): an id created concurrently by someone else fails the checkpoint item.
+INSERT_CHILD = """
+INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
+                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
+VALUES (%s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s)
+"""
 
 
 def status_of(conn: Conn, instance_id: str, lock: str = "") -> Found | None:
@@ -63,6 +60,43 @@ def remove_instances(conn: Conn, instance_ids: Sequence[str]) -> None:
         ids = list(instance_ids)
         for statement in q.REMOVE_INSTANCES:
             conn.execute(statement, (ids,))
+
+
+def _remove_instance(conn: Conn, instance_id: str) -> None:
+    remove_instances(conn, [instance_id])
+
+
+def _insert_history(conn: Conn, key: int, number: int, base: int, events: Sequence[HistoryEvent]) -> None:
+    sequence = list(range(base, base + len(events)))
+    conn.execute(q.INSERT_HISTORY, (key, number, sequence, [encode_event(ev) for ev in events]))
+
+
+def _delete_messages(conn: Conn, instance_id: str, messages: Sequence[InboxMessage]) -> None:
+    conn.execute(q.DELETE_MESSAGES, (instance_id, [m.id for m in messages]))
+
+
+def _insert_tasks(conn: Conn, tasks: list[TaskRow]) -> None:
+    instance_id, execution_id, _task_id, _name, _input, now = tasks[0]  # one episode's tasks
+    _, _, task_ids, names, inputs, _ = columns(tasks, 6)
+    conn.execute(q.INSERT_TASKS, (instance_id, execution_id, now, task_ids, names, inputs))
+
+
+DIALECT = common.Dialect(
+    queries=q,
+    select_parent=q.SELECT_PARENT,
+    insert_child=INSERT_CHILD,
+    status_of=status_of,
+    enqueue=enqueue,
+    remove_instance=_remove_instance,
+    insert_history=_insert_history,
+    delete_messages=_delete_messages,
+    insert_tasks=_insert_tasks,
+)
+
+# Client messages and terminate: the shared steps of dtctl.hub.common. They lock the one instance row
+# they judge: FOR SHARE to queue a message, FOR UPDATE to terminate.
+send_to_live = partial(common.send_to_live, DIALECT)
+terminate = partial(common.terminate, DIALECT)
 
 
 # --- creating instances ---------------------------------------------------------------------------------
@@ -129,83 +163,3 @@ def _executions(conn: Conn, instance_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(conn.execute(q.SELECT_EXECUTIONS, (ids,)).fetchall())
-
-
-# --- client messages --------------------------------------------------------------------------------------
-
-
-def send_to_live(
-    conn: Conn, now: int, instance_id: str, event: HistoryEvent, where: str, *, force: bool = False
-) -> None:
-    """Queue an untagged message for an instance that exists and (unless forced) is not terminal."""
-    found = status_of(conn, instance_id, "share")
-    if found is None:
-        raise not_found(instance_id, where)
-    if found[0] in TERMINAL_STATUSES and not force:
-        raise InvalidState(
-            f"instance {instance_id!r} is {found[0]}; it takes no more {event.kind} messages",
-            hint="pass --force to store the event anyway" if event.kind == "event_raised" else None,
-        )
-    enqueue(conn, [event_row(instance_id, None, event, now)])
-
-
-def terminate(
-    conn: Conn, now: int, instance_id: str, reason: str | None, recursive: bool, where: str
-) -> TerminateOutcome:
-    found = status_of(conn, instance_id, "update")
-    if found is None:
-        raise not_found(instance_id, where)
-    if found[0] in TERMINAL_STATUSES:
-        return TerminateOutcome(instance_id, False, found[0])
-    outcome = terminate_live(conn, now, instance_id, found, reason, recursive)
-    if recursive:
-        for (child_id,) in conn.execute(q.SELECT_DESCENDANTS, (instance_id,)).fetchall():
-            child = status_of(conn, child_id, "update")
-            if child is not None and child[0] not in TERMINAL_STATUSES:
-                terminate_live(conn, now, child_id, child, reason, recursive)
-    return outcome
-
-
-def terminate_live(
-    conn: Conn, now: int, instance_id: str, found: Found, reason: str | None, recursive: bool
-) -> TerminateOutcome:
-    """A PENDING instance nobody holds ends at once; anything else gets one ExecutionTerminated."""
-    status, _execution, lease_expires = found
-    if status == PENDING and (lease_expires is None or lease_expires <= now):
-        output = None if reason is None else json.dumps(reason, ensure_ascii=False)
-        conn.execute(q.TERMINATE_AT_ONCE, (output, now, now, instance_id))
-        conn.execute(q.DELETE_INBOX, (instance_id,))
-        conn.execute(q.DELETE_TASKS_OF, (instance_id,))
-        parent = conn.execute(q.SELECT_PARENT, (instance_id,)).fetchone()
-        if parent is not None:
-            notify_parent(conn, now, instance_id, (parent[0], parent[1], parent[2]), TERMINATED, output, None)
-        return TerminateOutcome(instance_id, True, TERMINATED)
-    if conn.execute(q.HAS_PENDING_TERMINATE, (instance_id,)).fetchone() is None:
-        event = ExecutionTerminated(timestamp=now, reason=reason, recursive=recursive)
-        enqueue(conn, [event_row(instance_id, None, event, now)])
-    return TerminateOutcome(instance_id, True, status)
-
-
-# --- sub-orchestration results -------------------------------------------------------------------------
-
-
-def notify_parent(
-    conn: Conn,
-    now: int,
-    child_id: str,
-    parent: tuple[str | None, int | None, str | None],
-    status: str,
-    output: str | None,
-    failure: FailureDetails | None,
-) -> None:
-    """Tell a live parent how its sub-orchestration ended (dropped when the parent moved on)."""
-    parent_id, task_id, parent_execution = parent
-    if parent_id is None or task_id is None:
-        return
-    found = status_of(conn, parent_id)
-    if found is None or found[0] in TERMINAL_STATUSES:
-        return
-    if parent_execution is not None and parent_execution != found[1]:
-        return  # the parent continued as new: this task id means nothing to its current execution
-    event = child_outcome(now, child_id, task_id, status, output, failure)
-    enqueue(conn, [event_row(parent_id, found[1], event, now)])

@@ -7,10 +7,11 @@ from typing import Any
 
 import psycopg
 
-from dtctl.core.history import ALL_STATUSES, TERMINAL_STATUSES, decode_event
+from dtctl.core.history import ALL_STATUSES, decode_event
 from dtctl.errors import UsageError
 from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import InboxMessage, InstanceQuery, OrchestrationWorkItem
+from dtctl.hub.common import purge_statuses as purge_statuses
 from dtctl.hub.sqlite_rows import decode_cursor
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -90,15 +91,3 @@ def list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
         clauses.append("(created_at, instance_id) < (%s, %s)")
         params.extend((created_at, instance_id))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
-    if not statuses:
-        return tuple(sorted(TERMINAL_STATUSES))
-    live = [s for s in statuses if s not in TERMINAL_STATUSES]
-    if live:
-        raise UsageError(
-            f"only finished instances can be purged; {live[0]!r} is not one of "
-            f"{', '.join(sorted(TERMINAL_STATUSES))}"
-        )
-    return tuple(dict.fromkeys(statuses))

@@ -6,13 +6,10 @@ Everything here runs once per connection (or once per ``dtctl hub migrate``), ne
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from dtctl.errors import (
@@ -21,9 +18,10 @@ from dtctl.errors import (
     HubError,
     HubNotFound,
     HubUnsafe,
-    SchemaVersionMismatch,
     UsageError,
 )
+from dtctl.hub.common import Migration as Migration
+from dtctl.hub.common import check_version_range, load_migrations
 
 MOUNTS_FILE = Path("/proc/mounts")
 # SQLite's locking (and WAL's shared memory) is unreliable on these: refuse them unless overridden.
@@ -48,8 +46,6 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 # Primary result codes (sqlite3.h); Python reports extended codes, the low byte is the primary one.
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
-
-_MIGRATION_NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
 
 
 # --- error translation -----------------------------------------------------------------------------
@@ -184,26 +180,7 @@ def connect(path: Path, *, synchronous: str, busy_timeout: float) -> sqlite3.Con
 # --- schema versions and migrations -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations() -> list[Migration]:
-    """The numbered SQL files shipped in ``dtctl/hub/schema/sqlite``, in order."""
-    folder = resources.files("dtctl.hub").joinpath("schema", "sqlite")
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    return found
-
-
-MIGRATIONS: list[Migration] = load_migrations()
+MIGRATIONS: list[Migration] = load_migrations("sqlite")
 
 
 def latest_version() -> int:
@@ -232,16 +209,13 @@ def check_version(conn: sqlite3.Connection, where: str, *, create: bool, check_s
         if not create:
             raise HubNotFound(f"{where} holds no hub yet")
         return 0
-    if version > latest:
-        raise SchemaVersionMismatch(
-            f"hub {where} has schema version {version}, newer than this dtctl understands ({latest})",
-            hint="upgrade dtctl to a release that knows this hub",
-        )
-    if version < latest and check_schema:
-        raise SchemaVersionMismatch(
-            f"hub {where} has schema version {version}; this dtctl needs version {latest}",
-            hint="run `dtctl hub migrate` (it takes a backup first)",
-        )
+    check_version_range(
+        version,
+        latest,
+        where,
+        check_schema=check_schema,
+        migrate_hint="run `dtctl hub migrate` (it takes a backup first)",
+    )
     return version
 
 
