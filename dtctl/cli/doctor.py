@@ -12,7 +12,8 @@ from dtctl.cli.workersview import LostAfter
 
 def doctor(
     full: Annotated[
-        bool, typer.Option("--full", help="Run integrity_check (reads every page) instead of quick_check.")
+        bool,
+        typer.Option("--full", help="SQLite: run integrity_check (reads every page) instead of quick_check."),
     ] = False,
     max_dequeue: Annotated[
         int,
@@ -28,19 +29,24 @@ def doctor(
     ] = 10_000,
     lost_after: LostAfter = None,
 ) -> None:
-    """Check the hub file and look for stuck work; exit 0 when healthy (warnings allowed).
+    """Check the hub's store and look for stuck work; exit 0 when healthy (warnings allowed).
 
-    Hub checks: schema version, journal mode (WAL) and synchronous, quick_check (integrity_check with
-    --full), the SQLite library version (warns inside the WAL-reset bug range 3.7.0-3.51.2), the file
-    system (network file systems are unsafe), file permissions (0600), links, and the -wal size.
+    Hub checks, SQLite: schema version, journal mode (WAL) and synchronous, quick_check (integrity_check
+    with --full), the SQLite library version (warns inside the WAL-reset bug range 3.7.0-3.51.2), the
+    file system (network file systems are unsafe), file permissions (0600), links, and the -wal size.
+    PostgreSQL: schema version, server version, durability settings (fsync, full_page_writes,
+    synchronous_commit), the connected role's rights (a problem when it cannot read and write every hub
+    table, a warning when it can create objects: workers should use a `dtctl hub init --role` role) and
+    the connection (a warning when unencrypted to another host); the password is never shown.
     Work checks: lost workers, expired leases nobody took over, poison candidates (work items at the
     dequeue limit), ready work no live worker registered, live instances whose history is long enough
     to slow replay (continue-as-new fixes that).
 
     Exit status: 0 no problems (warnings allowed); 4 stuck work was found; 8 the hub itself has a
     problem (it cannot be opened safely, is damaged, has the wrong schema version, unsafe settings, a
-    network file system or loose write permissions). --json prints {"hub", "exit_code",
-    "findings": [{check, severity (ok|warning|problem), area (hub|work), message, hint}]}.
+    network file system, loose write permissions, or a role without the runtime grants). --json prints
+    {"hub", "exit_code", "findings": [{check, severity (ok|warning|problem), area (hub|work), message,
+    hint}]}.
 
     Example: dtctl doctor --full
     """

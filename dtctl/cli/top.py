@@ -51,8 +51,9 @@ def top(
     (orchestrations completed/s, episodes/s, activities/s, failures), schedule-to-start and
     start-to-complete latency p50/p95 of episodes and activities, live and lost workers with the
     leases they hold against their limits, ready work no live worker can take, and the scale
-    recommendation for the given limits. The screen refreshes when the hub changes (at most 4 times
-    a second) and at least every --interval. Ctrl-C quits.
+    recommendation for the given limits. The screen refreshes when the hub changes (a SQLite hub's
+    files change, a PostgreSQL hub sends NOTIFY; at most 4 times a second) and at least every
+    --interval. Ctrl-C quits. Works the same on SQLite and PostgreSQL hubs.
 
     With --once, or when stdout is not a terminal, prints one snapshot (text, or --json:
     {hub, at, window_seconds, queues, oldest_waiting, instances, throughput_per_second, latency,

@@ -61,7 +61,9 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
+from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.postgres_checkpoint import checkpoint_batch
+from dtctl.hub.postgres_inspect import PostgresInspector, scale_from_row
 from dtctl.hub.sqlite_rows import (
     activity_from_row,
     encode_cursor,
@@ -80,7 +82,7 @@ MAX_ATTEMPTS = 6  # of a transaction the server rolled back, or of a read whose 
 _IF_EXISTS = ("fail", "skip", "replace")
 
 
-class PostgresTaskHub:
+class PostgresTaskHub(PostgresInspector):
     """A task hub in the schema ``dtctl_<hub>`` of a PostgreSQL database; one thread at a time."""
 
     def __init__(
@@ -399,14 +401,7 @@ class PostgresTaskHub:
     def scale_metrics(self) -> ScaleMetrics:
         row = self._read(lambda conn: conn.execute(q.SCALE_INPUTS, (self._now_param(),)).fetchone())
         assert row is not None
-        return ScaleMetrics(
-            live_orchestrations=row[0],
-            live_activities=row[1],
-            leased_orchestrations=row[2],
-            visible_inbox_instances=row[3],
-            future_timers=row[4],
-            scheduled_activities=row[5],
-        )
+        return scale_from_row(row)
 
     def scale_recommendation(self, max_orchestrations: int, max_activities: int) -> int:
         """What ``SELECT <schema>.scale_recommendation(N, M)`` returns (KEDA's query), by this hub's clock."""
@@ -455,7 +450,14 @@ class PostgresTaskHub:
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:
             return []
-        return self._write(lambda conn: checkpoint_batch(conn, self._now_in(conn), batch), fault="checkpoint")
+
+        def work(conn: Conn) -> list[CheckpointResult]:
+            now = self._now_in(conn)
+            results = checkpoint_batch(conn, now, batch)
+            self._log_work(conn, now, committed_episode_rows(batch, results, now))
+            return results
+
+        return self._write(work, fault="checkpoint")
 
     def abandon_orchestration(self, item: OrchestrationWorkItem) -> None:
         params = {
@@ -519,7 +521,13 @@ class PostgresTaskHub:
                 "task_ids": [r.item.task_id for r in unique],
                 "payloads": [encode_event(e) for e in events],
             }
-            done = {row[0] for row in conn.execute(q.COMPLETE_ACTIVITIES, params).fetchall()}
+            done: dict[int, int | None] = dict(conn.execute(q.COMPLETE_ACTIVITIES, params).fetchall())
+            log = [
+                activity_log_row(r.item, e.kind, done[r.item.id], now)
+                for r, e in zip(unique, events, strict=True)
+                if r.item.id in done
+            ]
+            self._log_work(conn, now, log)
             return [first[r.item.id] == n and r.item.id in done for n, r in enumerate(results)]
 
         return self._write(work, fault="activity")

@@ -217,7 +217,7 @@ LEASE_ACTIVITIES = f"""
 WITH clock AS MATERIALIZED (SELECT {NOW} AS now)
 UPDATE new_tasks AS t
 SET lease_owner = %(owner)s, lease_expires = clock.now + %(lease_us)s, lease_token = %(token)s,
-    dequeue_count = t.dequeue_count + 1
+    dequeue_count = t.dequeue_count + 1, leased_at = clock.now
 FROM clock
 WHERE t.id IN (
     SELECT id FROM new_tasks
@@ -242,7 +242,8 @@ WITH r AS (
          AS r(id, token, instance_id, execution_id, kind, task_id, payload, n)
 ),
 done AS (
-    DELETE FROM new_tasks AS t USING r WHERE t.id = r.id AND t.lease_token = r.token RETURNING t.id
+    DELETE FROM new_tasks AS t USING r WHERE t.id = r.id AND t.lease_token = r.token
+    RETURNING t.id, t.leased_at
 ),
 delivered AS (
     INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at)
@@ -253,7 +254,7 @@ delivered AS (
     ORDER BY r.n
     RETURNING 1
 )
-SELECT id FROM done
+SELECT id, leased_at FROM done
 """
 
 DELETE_TASKS_OF = "DELETE FROM new_tasks WHERE instance_id = %s"
@@ -323,6 +324,7 @@ SELECT
      WHERE %(orchestrations)s
        AND (c.lease_expires IS NULL OR c.lease_expires <= (SELECT now FROM clock))
        AND c.status IN {LIVE}
+       AND (e.execution_id IS NULL OR e.execution_id = c.execution_id)
        AND (%(onames)s::text[] IS NULL OR c.name = ANY(%(onames)s::text[]))
      ORDER BY e.visible_at, e.id
      LIMIT 1),
@@ -333,4 +335,41 @@ SELECT
        AND (%(anames)s::text[] IS NULL OR t.name = ANY(%(anames)s::text[]))
      ORDER BY t.visible_at
      LIMIT 1)
+"""
+
+# --- the work log (dtctl top): written in the transaction that commits the work ------------------------
+
+LOG_WORK = """
+INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
+"""
+
+# Rows another writer is pruning at the same moment are skipped, never waited for.
+PRUNE_WORK_LOG = """
+DELETE FROM work_log WHERE id IN (
+    SELECT id FROM work_log
+    WHERE kind IN ('activity', 'orchestration') AND finished_at < %s
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
+# --- doctor: the server and what the connected role may do in the hub's schema ------------------------
+
+SERVER_FACTS = """
+SELECT current_setting('server_version_num')::int, current_setting('server_version'),
+       current_setting('fsync'), current_setting('synchronous_commit'),
+       current_setting('full_page_writes'), current_setting('data_checksums'),
+       current_user, current_database(),
+       has_schema_privilege(%(schema)s, 'CREATE'),
+       has_database_privilege(current_database(), 'CREATE'),
+       (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())
+"""
+
+# Hub tables the connected role cannot read and write (workers need SELECT/INSERT/UPDATE/DELETE on all).
+TABLES_WITHOUT_DML = """
+SELECT c.relname FROM pg_class AS c
+WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r'
+  AND NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')
+           AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
+ORDER BY c.relname
 """

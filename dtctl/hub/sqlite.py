@@ -21,7 +21,6 @@ from typing import Any
 from dtctl.core.decision import Decision
 from dtctl.core.history import (
     ALL_STATUSES,
-    TERMINAL_STATUSES,
     EventRaised,
     ExecutionResumed,
     ExecutionSuspended,
@@ -52,8 +51,10 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
+from dtctl.hub.common import purge_statuses as _purge_statuses
+from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.sqlite_checkpoint import checkpoint_item
-from dtctl.hub.sqlite_inspect import SqliteInspector, activity_log_row, committed_episode_rows
+from dtctl.hub.sqlite_inspect import SqliteInspector
 from dtctl.hub.sqlite_rows import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
@@ -594,15 +595,3 @@ def _list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
         clauses.append("(created_at, instance_id) < (?, ?)")
         params.extend((created_at, instance_id))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
-    if not statuses:
-        return tuple(sorted(TERMINAL_STATUSES))
-    live = [s for s in statuses if s not in TERMINAL_STATUSES]
-    if live:
-        raise UsageError(
-            f"only finished instances can be purged; {live[0]!r} is not one of "
-            f"{', '.join(sorted(TERMINAL_STATUSES))}"
-        )
-    return tuple(dict.fromkeys(statuses))

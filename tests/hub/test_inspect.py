@@ -1,4 +1,5 @@
-"""The scale formula on hand-built hub states (every backend), and the SQLite hub's HubInspector reads.
+"""The scale formula and the HubInspector reads on hand-built hub states (every backend), and the SQLite
+hub's own storage checks and backup.
 
 The inspector tests build states with the stepped clock, so every count and latency is exact.
 """
@@ -10,6 +11,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, cast
 
 import pytest
 
@@ -24,13 +26,9 @@ from dtctl.hub.base import (
     TaskHub,
     WorkerInfo,
 )
+from dtctl.hub.inspect_common import LATENCY_SAMPLES, RETENTION_US, percentile
 from dtctl.hub.sqlite import SqliteTaskHub
-from dtctl.hub.sqlite_inspect import (
-    LATENCY_SAMPLES,
-    RETENTION_US,
-    check_sqlite_version,
-    percentile,
-)
+from dtctl.hub.sqlite_inspect import check_sqlite_version
 from dtctl.scale import recommend
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import decide, lease, start, step
@@ -108,7 +106,28 @@ def test_a_leased_instance_without_visible_events_counts(tmp_path: Path, clock: 
     hub.close()
 
 
-# --- the SQLite inspector ---------------------------------------------------------------------------------
+# --- the inspector (every backend) ------------------------------------------------------------------------
+
+
+class InspectedHub(TaskHub, HubInspector, Protocol):
+    pass
+
+
+@pytest.fixture
+def ihub(hub: TaskHub) -> InspectedHub:
+    """The backend's hub, as an inspector."""
+    assert isinstance(hub, HubInspector)
+    return cast(InspectedHub, hub)
+
+
+def work_log_rows(hub: TaskHub) -> int:
+    """Rows in the work log, expired or not."""
+    if isinstance(hub, SqliteTaskHub):
+        return int(hub._conn.execute("SELECT COUNT(*) FROM work_log").fetchone()[0])
+    from dtctl.hub.postgres import PostgresTaskHub
+
+    assert isinstance(hub, PostgresTaskHub)
+    return hub._read(lambda conn: int(conn.execute("SELECT COUNT(*) FROM work_log").fetchone()[0]))
 
 
 @pytest.fixture
@@ -117,7 +136,7 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ihub(path: Path, clock: StepClock) -> Iterator[SqliteTaskHub]:
+def shub(path: Path, clock: StepClock) -> Iterator[SqliteTaskHub]:
     hub = SqliteTaskHub(path, create=True, clock=clock)
     yield hub
     hub.close()
@@ -127,11 +146,11 @@ def raw(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
-def test_sqlite_hub_is_an_inspector(ihub: SqliteTaskHub) -> None:
+def test_every_hub_is_an_inspector(ihub: InspectedHub) -> None:
     assert isinstance(ihub, HubInspector)
 
 
-def test_snapshot_of_an_idle_hub(ihub: SqliteTaskHub, clock: StepClock) -> None:
+def test_snapshot_of_an_idle_hub(ihub: InspectedHub, clock: StepClock) -> None:
     snap = ihub.hub_snapshot()
     assert snap.at == clock()
     assert (snap.inbox.visible, snap.inbox.later, snap.inbox.oldest) == (0, 0, None)
@@ -141,7 +160,7 @@ def test_snapshot_of_an_idle_hub(ihub: SqliteTaskHub, clock: StepClock) -> None:
     assert (snap.workers, snap.leases, snap.backlog, snap.failures) == ((), (), (), ())
 
 
-def test_snapshot_queues_backlog_and_leases(ihub: SqliteTaskHub, clock: StepClock) -> None:
+def test_snapshot_queues_backlog_and_leases(ihub: InspectedHub, clock: StepClock) -> None:
     start(ihub, "a", "b", name="orders")
     start(ihub, "c", name="reports")
     clock.advance(1)
@@ -171,9 +190,7 @@ def test_snapshot_queues_backlog_and_leases(ihub: SqliteTaskHub, clock: StepCloc
     assert ihub.lease_holders() == list(snap.leases)
 
 
-def test_work_log_gives_throughput_latency_and_failures(
-    ihub: SqliteTaskHub, clock: StepClock, path: Path
-) -> None:
+def test_work_log_gives_throughput_latency_and_failures(ihub: InspectedHub, clock: StepClock) -> None:
     start(ihub, "a", name="orders")
     clock.advance(2)  # the start waits 2 s for a worker
     item = lease(ihub, "a")
@@ -210,7 +227,7 @@ def test_work_log_gives_throughput_latency_and_failures(
     clock.advance(RETENTION_US / S)
     start(ihub, "b")
     step(ihub, "b", COMPLETED)  # a write after the retention prunes the old rows
-    assert raw(path).execute("SELECT COUNT(*) FROM work_log").fetchone()[0] == 1
+    assert work_log_rows(ihub) == 1
 
 
 def test_latency_percentiles_are_nearest_rank() -> None:
@@ -220,7 +237,7 @@ def test_latency_percentiles_are_nearest_rank() -> None:
     assert LATENCY_SAMPLES >= 1000
 
 
-def test_stuck_work(ihub: SqliteTaskHub, clock: StepClock) -> None:
+def test_stuck_work(ihub: InspectedHub, clock: StepClock) -> None:
     start(ihub, "dead")
     step(ihub, "dead", actions=[ScheduleTask(task_id=0, name="slow")])
     ihub.raise_event("dead", "e", None)
@@ -254,7 +271,7 @@ def test_stuck_work(ihub: SqliteTaskHub, clock: StepClock) -> None:
     assert (len(limited.expired_leases), limited.expired_lease_count) == (1, 2)
 
 
-def test_poison_activity_tasks(ihub: SqliteTaskHub, clock: StepClock) -> None:
+def test_poison_activity_tasks(ihub: InspectedHub, clock: StepClock) -> None:
     start(ihub, "a")
     step(ihub, "a", actions=[ScheduleTask(task_id=0, name="crashy")])
     for _ in range(3):
@@ -267,9 +284,12 @@ def test_poison_activity_tasks(ihub: SqliteTaskHub, clock: StepClock) -> None:
     ]
 
 
-def test_storage_findings_of_a_healthy_hub(ihub: SqliteTaskHub) -> None:
-    start(ihub, "a")
-    findings = {f.check: f for f in ihub.storage_findings()}
+# --- the SQLite hub's storage checks, backup, migration and query plans ------------------------------------
+
+
+def test_storage_findings_of_a_healthy_hub(shub: SqliteTaskHub) -> None:
+    start(shub, "a")
+    findings = {f.check: f for f in shub.storage_findings()}
     assert set(findings) >= {
         "schema-version",
         "journal-mode",
@@ -284,17 +304,17 @@ def test_storage_findings_of_a_healthy_hub(ihub: SqliteTaskHub) -> None:
     assert all(f.area == "hub" for f in findings.values())
     assert all(f.severity == "ok" for c, f in findings.items() if c != "sqlite-version")
     assert "quick_check" in findings["integrity"].message
-    assert "integrity_check" in {f.check: f for f in ihub.storage_findings(full=True)}["integrity"].message
+    assert "integrity_check" in {f.check: f for f in shub.storage_findings(full=True)}["integrity"].message
 
 
-def test_storage_findings_report_loose_permissions_and_links(ihub: SqliteTaskHub, path: Path) -> None:
+def test_storage_findings_report_loose_permissions_and_links(shub: SqliteTaskHub, path: Path) -> None:
     path.chmod(0o644)
-    assert {f.check: f for f in ihub.storage_findings()}["permissions"].severity == "warning"
+    assert {f.check: f for f in shub.storage_findings()}["permissions"].severity == "warning"
     path.chmod(0o666)
-    assert {f.check: f for f in ihub.storage_findings()}["permissions"].severity == "problem"
+    assert {f.check: f for f in shub.storage_findings()}["permissions"].severity == "problem"
     path.chmod(0o600)
     os.link(path, path.with_name("other-name.db"))
-    assert {f.check: f for f in ihub.storage_findings()}["links"].severity == "warning"
+    assert {f.check: f for f in shub.storage_findings()}["links"].severity == "warning"
 
 
 def test_storage_findings_report_an_old_schema(path: Path, clock: StepClock) -> None:
@@ -313,20 +333,20 @@ def test_sqlite_version_check_knows_the_wal_reset_bug_range() -> None:
     assert check_sqlite_version((3, 30, 0)).severity == "problem"  # older than dtctl needs
 
 
-def test_backup_is_a_verified_private_copy(ihub: SqliteTaskHub, path: Path, tmp_path: Path) -> None:
-    start(ihub, "kept")
+def test_backup_is_a_verified_private_copy(shub: SqliteTaskHub, path: Path, tmp_path: Path) -> None:
+    start(shub, "kept")
     target = tmp_path / "backups" / "copy.db"
     target.parent.mkdir()
-    written = ihub.backup(target)
+    written = shub.backup(target)
     assert written == target and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert not list(target.parent.glob("*.partial"))
     copy = open_hub(target)
     assert copy.get_instance("kept") is not None
     copy.close()
     with pytest.raises(UsageError, match="exists"):
-        ihub.backup(target)
+        shub.backup(target)
     with pytest.raises(UsageError):
-        ihub.backup(path)
+        shub.backup(path)
 
 
 def test_a_version_1_hub_migrates_and_keeps_working(
@@ -353,7 +373,7 @@ def test_a_version_1_hub_migrates_and_keeps_working(
     hub.close()
 
 
-def test_snapshot_counts_workers(ihub: SqliteTaskHub, clock: StepClock) -> None:
+def test_snapshot_counts_workers(ihub: InspectedHub, clock: StepClock) -> None:
     ihub.heartbeat(WorkerInfo(worker_id="h:1:a", host="h", pid=1, started_at=clock(), activities=("x",)))
     assert [w.worker_id for w in ihub.hub_snapshot().workers] == ["h:1:a"]
 
@@ -376,11 +396,11 @@ def test_snapshot_counts_workers(ihub: SqliteTaskHub, clock: StepClock) -> None:
         ("EXPIRED_TASK_LEASES", "INDEX new_tasks_leased"),
     ],
 )
-def test_snapshot_reads_use_their_indexes(ihub: SqliteTaskHub, name: str, expected: str) -> None:
+def test_snapshot_reads_use_their_indexes(shub: SqliteTaskHub, name: str, expected: str) -> None:
     from dtctl.hub import sqlite_inspect
 
     params = {"now": 0, "since": 0, "kind": "activity", "limit": 5, "before": 0}
     sql = getattr(sqlite_inspect, name)
-    plan = " | ".join(r[3] for r in ihub._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    plan = " | ".join(r[3] for r in shub._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert expected in plan
     assert "SCAN new_events" not in plan and "SCAN new_tasks" not in plan and "SCAN instances" not in plan

@@ -101,13 +101,14 @@ def test_older_hub_needs_migrate(
     hub = PostgresTaskHub(pg_url, create=True)
     start(hub, "kept")
     hub.close()
-    extra = pgc.Migration(2, "tags", "ALTER TABLE __SCHEMA__.instances ADD COLUMN tags text;")
+    following = pgc.latest_version() + 1
+    extra = pgc.Migration(following, "tags", "ALTER TABLE __SCHEMA__.instances ADD COLUMN tags text;")
     monkeypatch.setattr(pgc, "MIGRATIONS", [*pgc.MIGRATIONS, extra])
     with pytest.raises(SchemaVersionMismatch) as caught:
         open_hub(pg_url)
     assert caught.value.hint is not None and "dtctl hub migrate" in caught.value.hint
     older = PostgresTaskHub(pg_url, check_schema=False)
-    assert older.migrate() is None and older.schema_version() == 2
+    assert older.migrate() is None and older.schema_version() == following
     older.close()
     reopened = open_hub(pg_url)
     assert reopened.get_instance("kept") is not None
