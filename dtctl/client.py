@@ -119,8 +119,10 @@ class TaskHubClient:
         if_exists: IfExists = "fail",
     ) -> str:
         """Schedule a new instance; returns its id (the existing one's with ``if_exists="skip"``)."""
-        request = StartRequest(name_or_fn, input, instance_id, start_at)
-        return self.start_instances([request], if_exists=if_exists)[0]
+        outcome = self.create_instance(
+            name_or_fn, input=input, instance_id=instance_id, start_at=start_at, if_exists=if_exists
+        )
+        return outcome.instance_id
 
     def start_instances(
         self,
