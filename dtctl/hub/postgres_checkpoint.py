@@ -4,6 +4,13 @@ The batch first locks the instance rows of all its items (``FOR UPDATE``, in ins
 batches never deadlock on each other) and checks each item's lease token and execution; an item whose
 lease is lost writes nothing. Each remaining item runs under its own SAVEPOINT: a history row that
 already exists (the split-brain guard) rolls back that item alone while the rest of the batch commits.
+
+Round trips: the items are first written together in pipeline mode, under one SAVEPOINT for the batch
+and none per item, so the server sees them back to back without waiting on each statement (only a
+read an action needs, such as a sub-orchestration's status, waits for its answer). When no statement
+fails, that is exactly what the per-item SAVEPOINTs would have written. When one fails on a unique
+constraint (rare: split brain, or an id created concurrently), the whole pass is rolled back to the
+batch SAVEPOINT and the items run again one SAVEPOINT each, so the failing item alone is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from dtctl.hub.checkpoint_plan import DUPLICATE_HISTORY, LEASE_LOST, Owner, chec
 from dtctl.hub.postgres_conn import constraint_of
 from dtctl.hub.postgres_ops import DIALECT, Conn
 
+SAVEPOINT = "SAVEPOINT dtctl_checkpoint"
+RELEASE = "RELEASE SAVEPOINT dtctl_checkpoint"
+ROLLBACK = "ROLLBACK TO SAVEPOINT dtctl_checkpoint"
 ID_TAKEN = "conflict: another transaction created an instance this episode starts; it will run again"
 
 
@@ -29,15 +39,48 @@ def checkpoint_batch(
         check_status(decision)
     ids = sorted({item.instance_id for item, _ in batch})
     owners = {row[0]: Owner(*row[1:]) for row in conn.execute(q.SELECT_FOR_CHECKPOINT, (ids,)).fetchall()}
-    return [
-        _checkpoint_item(conn, now, item, decision, owners.get(item.instance_id)) for item, decision in batch
-    ]
+    fenced = [(item, decision, owners.get(item.instance_id)) for item, decision in batch]
+    if _write_together(conn, now, fenced):
+        return [
+            CheckpointResult(item.instance_id, True)
+            if _holds(item, owner)
+            else CheckpointResult(item.instance_id, False, LEASE_LOST)
+            for item, _decision, owner in fenced
+        ]
+    return [_checkpoint_item(conn, now, item, decision, owner) for item, decision, owner in fenced]
+
+
+def _holds(item: OrchestrationWorkItem, owner: Owner | None) -> bool:
+    return (
+        owner is not None
+        and owner.lease_token == item.lease_token
+        and owner.execution_id == item.execution_id
+    )
+
+
+def _write_together(
+    conn: Conn, now: int, fenced: Sequence[tuple[OrchestrationWorkItem, Decision, Owner | None]]
+) -> bool:
+    """Every item that holds its lease, pipelined under one SAVEPOINT; False: rolled back, none written."""
+    try:
+        # The SAVEPOINT and its RELEASE travel in the pipeline too: one round trip for the whole pass
+        # (the pipeline's Sync), plus one per read an action needs.
+        with conn.pipeline():
+            conn.execute(SAVEPOINT)
+            for item, decision, owner in fenced:
+                if owner is not None and _holds(item, owner):
+                    write_episode(DIALECT, conn, now, item, decision, owner)
+            conn.execute(RELEASE)
+    except psycopg.errors.UniqueViolation:
+        conn.execute(ROLLBACK)  # nothing of the pass is kept: run the items one by one
+        return False
+    return True
 
 
 def _checkpoint_item(
     conn: Conn, now: int, item: OrchestrationWorkItem, decision: Decision, owner: Owner | None
 ) -> CheckpointResult:
-    if owner is None or owner.lease_token != item.lease_token or owner.execution_id != item.execution_id:
+    if owner is None or not _holds(item, owner):
         return CheckpointResult(item.instance_id, False, LEASE_LOST)
     try:
         with conn.transaction():  # a SAVEPOINT inside the batch transaction

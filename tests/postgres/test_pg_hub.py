@@ -309,3 +309,29 @@ def test_batch_is_one_transaction(pg_hub: PostgresTaskHub) -> None:
         pg_hub.create_instances([])  # nothing to write: fine
         pg_hub.raise_event("b", "e", None)
     assert len(pg_hub.pending_messages("b")) == 1
+
+
+def test_duplicate_history_refuses_that_item_alone(
+    pg_server: pgserver.PgServer, pg_hub: PostgresTaskHub
+) -> None:
+    start(pg_hub, "a")
+    start(pg_hub, "b")
+    items = pg_hub.lease_orchestrations("w1", None, limit=2, lease_seconds=30)
+    assert sorted(i.instance_id for i in items) == ["a", "b"]
+    # Another writer (split brain) already appended sequence 1 of a's execution.
+    with pg_server.admin() as admin:
+        admin.execute(
+            f"INSERT INTO {pg_hub.schema}.history SELECT instance_key, execution_no, 1, %s "
+            f"FROM {pg_hub.schema}.instances WHERE instance_id = 'a'",
+            ('{"kind":"generic"}',),
+        )
+    results = pg_hub.checkpoint(
+        [(item, decide(item, actions=[ScheduleTask(task_id=0, name="act")])) for item in items]
+    )
+    by_id = {r.instance_id: r for r in results}
+    assert not by_id["a"].committed and by_id["a"].reason and "split brain" in by_id["a"].reason
+    assert by_id["b"].committed
+    assert pg_hub.pending_activities("a") == [] and len(pg_hub.pending_messages("a")) == 1
+    assert len(pg_hub.get_history("b")) == 3 and len(pg_hub.pending_activities("b")) == 1
+    state = pg_hub.get_instance("a")
+    assert state is not None and state.lease_owner == "w1" and state.history_length == 0
