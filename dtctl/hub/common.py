@@ -30,7 +30,7 @@ from dtctl.core.history import (
     SubOrchestrationFailed,
 )
 from dtctl.errors import InstanceNotFound, InvalidState, SchemaVersionMismatch, UsageError
-from dtctl.hub.base import InboxMessage, NewInstance, TerminateOutcome
+from dtctl.hub.base import InboxMessage, NewInstance, PurgeQuery, TerminateOutcome
 from dtctl.hub.sqlite_rows import EventRow, event_row
 
 # error_type of the failure a parent sees when its sub-orchestration was terminated.
@@ -217,6 +217,32 @@ def purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
             f"{', '.join(sorted(TERMINAL_STATUSES))}"
         )
     return tuple(dict.fromkeys(statuses))
+
+
+PurgeBatch = Callable[[tuple[str, ...], int | None, list[str] | None, int], int]
+
+
+def purge_in_batches(query: PurgeQuery, purge_batch: PurgeBatch) -> int:
+    """Run a purge as batches of ``query.batch_size`` instances, each batch its own transaction.
+
+    ``purge_batch(statuses, completed_before, ids_or_None, limit)`` deletes one batch and returns how many
+    instances it removed. A purge killed between batches leaves a consistent hub; running it again
+    finishes the job.
+    """
+    statuses = purge_statuses(query.statuses)
+    batch = max(1, query.batch_size)
+    if query.instance_ids:
+        ids = list(dict.fromkeys(query.instance_ids))
+        return sum(
+            purge_batch(statuses, query.completed_before, ids[i : i + batch], batch)
+            for i in range(0, len(ids), batch)
+        )
+    total = 0
+    while True:
+        purged = purge_batch(statuses, query.completed_before, None, batch)
+        total += purged
+        if purged < batch:
+            return total
 
 
 # --- schema migrations ------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from dtctl.core.history import ALL_STATUSES, decode_event
 from dtctl.errors import UsageError
 from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import InboxMessage, InstanceQuery, OrchestrationWorkItem
-from dtctl.hub.common import purge_statuses as purge_statuses
 from dtctl.hub.sqlite_rows import decode_cursor
 
 Conn = psycopg.Connection[tuple[Any, ...]]

@@ -51,7 +51,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_statuses as _purge_statuses
+from dtctl.hub.common import purge_in_batches
 from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.sqlite_checkpoint import checkpoint_item
 from dtctl.hub.sqlite_inspect import SqliteInspector
@@ -306,20 +306,7 @@ class SqliteTaskHub(SqliteInspector):
         return [activity_from_row(r) for r in rows]
 
     def purge(self, query: PurgeQuery) -> int:
-        statuses = _purge_statuses(query.statuses)
-        batch = max(1, query.batch_size)
-        if query.instance_ids:
-            ids = list(dict.fromkeys(query.instance_ids))
-            return sum(
-                self._purge_batch(statuses, query.completed_before, ids[i : i + batch], batch)
-                for i in range(0, len(ids), batch)
-            )
-        total = 0
-        while True:  # each batch is its own transaction: a killed purge leaves a consistent hub
-            purged = self._purge_batch(statuses, query.completed_before, None, batch)
-            total += purged
-            if purged < batch:
-                return total
+        return purge_in_batches(query, self._purge_batch)
 
     def _purge_batch(
         self, statuses: tuple[str, ...], completed_before: int | None, ids: list[str] | None, limit: int
