@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtctl.cli import parse, render_history, state
-from dtctl.errors import UsageError
+from dtctl.errors import InstanceNotFound, UsageError
+
+if TYPE_CHECKING:
+    from dtctl.client import TaskHubClient
 
 history_app = typer.Typer(help="Inspect instance histories.", no_args_is_help=True)
 
@@ -34,7 +37,8 @@ def show(
         str | None,
         typer.Option(
             "--execution",
-            help="An earlier execution id (the one before a continue-as-new).",
+            help="An earlier execution id (the one before a continue-as-new), or `previous` for it; "
+            "`dtctl status ID` shows it as `previous execution`.",
             metavar="EXECUTION_ID",
             callback=parse.optional_text,
         ),
@@ -54,6 +58,8 @@ def show(
         raise UsageError("--follow and --timeline cannot be combined; draw the timeline once it finishes")
     client = state.current.client()
     as_json = state.current.json
+    if execution == PREVIOUS:
+        execution = _previous_execution(client, instance_id)
     if timeline:
         render_history.timeline(client.timeline(instance_id, execution), as_json=as_json)
         return
@@ -68,6 +74,21 @@ def show(
         )
     except KeyboardInterrupt:
         return  # Ctrl-C is how a user stops following: not an error
+
+
+PREVIOUS = "previous"
+
+
+def _previous_execution(client: TaskHubClient, instance_id: str) -> str:
+    """The id of the execution before the last continue-as-new; exit 3 when none is stored."""
+    previous = client.get_instance_or_raise(instance_id).previous_execution_id
+    if previous is None:
+        raise InstanceNotFound(
+            f"instance {instance_id!r} has no earlier execution stored in hub {client.hub.url}",
+            hint="only the execution before the last continue-as-new is kept, and this instance never "
+            "continued as new",
+        )
+    return previous
 
 
 def register(app: typer.Typer) -> None:

@@ -43,7 +43,8 @@ ENVIRONMENT = [
 _INSTANCE = (
     "INSTANCE is an object with instance_id, execution_id, name, status, created_at, updated_at, "
     "completed_at, scheduled_start, input, output, custom_status, failure ({error_type, message, "
-    "stack_trace} or null), parent_instance_id, lease_owner, lease_expires, history_length."
+    "stack_trace} or null), parent_instance_id, lease_owner, lease_expires, history_length, "
+    "previous_execution_id (the execution before a continue-as-new, or null)."
 )
 _EVENT = (
     "EVENT is an object with sequence, execution_id, timestamp, kind, and the fields of that kind "

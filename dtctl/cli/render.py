@@ -186,6 +186,7 @@ def instance_dict(state: InstanceState) -> dict[str, Any]:
         "lease_owner": state.lease_owner,
         "lease_expires": iso(state.lease_expires),
         "history_length": state.history_length,
+        "previous_execution_id": state.previous_execution_id,
     }
 
 
@@ -445,6 +446,8 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
     ]
     if state.completed_at:
         rows.append(("completed", local_time(state.completed_at)))
+    if state.previous_execution_id:
+        rows.append(("previous execution", state.previous_execution_id))
     if state.parent_instance_id:
         rows.append(("parent", state.parent_instance_id))
     for label, text in (

@@ -93,6 +93,7 @@ class InstanceState:
     lease_owner: str | None = None
     lease_expires: int | None = None
     history_length: int = 0
+    previous_execution_id: str | None = None  # kept after continue-as-new; its history is still stored
 
 
 @dataclass(frozen=True, slots=True)

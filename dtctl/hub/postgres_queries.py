@@ -22,7 +22,10 @@ SELECT_NOW = f"SELECT {SERVER_NOW}"
 INSTANCE_HEAD = (
     "instance_id, execution_id, name, status, created_at, updated_at, completed_at, scheduled_start"
 )
-INSTANCE_TAIL = "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length"
+INSTANCE_TAIL = (
+    "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length,"
+    " previous_execution_id"
+)
 INSTANCE_COLUMNS = f"{INSTANCE_HEAD}, input, output, custom_status, {INSTANCE_TAIL}"
 INSTANCE_COLUMNS_NO_PAYLOADS = f"{INSTANCE_HEAD}, NULL, NULL, NULL, {INSTANCE_TAIL}"
 

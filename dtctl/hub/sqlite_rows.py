@@ -17,7 +17,10 @@ from dtctl.hub.base import ActivityWorkItem, InstanceState, WorkerInfo
 _INSTANCE_HEAD = (
     "instance_id, execution_id, name, status, created_at, updated_at, completed_at, scheduled_start"
 )
-_INSTANCE_TAIL = "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length"
+_INSTANCE_TAIL = (
+    "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length,"
+    " previous_execution_id"
+)
 INSTANCE_COLUMNS = f"{_INSTANCE_HEAD}, input, output, custom_status, {_INSTANCE_TAIL}"
 INSTANCE_COLUMNS_NO_PAYLOADS = f"{_INSTANCE_HEAD}, NULL, NULL, NULL, {_INSTANCE_TAIL}"
 
@@ -43,6 +46,7 @@ def instance_from_row(row: Sequence[Any]) -> InstanceState:
         lease_owner=row[14],
         lease_expires=row[15],
         history_length=row[16],
+        previous_execution_id=row[17],
     )
 
 

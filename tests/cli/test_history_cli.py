@@ -69,6 +69,10 @@ def test_history_failures(done_cli: Cli) -> None:
     assert done_cli("history", "show", "nope").code == 3
     unknown = done_cli("history", "show", "order-1", "--execution", "no-such-execution")
     assert unknown.code == 3 and "no stored execution" in unknown.err
+    never = done_cli("history", "show", "order-1", "--execution", "previous")
+    assert never.code == 3 and "has no earlier execution stored" in never.err
+    assert done_cli("status", "order-1", "--json").json()["previous_execution_id"] is None
+    assert "previous execution" not in done_cli("status", "order-1").out
     assert done_cli("history", "show", "order-1", "--follow", "--timeline").code == 2
 
 
@@ -93,6 +97,16 @@ def test_an_earlier_execution_after_continue_as_new(cli: Cli, hub: Path, tmp_pat
     assert "continued_as_new" in cli("history", "show", "mon", "--execution", previous).out
     timeline = cli("history", "show", "mon", "--execution", previous, "--timeline", "--json").json()
     assert timeline["status"] == "CONTINUED_AS_NEW" and timeline["execution_id"] == previous
+    status = cli("status", "mon", "--json").json()
+    assert status["previous_execution_id"] == previous
+    assert any(
+        line.split()[-1] == previous
+        for line in cli("status", "mon").out.splitlines()
+        if "previous execution" in line
+    )
+    by_name = cli("history", "show", "mon", "--execution", "previous", "--json").json()
+    assert by_name == earlier
+    assert by_name[-1]["kind"] == "continued_as_new"
 
 
 def test_timeline_draws_a_bar_per_task(done_cli: Cli) -> None:

@@ -28,6 +28,7 @@ INSTANCE_KEYS = {
     "lease_owner",
     "lease_expires",
     "history_length",
+    "previous_execution_id",
 }
 WAITING_KEYS = {
     "start_at",

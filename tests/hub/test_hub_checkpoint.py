@@ -17,7 +17,7 @@ from dtctl.core.history import (
     SubOrchestrationFailed,
     TaskCompleted,
 )
-from dtctl.hub.base import ActivityResult, TaskHub
+from dtctl.hub.base import ActivityResult, InstanceQuery, TaskHub
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import decide, kinds, lease, start, step
 
@@ -219,6 +219,28 @@ def test_continue_as_new_keeps_only_the_previous_execution_history(hub: TaskHub)
     assert hub.get_history("a", executions[-2]) != []
     assert hub.get_history("a", executions[-3]) == []
     assert hub.get_history("a", executions[0]) == []
+
+
+def test_instance_state_names_the_previous_execution(hub: TaskHub) -> None:
+    start(hub, "a")
+    first = step(hub, "a", actions=[ScheduleTask(task_id=0, name="act")])
+    fresh = hub.get_instance("a")
+    assert fresh is not None and fresh.previous_execution_id is None
+    old_events = hub.get_history("a")
+    hub.raise_event("a", "go", None)
+    item = lease(hub, "a")
+    spec = ContinueAsNew(execution_id="e3" * 16, input="1")
+    [result] = hub.checkpoint([(item, decide(item, CONTINUED_AS_NEW, continue_as_new=spec))])
+    assert result.committed
+    state = hub.get_instance("a")
+    assert state is not None
+    assert (state.execution_id, state.previous_execution_id) == (spec.execution_id, first.execution_id)
+    previous = hub.get_history("a", state.previous_execution_id)
+    assert {r.execution_id for r in previous} == {first.execution_id}
+    assert [r.event for r in previous[: len(old_events)]] == [r.event for r in old_events]
+    assert previous[-1].event.kind == "continued_as_new"
+    [listed] = hub.list_instances(InstanceQuery(include_payloads=False)).instances
+    assert listed.previous_execution_id == first.execution_id
 
 
 def test_completion_for_an_old_execution_is_never_handed_out(hub: TaskHub) -> None:
