@@ -46,9 +46,11 @@ from dtctl.hub.base import (
     ScaleMetrics,
     TaskHub,
     TerminateOutcome,
+    WakeSource,
     WorkerInfo,
 )
 from dtctl.hub.common import purge_statuses as _purge_statuses
+from dtctl.hub.wakeup import HintedWait
 
 __all__ = [
     "InboxEvent",
@@ -96,9 +98,13 @@ class TaskHubClient:
         if hub is None:
             hub = os.environ.get(HUB_ENV) or DEFAULT_HUB
         self.hub: TaskHub = open_hub(hub) if isinstance(hub, (str, Path)) else hub
+        self._wake: WakeSource | None = None  # made by the first wait, kept for the next ones
 
     def close(self) -> None:
         """Close the hub (also one that was handed in: the client is its last user)."""
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
         self.hub.close()
 
     def __enter__(self) -> TaskHubClient:
@@ -298,16 +304,17 @@ class TaskHubClient:
     ) -> Generator[HistoryRecord, None, None]:
         """Yield the history, then each new event as it is committed, until the instance finishes.
 
-        Follows continue-as-new into the new execution (unless ``execution_id`` pins one). A change to
-        the hub file wakes the loop early (watchfiles); polling every ``poll_seconds`` is the guarantee.
+        Follows continue-as-new into the new execution (unless ``execution_id`` pins one). The hub's wake
+        source wakes the loop early; polling every ``poll_seconds`` is the guarantee.
         """
         first = self.get_instance_or_raise(instance_id)
         current = execution_id or first.execution_id
         pinned = execution_id is not None
         seen = 0
-        wake, stop = _watch_hub(self.hub)
+        waiting = HintedWait(self.hub.wake_source())
         try:
             while True:
+                waiting.source.before_look()
                 state = self.hub.get_instance(instance_id, include_payloads=False)
                 if state is None:
                     return  # purged (or replaced and purged) while followed
@@ -325,24 +332,30 @@ class TaskHubClient:
                     continue
                 if state.status in TERMINAL_STATUSES:
                     return
-                wake.wait(poll_seconds)
-                wake.clear()
+                waiting.wait(poll_seconds)
         finally:
-            stop()
+            waiting.source.close()
 
     def wait_for_completion(self, instance_id: str, timeout: float | None = None) -> InstanceState:
-        """Poll until the instance is COMPLETED, FAILED or TERMINATED; returns its final state.
+        """Wait until the instance is COMPLETED, FAILED or TERMINATED; returns its final state.
 
+        Wakes on the hub's wake source (a commit to the hub: inotify, NOTIFY), looks again shortly after
+        (a hint can come before the commit is visible), and polls with backoff as the guarantee.
         Raises :class:`InstanceNotFound` if it does not exist, :class:`WaitTimeout` after ``timeout`` s.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._wake is None:
+            self._wake = self.hub.wake_source()
+        waiting = HintedWait(self._wake)
         delay = _FIRST_POLL
         while True:
+            self._wake.before_look()
             state = self.hub.get_instance(instance_id, include_payloads=True)
             if state is None:
                 raise _not_found(instance_id, self.hub)
             if state.status in TERMINAL_STATUSES:
                 return state
+            pause = delay
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -350,9 +363,8 @@ class TaskHubClient:
                         f"instance {instance_id!r} is still {state.status} after {timeout:g} s",
                         hint="is a worker running on this hub? (dtctl worker APP)",
                     )
-                delay = min(delay, left)
-            time.sleep(delay)
-            delay = min(delay * 2, _MAX_POLL)
+                pause = min(delay, left)
+            delay = _FIRST_POLL if waiting.wait(pause) else min(delay * 2, _MAX_POLL)
 
     # --- maintenance ------------------------------------------------------------------------------
 
@@ -460,20 +472,6 @@ class TaskHubClient:
             elif state.status not in TERMINAL_STATUSES:
                 live.append(instance_id)
         return missing, live
-
-
-def _watch_hub(hub: TaskHub) -> tuple[Any, Callable[[], None]]:
-    """(an Event set when the hub file changes, a function that stops watching)."""
-    import threading
-
-    wake = threading.Event()
-    path = hub.watch_path()
-    if path is None:
-        return wake, lambda: None
-    from dtctl.runtime.wake import HubFileWatcher
-
-    watcher = HubFileWatcher(path, wake).start()
-    return wake, watcher.stop
 
 
 def _not_found(instance_id: str, hub: TaskHub) -> InstanceNotFound:

@@ -22,8 +22,8 @@ def demo(
 
     Example: dtctl demo
     """
+    from dtctl.admin import open_hub
     from dtctl.client import TaskHubClient
-    from dtctl.hub import open_hub
     from dtctl.runtime.supervisor import Supervisor
 
     hub = open_hub(state.current.hub, create=True)

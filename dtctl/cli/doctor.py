@@ -50,23 +50,18 @@ def doctor(
 
     Example: dtctl doctor --full
     """
-    from dtctl import ops
+    from dtctl import admin, ops
     from dtctl.errors import ExitCode, HubUnsafe, SchemaVersionMismatch
-    from dtctl.hub import open_hub, redact
-    from dtctl.hub.base import Finding, HubInspector
+    from dtctl.hub.base import Finding
 
-    where = redact(state.current.hub)
+    where = admin.redact(state.current.hub)
     try:
-        hub = open_hub(state.current.hub, check_schema=False)
+        hub = admin.open_for_inspection(state.current.hub)
     except (HubUnsafe, SchemaVersionMismatch) as exc:
         findings = [Finding(check="open", severity="problem", message=exc.message, hint=exc.hint)]
         render_ops.doctor(findings, where, ExitCode.HUB_UNSAFE, as_json=state.current.json)
         raise typer.Exit(ExitCode.HUB_UNSAFE) from None
     try:
-        if not isinstance(hub, HubInspector):
-            from dtctl.errors import UsageError
-
-            raise UsageError(f"dtctl doctor cannot inspect this kind of hub yet ({where})")
         findings = hub.storage_findings(full=full)
         if all(f.severity != "problem" for f in findings if f.check == "schema-version"):
             stuck = hub.stuck_work(max_dequeue=max_dequeue, history_threshold=history_threshold)

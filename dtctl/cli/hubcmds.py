@@ -53,20 +53,19 @@ def hub_init(
 
     Example: DTCTL_HUB=@/etc/dtctl/admin-url dtctl hub init --role orders_runtime
     """
-    from dtctl.hub import open_hub, redact, resolve_location
+    from dtctl import admin
 
-    location = resolve_location(state.current.hub)
+    location = admin.resolve_location(state.current.hub)
     password = _password(password_env, password_file)
     if role is None and password is not None:
         raise UsageError("--password-env/--password-file need --role")
-    postgres = location.startswith(("postgresql://", "postgres://"))
+    postgres = admin.is_postgres(location)
     if role is not None and not postgres:
         raise UsageError("--role is for PostgreSQL hubs; a SQLite hub is a private file")
-    hub = open_hub(location, create=True)
-    hub.close()
-    result: dict[str, Any] = {"hub": redact(location), "created": True}
+    admin.init_hub(location)
+    result: dict[str, Any] = {"hub": admin.redact(location), "created": True}
     if postgres:
-        result.update(_postgres_setup(location, role, password))
+        result.update(admin.postgres_setup(location, role, password))
     if state.current.json:
         render.emit_json(result)
         return
@@ -89,32 +88,15 @@ def hub_info() -> None:
 
     Example: dtctl --hub @./hub-url hub info --json
     """
-    from dtctl.hub import redact, resolve_location
+    from dtctl import admin
 
-    location = resolve_location(state.current.hub)
-    if location.startswith(("postgresql://", "postgres://")):
-        from dtctl.hub import postgres_admin, postgres_conn
-
-        info = postgres_admin.hub_info(postgres_conn.parse_url(location))
-    else:
-        from dtctl.hub import open_hub
-
-        hub = open_hub(location)
-        try:
-            info = {"hub": redact(location), "exists": True, "schema_version": _version(hub)}
-        finally:
-            hub.close()
+    info = admin.hub_info(admin.resolve_location(state.current.hub))
     if state.current.json:
         render.emit_json(info)
         return
     for key, value in info.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         render.message(f"{key}: {shown if shown not in (None, '') else '-'}")
-
-
-def _version(hub: Any) -> int | None:
-    getter = getattr(hub, "schema_version", None)
-    return None if getter is None else int(getter())
 
 
 def _password(env: str | None, file: Path | None) -> str | None:
@@ -134,32 +116,6 @@ def _password(env: str | None, file: Path | None) -> str | None:
             raise UsageError(f"the password file {file} is empty")
         return lines[0]
     return None
-
-
-def _postgres_setup(location: str, role: str | None, password: str | None) -> dict[str, Any]:
-    import psycopg
-
-    from dtctl.hub import postgres_admin, postgres_conn
-
-    where = postgres_conn.parse_url(location)
-    result: dict[str, Any] = {
-        "schema": where.schema,
-        "schema_version": postgres_conn.latest_version(),
-        "channel": where.channel,
-        "scale_query": f"SELECT {where.schema}.scale_recommendation(8, 8)",
-    }
-    if role is None:
-        return result
-    conn = postgres_conn.connect(where, search_path=False)
-    try:
-        report = postgres_admin.ensure_runtime_role(conn, where.schema, role, password=password)
-    except psycopg.Error as exc:
-        raise postgres_conn.translate(exc, where) from exc
-    finally:
-        conn.close()
-    result["role"] = report.as_dict()
-    result["warnings"] = report.warnings()
-    return result
 
 
 def register(hub_app: typer.Typer) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from dtctl.cli import render, state
-from dtctl.errors import UsageError
 
 hub_app = typer.Typer(help="Manage the task hub.", no_args_is_help=True)
 
@@ -18,10 +17,9 @@ def init() -> None:
 
     Example: dtctl --hub ./orders.db init
     """
-    from dtctl.hub import open_hub
+    from dtctl import admin
 
-    hub = open_hub(state.current.hub, create=True)
-    hub.close()
+    admin.init_hub(state.current.hub)
     if state.current.json:
         render.emit_json({"hub": state.current.hub_shown, "created": True})
     else:
@@ -34,15 +32,15 @@ def migrate() -> None:
 
     Example: dtctl hub migrate
     """
-    from dtctl.hub import open_hub
+    from dtctl import admin
 
-    hub = open_hub(state.current.hub, check_schema=False)
-    try:
-        backup = hub.migrate()  # type: ignore[attr-defined]
-        version = hub.schema_version()  # type: ignore[attr-defined]
-    finally:
-        hub.close()
-    result = {"hub": state.current.hub_shown, "version": version, "backup": str(backup) if backup else None}
+    migrated = admin.migrate_hub(state.current.hub)
+    backup = migrated.backup
+    result = {
+        "hub": state.current.hub_shown,
+        "version": migrated.version,
+        "backup": str(backup) if backup else None,
+    }
     if state.current.json:
         render.emit_json(result)
     else:
@@ -64,22 +62,12 @@ def backup(
 
     Example: dtctl hub backup /backups/taskhub-$(date +%F).db
     """
+    from dtctl import admin
     from dtctl.cli import render_ops
-    from dtctl.hub import open_hub, redact
 
-    hub = open_hub(state.current.hub, check_schema=False)
-    try:
-        copy = getattr(hub, "backup", None)
-        if copy is None:
-            raise UsageError(
-                "dtctl hub backup copies SQLite hubs",
-                hint="back a PostgreSQL hub up with pg_dump --schema dtctl_NAME",
-            )
-        written: Path = copy(path)
-    finally:
-        hub.close()
+    written = admin.backup_hub(state.current.hub, path)
     render_ops.backup_done(
-        redact(state.current.hub), str(written), written.stat().st_size, as_json=state.current.json
+        admin.redact(state.current.hub), str(written), written.stat().st_size, as_json=state.current.json
     )
 
 

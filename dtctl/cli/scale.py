@@ -82,7 +82,7 @@ def scale_recommend(
     Example: dtctl scale-recommend --max-orchestrations 8 --max-activities 8 --json
     """
     from dtctl import scale
-    from dtctl.hub import resolve_location
+    from dtctl.admin import resolve_location
 
     per_orch, per_act = per_worker_limits(max_orchestrations, max_activities)
     location = resolve_location(state.current.hub)

@@ -23,14 +23,14 @@ class CliState:
     @property
     def hub_shown(self) -> str:
         """The hub as it may be printed: a PostgreSQL URL without its password."""
-        from dtctl.hub import redact
+        from dtctl.admin import redact
 
         return redact(self.hub)
 
     def client(self) -> TaskHubClient:
         if self._client is None:
+            from dtctl.admin import open_hub
             from dtctl.client import TaskHubClient
-            from dtctl.hub import open_hub
 
             self._client = TaskHubClient(open_hub(self.hub, synchronous=self.synchronous))
         return self._client

@@ -6,13 +6,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dtctl.cli import render_ops, state
 from dtctl.cli.scale import MaxActivities, MaxOrchestrations, per_worker_limits
 from dtctl.cli.workersview import LostAfter
+
+if TYPE_CHECKING:
+    from dtctl.hub.base import WakeUps
 
 MIN_REFRESH = 0.25  # seconds between two refreshes at most this often, however busy the hub is
 
@@ -61,16 +64,11 @@ def top(
 
     Example: dtctl top --once --json
     """
-    from dtctl import ops
-    from dtctl.errors import UsageError
-    from dtctl.hub import redact
-    from dtctl.hub.base import HubInspector
+    from dtctl import admin, ops
 
     hub = state.current.client().hub
-    if not isinstance(hub, HubInspector):
-        raise UsageError(f"dtctl top cannot inspect this kind of hub yet ({redact(state.current.hub)})")
     per_orch, per_act = per_worker_limits(max_orchestrations, max_activities)
-    where = redact(hub.url)
+    where = admin.redact(hub.url)
 
     def view() -> ops.TopView:
         return ops.top_view(hub.hub_snapshot(window), per_orch, per_act, lost_after)
@@ -81,13 +79,12 @@ def top(
     _live(lambda: render_ops.top_renderable(view(), where), hub, interval)
 
 
-def _live(renderable: Callable[[], Any], hub: Any, interval: float) -> None:
-    """Redraw on hub changes (a file watcher or NOTIFY sets ``wake``) or every ``interval`` seconds."""
+def _live(renderable: Callable[[], Any], hub: WakeUps, interval: float) -> None:
+    """Redraw on hub changes (the hub's wake source: file changes, NOTIFY) or every ``interval`` seconds."""
     from rich.console import Console
     from rich.live import Live
 
-    wake = threading.Event()
-    watcher = _watcher(hub, wake)
+    wake = hub.wake_source()
     try:
         with Live(renderable(), console=Console(), screen=True, auto_refresh=False) as live:
             while True:
@@ -98,24 +95,12 @@ def _live(renderable: Callable[[], Any], hub: Any, interval: float) -> None:
                 pause = MIN_REFRESH - (time.monotonic() - shown)
                 if pause > 0:
                     threading.Event().wait(pause)
+                wake.before_look()  # changes so far are in the redraw: only later ones wake the next wait
                 live.update(renderable(), refresh=True)
     except KeyboardInterrupt:
         return
     finally:
-        if watcher is not None:
-            watcher.stop()
-
-
-def _watcher(hub: Any, wake: threading.Event) -> Any:
-    from dtctl.runtime.wake import HubFileWatcher, PostgresNotifyListener
-
-    path = hub.watch_path()
-    if path is not None:
-        return HubFileWatcher(path, wake).start()
-    channel = getattr(hub, "wake_channel", lambda: None)()
-    if channel is not None:
-        return PostgresNotifyListener(channel[0], channel[1], wake).start()
-    return None
+        wake.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -43,11 +43,10 @@ def workers(
     Example: dtctl workers --lost-after 20
     """
     from dtctl import ops
-    from dtctl.hub.base import HubInspector
 
     hub = state.current.client().hub
     rows = hub.list_workers()
-    leases = hub.lease_holders() if isinstance(hub, HubInspector) else []
+    leases = hub.lease_holders()
     health = ops.worker_health(rows, leases, hub.now(), lost_after)
     forgotten: list[str] = []
     if forget_lost:
@@ -66,8 +65,6 @@ def register(app: typer.Typer) -> None:
 def note_unclaimable(hub: TaskHub) -> None:
     """For ``dtctl list``: a stderr note naming ready work that no live worker registered."""
     from dtctl import ops
-    from dtctl.hub.base import HubInspector
 
-    if isinstance(hub, HubInspector):
-        live = ops.live_workers(hub.list_workers(), hub.now())
-        render_ops.unclaimable_note(ops.unclaimable_backlog(hub.backlog_by_name(), live), len(live))
+    live = ops.live_workers(hub.list_workers(), hub.now())
+    render_ops.unclaimable_note(ops.unclaimable_backlog(hub.backlog_by_name(), live), len(live))

@@ -72,6 +72,7 @@ from dtctl.hub.sqlite_rows import (
     worker_from_row,
     worker_params,
 )
+from dtctl.hub.wakeup import WakeSource
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -276,6 +277,19 @@ class PostgresTaskHub(PostgresInspector):
         The DSN carries the password: hand it to a connection, never to a log.
         """
         return self._location.dsn, self._location.channel
+
+    def wake_source(self) -> WakeSource:
+        """A LISTEN connection (in a thread) on the hub's NOTIFY channel."""
+        from dtctl.hub.wakeup.listen import listen_wake_source
+
+        return listen_wake_source(self._location.dsn, self._location.channel)
+
+    def backup(self, target: str | Path) -> Path:
+        """Not a dtctl command for PostgreSQL: ``pg_dump`` makes the copy."""
+        raise UsageError(
+            "dtctl hub backup copies SQLite hubs",
+            hint="back a PostgreSQL hub up with pg_dump --schema dtctl_NAME",
+        )
 
     def __enter__(self) -> PostgresTaskHub:
         return self

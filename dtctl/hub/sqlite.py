@@ -65,6 +65,7 @@ from dtctl.hub.sqlite_rows import (
     worker_from_row,
     worker_params,
 )
+from dtctl.hub.wakeup import WakeSource
 
 Clock = Callable[[], int]
 VISIBLE_MEMO_US = 100_000  # how long next_visible_at may repeat an answer while nobody commits
@@ -224,6 +225,12 @@ class SqliteTaskHub(SqliteInspector):
 
     def watch_path(self) -> Path | None:
         return self.path
+
+    def wake_source(self) -> WakeSource:
+        """inotify on the hub file's directory in the waiter's own wait (Linux), else a watchfiles thread."""
+        from dtctl.hub.wakeup.filewatch import file_wake_source
+
+        return file_wake_source(self.path)
 
     def __enter__(self) -> SqliteTaskHub:
         return self

@@ -28,33 +28,28 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import nullcontext
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
 from dtctl.errors import DtctlError, ExitCode, HubError
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
-from dtctl.hub.base import ActivityResult, OrchestrationWorkItem, TaskHub, WorkerInfo
+from dtctl.hub.base import ActivityResult, OrchestrationWorkItem, TaskHub, WakeSource, WorkerInfo
+from dtctl.hub.wakeup.event import EventWake
 from dtctl.runtime.config import WorkerConfig
 from dtctl.runtime.dispatcher import ActivityPool, EpisodeRunner, poison_result
 from dtctl.runtime.loader import load_app
-from dtctl.runtime.wake import HubFileWatcher, InotifyWakeup, PostgresNotifyListener
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from dtctl.hub.base import ActivityWorkItem, CheckpointResult
 
 log = logging.getLogger("dtctl.worker")
 
 BUSY_POLL = 0.002
-# A hint (the hub file changed) comes when a commit writes the WAL, before it is synced (0.2-2 ms with
-# synchronous=FULL) and visible. After a wake-up the worker looks again at these delays (seconds), then
-# polls with backoff from BUSY_POLL * 2**HINTED_ROUNDS; a look while nobody commits costs a few µs.
-TRAILING_LOOKS = (0.0003, 0.0003, 0.0004, 0.0005, 0.001)
+# After a wake-up the worker looks again at its wake source's trailing delays (a hint can come before
+# the commit is visible), then polls with backoff from BUSY_POLL * 2**HINTED_ROUNDS.
 HINTED_ROUNDS = 1
 
 
@@ -68,7 +63,8 @@ class Worker:
         self.app = app
         self.hub = hub
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._wake = threading.Event()
+        # Woken by finished activities and stop requests; run() swaps in the hub's source, which hints too.
+        self._wake: WakeSource = EventWake()
         self._stopping = threading.Event()
         self._results: queue.SimpleQueue[ActivityResult] = queue.SimpleQueue()
         self._episodes = EpisodeRunner(app, hub, max_dequeue=self.config.max_dequeue)
@@ -78,13 +74,10 @@ class Worker:
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
-        self._watcher: HubFileWatcher | PostgresNotifyListener | None = None
         self._next_due: int | None = None  # when the last look found work becoming visible (hub clock)
         self._look_first = True  # the last lease found nothing: ask next_visible_at before leasing again
-        self._trailing = len(TRAILING_LOOKS)  # the next of TRAILING_LOOKS after a wake-up
-        # Hubs that predate group commit / next_visible_at still work: one transaction per call, no look.
-        self._batch: Any = getattr(hub, "batch", None) or _no_batch
-        self._next_visible_at: Any = getattr(hub, "next_visible_at", None)
+        self._trailing = len(self._wake.trailing_looks())  # the next trailing look after a wake-up
+        self._batch = hub.batch
         self.episodes_run = 0
         self.activities_run = 0
 
@@ -110,15 +103,7 @@ class Worker:
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        path = self.hub.watch_path()
-        if path is not None:
-            wakeup = InotifyWakeup.for_hub_file(path)
-            if wakeup is not None:  # Linux: the wait itself watches the hub file
-                self._wake = wakeup
-            else:
-                self._watcher = HubFileWatcher(path, self._wake).start()
-        elif (channel := getattr(self.hub, "wake_channel", lambda: None)()) is not None:
-            self._watcher = PostgresNotifyListener(channel[0], channel[1], self._wake).start()
+        self._wake = self.hub.wake_source()
         idle_rounds = 0
         try:
             while not self._stopping.is_set():
@@ -133,11 +118,8 @@ class Worker:
                     idle_rounds = min(idle_rounds, HINTED_ROUNDS)
             self._drain()
         finally:
-            if self._watcher:
-                self._watcher.stop()
             self._pool.shutdown()
-            if isinstance(self._wake, InotifyWakeup):
-                self._wake.close()
+            self._wake.close()
             log.info(
                 "worker %s ran %d episodes (%d from the cache, %d loaded history) and %d activities",
                 self.worker_id,
@@ -174,12 +156,9 @@ class Worker:
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
-        if self._next_visible_at is None:
-            return True
-        if isinstance(self._wake, InotifyWakeup):
-            self._wake.drain()  # changes before this look are in its answer: only later ones wake us
+        self._wake.before_look()  # changes before this look are in its answer: only later ones wake us
         activities = self._activity_names if self._pool.free_slots > 0 else ()
-        due: int | None = self._next_visible_at(self._orchestration_names, activities)
+        due = self.hub.next_visible_at(self._orchestration_names, activities)
         if due is not None and due <= self.hub.now():
             return True
         self._next_due = due
@@ -195,8 +174,9 @@ class Worker:
             timeout = min(timeout, 0.05)
         if self._next_due is not None:
             timeout = min(timeout, max(0.0, (self._next_due - self.hub.now()) / 1_000_000))
-        if self._trailing < len(TRAILING_LOOKS):
-            timeout = min(timeout, TRAILING_LOOKS[self._trailing])
+        looks = self._wake.trailing_looks()
+        if self._trailing < len(looks):
+            timeout = min(timeout, looks[self._trailing])
             self._trailing += 1
         woken = self._wake.wait(timeout)
         self._wake.clear()
@@ -362,10 +342,6 @@ class Worker:
         if released:
             log.info("released %d leases", released)
         self.hub.remove_worker(self.worker_id)
-
-
-def _no_batch(*, durable: bool = True) -> AbstractContextManager[None]:
-    return nullcontext()
 
 
 # --- process entry point -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dtctl.hub import open_hub
 from dtctl.hub import postgres as pg_module
 from dtctl.hub import postgres_conn as pgc
 from dtctl.hub.postgres import PostgresTaskHub
-from dtctl.runtime.wake import PostgresNotifyListener
+from dtctl.hub.wakeup.listen import PostgresNotifyListener
 from tests import pgserver
 from tests.helpers import REPO, wait_until
 from tests.hub.hub_helpers import decide, lease, start, step
