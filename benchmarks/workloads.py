@@ -2,7 +2,8 @@
 
 Durations of work done by workers come from the hub's own timestamps (``created_at`` when the client's
 transaction ran, ``completed_at`` when the final checkpoint ran), so the benchmark's polling does not
-add to them; ``latency`` is the exception on purpose: it is what a client waiting for the result sees.
+add to them; ``latency`` is the exception on purpose: it is what a client waiting for the result sees
+through :meth:`dtctl.client.TaskHubClient.wait_for_completion`.
 """
 
 from __future__ import annotations
@@ -172,15 +173,11 @@ def run_latency(bench: BenchHub, settings: Settings) -> Figures:
 
 
 def _poll_completed(bench: BenchHub, instance_id: str, timeout: float = 30) -> None:
-    """What a client waiting for the result does, polling a cheap read every 0.5 ms."""
-
-    def completed() -> bool:
-        rows = bench.sql("SELECT status FROM instances WHERE instance_id = ?", (instance_id,))
-        if rows and rows[0][0] in ("FAILED", "TERMINATED"):
-            raise RuntimeError(f"instance {instance_id} ended {rows[0][0]}")
-        return bool(rows) and rows[0][0] == "COMPLETED"
-
-    wait_until(completed, timeout=timeout, interval=0.0005, what=f"instance {instance_id}")
+    """What a client waiting for the result does: ``TaskHubClient.wait_for_completion`` (as ``dtctl
+    wait`` and ``start-instance --wait``), which sleeps on the hub's wake source."""
+    state = bench.client.wait_for_completion(instance_id, timeout=timeout)
+    if state.status != "COMPLETED":
+        raise RuntimeError(f"instance {instance_id} ended {state.status}")
 
 
 # --- replay: episode cost against history length ---------------------------------------------------------
