@@ -29,7 +29,7 @@ from dtctl.client_views import (
     replace_waiting,
     with_child_status,
 )
-from dtctl.core import payload
+from dtctl.core import names, payload
 from dtctl.core.app import function_name
 from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
@@ -154,26 +154,33 @@ class TaskHubClient:
     # --- messages to instances --------------------------------------------------------------------
 
     def raise_event(self, instance_id: str, name: str, data: Any = None, *, force: bool = False) -> None:
+        names.instance_ref(instance_id)
+        names.task_name(name, "event name")
         encoded = payload.encode(data, what=f"the data of event {name!r}")
         self.hub.raise_event(instance_id, name, encoded, force=force)
 
     def terminate(
         self, instance_id: str, reason: str | None = None, *, recursive: bool = True
     ) -> TerminateOutcome:
+        names.instance_ref(instance_id)
         return self.hub.terminate(instance_id, reason, recursive=recursive)
 
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        names.instance_ref(instance_id)
         self.hub.suspend(instance_id, reason)
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
+        names.instance_ref(instance_id)
         self.hub.resume(instance_id, reason)
 
     # --- reading ----------------------------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
+        names.instance_ref(instance_id)
         return self.hub.get_instance(instance_id, include_payloads=True)
 
     def get_instance_or_raise(self, instance_id: str) -> InstanceState:
+        names.instance_ref(instance_id)
         state = self.hub.get_instance(instance_id, include_payloads=True)
         if state is None:
             raise _not_found(instance_id, self.hub)
@@ -221,6 +228,7 @@ class TaskHubClient:
         return payload.decode(state.custom_status, type_hint)
 
     def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+        names.instance_ref(instance_id)
         return self.hub.get_history(instance_id, execution_id)
 
     def scale_metrics(self) -> ScaleMetrics:
@@ -335,6 +343,7 @@ class TaskHubClient:
 
         Raises :class:`InstanceNotFound` if it does not exist, :class:`WaitTimeout` after ``timeout`` s.
         """
+        names.instance_ref(instance_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _FIRST_POLL
         while True:
@@ -365,6 +374,7 @@ class TaskHubClient:
         batch_size: int = 500,
     ) -> int:
         """Delete finished instances (by id, or by status / completion time); returns how many."""
+        _check_refs(instance_ids)
         query = PurgeQuery(
             instance_ids=tuple(instance_ids),
             statuses=tuple(statuses),
@@ -382,6 +392,7 @@ class TaskHubClient:
         page_size: int = 500,
     ) -> Iterator[InstanceState]:
         """The finished instances a purge with these arguments would delete (read only)."""
+        _check_refs(instance_ids)
         wanted = _purge_statuses(statuses)
         before = to_micros(completed_before)
 
@@ -451,6 +462,7 @@ class TaskHubClient:
 
     def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """Of these ids: (those that do not exist, those that have not finished)."""
+        _check_refs(instance_ids)
         missing: list[str] = []
         live: list[str] = []
         for instance_id in dict.fromkeys(instance_ids):
@@ -488,10 +500,17 @@ def _as_request(item: StartRequest | tuple[Any, ...]) -> StartRequest:
     return StartRequest(*item)
 
 
+def _check_refs(instance_ids: Sequence[str]) -> None:
+    if isinstance(instance_ids, str):
+        raise UsageError("instance ids must be a sequence of ids, not one string")
+    for instance_id in instance_ids:
+        names.instance_ref(instance_id)
+
+
 def _new_instance(request: StartRequest) -> NewInstance:
-    name = function_name(request.name)
-    if request.instance_id == "":
-        raise UsageError("an instance id must not be empty")
+    name = names.task_name(function_name(request.name), "orchestration name")
+    if request.instance_id is not None:
+        names.new_instance_id(request.instance_id)
     return NewInstance(
         instance_id=request.instance_id or uuid.uuid4().hex,
         name=name,
