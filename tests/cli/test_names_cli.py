@@ -81,7 +81,7 @@ def test_the_client_checks_every_id_and_name(client: TaskHubClient) -> None:
     calls = [
         lambda: client.start_instance("hello", instance_id="bad\nid"),
         lambda: client.start_instance("bad\tname"),
-        lambda: client.start_instances([StartRequest("hello", None, "ok"), StartRequest("hello", None, "a?b")]),
+        lambda: client.start_instances([StartRequest("hello", None, "ok"), ("hello", None, "a?b")]),
         lambda: client.raise_event("x\n", "go"),
         lambda: client.raise_event("x", "g\no"),
         lambda: client.terminate("x\n"),
