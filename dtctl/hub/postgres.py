@@ -61,7 +61,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_in_batches
+from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
 from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.postgres_checkpoint import checkpoint_batch
 from dtctl.hub.postgres_inspect import PostgresInspector, scale_from_row
@@ -580,7 +580,12 @@ class PostgresTaskHub(PostgresInspector):
     def heartbeat(self, info: WorkerInfo) -> None:
         params = worker_params(info, 0)
         params = (*params[:4], self._now_param(), *params[5:])  # heartbeats use the hub's clock too
-        self._run(lambda conn: conn.execute(q.UPSERT_WORKER, params), idempotent=True)
+
+        def work(conn: Conn) -> None:
+            conn.execute(q.UPSERT_WORKER, params)
+            conn.execute(q.PRUNE_LOST_WORKERS, (self._now_param(), LOST_WORKER_RETENTION_MICROS))
+
+        self._run(work, idempotent=True)
 
     def remove_worker(self, worker_id: str) -> None:
         self._run(lambda conn: conn.execute(q.DELETE_WORKER, (worker_id,)), idempotent=True)

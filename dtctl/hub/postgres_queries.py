@@ -315,6 +315,7 @@ FROM workers ORDER BY started_at, worker_id
 """
 
 DELETE_WORKER = "DELETE FROM workers WHERE worker_id = %s"
+PRUNE_LOST_WORKERS = f"DELETE FROM workers WHERE heartbeat_at < COALESCE(%s::bigint, {SERVER_NOW}) - %s"
 
 # When a lease call could next find work (for an idle worker's wait): the earliest visible_at of an
 # inbox message of a live, unleased instance, and of an unleased activity task. Same shape as the

@@ -51,7 +51,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_in_batches
+from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
 from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.sqlite_checkpoint import checkpoint_item
 from dtctl.hub.sqlite_inspect import SqliteInspector
@@ -503,8 +503,10 @@ class SqliteTaskHub(SqliteInspector):
     # --- workers ----------------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
+        now = self.now()
         with self._write() as conn:
-            conn.execute(q.UPSERT_WORKER, worker_params(info, self.now()))
+            conn.execute(q.UPSERT_WORKER, worker_params(info, now))
+            conn.execute(q.PRUNE_LOST_WORKERS, (now - LOST_WORKER_RETENTION_MICROS,))
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:

@@ -263,3 +263,4 @@ FROM workers ORDER BY started_at, worker_id
 """
 
 DELETE_WORKER = "DELETE FROM workers WHERE worker_id = ?"
+PRUNE_LOST_WORKERS = "DELETE FROM workers WHERE heartbeat_at < ?"
