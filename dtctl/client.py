@@ -31,7 +31,7 @@ from dtctl.client_views import (
 )
 from dtctl.core import names, payload
 from dtctl.core.app import function_name
-from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew
+from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew, HistoryEvent
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
 from dtctl.hub import DEFAULT_HUB, open_hub
 from dtctl.hub.base import (
@@ -66,6 +66,7 @@ __all__ = [
 HUB_ENV = "DTCTL_HUB"
 _FIRST_POLL = 0.002  # seconds; doubles up to _MAX_POLL while waiting for an instance
 _MAX_POLL = 0.1
+HISTORY_PAGE = 1000  # events per read of a paged history: one page is what is held in memory
 
 Time = datetime | int  # a datetime, or epoch microseconds UTC
 
@@ -294,25 +295,73 @@ class TaskHubClient:
         state = self.get_instance_or_raise(instance_id)
         records = self.hub.get_history(instance_id, execution_id)
         if execution_id is not None and execution_id != state.execution_id and not records:
-            raise InstanceNotFound(
-                f"instance {instance_id!r} has no stored execution {execution_id!r} in hub {self.hub.url}",
-                hint="the current execution and the one before it are kept; "
-                "`dtctl status ID` shows the current execution id",
-            )
+            raise self._no_execution(instance_id, execution_id)
         return records
 
+    def _no_execution(self, instance_id: str, execution_id: str) -> InstanceNotFound:
+        return InstanceNotFound(
+            f"instance {instance_id!r} has no stored execution {execution_id!r} in hub {self.hub.url}",
+            hint="the current execution and the one before it are kept; "
+            "`dtctl status ID` shows the current execution id",
+        )
+
+    def iter_history(
+        self,
+        instance_id: str,
+        execution_id: str | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        page_size: int = HISTORY_PAGE,
+    ) -> Iterator[HistoryRecord]:
+        """The history read page by page (events after sequence ``after``, at most ``limit``), so a
+        caller can print each page as it arrives and memory stays one page however long it is.
+
+        Checks the instance and the execution first (InstanceNotFound before anything is yielded), then
+        pins the execution: a continue-as-new while paging cannot mix two executions.
+        """
+        if (limit is not None and limit < 0) or (after is not None and after < -1):
+            raise UsageError("--limit must be at least 0 and --after at least -1")
+        state = self.get_instance_or_raise(instance_id)
+        execution = execution_id or state.execution_id
+        if execution != state.execution_id and not self.hub.get_history(instance_id, execution, limit=1):
+            raise self._no_execution(instance_id, execution)
+        return self._pages(instance_id, execution, after, limit, max(1, page_size))
+
+    def _pages(
+        self, instance_id: str, execution: str, after: int | None, limit: int | None, page_size: int
+    ) -> Iterator[HistoryRecord]:
+        last = -1 if after is None else after
+        left = limit
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            page = self.hub.get_history(instance_id, execution, after=last, limit=size)
+            yield from page
+            if len(page) < size:
+                return
+            last = page[-1].sequence
+            left = None if left is None else left - len(page)
+
     def follow_history(
-        self, instance_id: str, execution_id: str | None = None, *, poll_seconds: float = 1.0
+        self,
+        instance_id: str,
+        execution_id: str | None = None,
+        *,
+        poll_seconds: float = 1.0,
+        after: int | None = None,
     ) -> Generator[HistoryRecord, None, None]:
         """Yield the history, then each new event as it is committed, until the instance finishes.
 
-        Follows continue-as-new into the new execution (unless ``execution_id`` pins one). A change to
-        the hub file wakes the loop early (watchfiles); polling every ``poll_seconds`` is the guarantee.
+        Follows continue-as-new into the new execution (unless ``execution_id`` pins one); ``after``
+        skips the first execution's events up to that sequence. Each poll reads only the new events.
+        A change to the hub file wakes the loop early (watchfiles); polling every ``poll_seconds`` is
+        the guarantee.
         """
         first = self.get_instance_or_raise(instance_id)
         current = execution_id or first.execution_id
         pinned = execution_id is not None
-        seen = 0
+        last = -1 if after is None else after  # the last sequence yielded in the current execution
+        ended: HistoryEvent | None = None
         wake, stop = _watch_hub(self.hub)
         try:
             while True:
@@ -321,15 +370,19 @@ class TaskHubClient:
                     return  # purged (or replaced and purged) while followed
                 # The state is read before the history: if it says the execution ended, the history
                 # read next holds every event of it.
-                records = self.hub.get_history(instance_id, current)
-                yield from records[seen:]
-                seen = max(seen, len(records))
+                records = self.hub.get_history(instance_id, current, after=last)
+                yield from records
+                if records:
+                    last = records[-1].sequence
+                    ended = records[-1].event
                 if state.execution_id != current:
                     if pinned:
                         return  # an earlier execution: complete
-                    last = records[-1].event if records else None
-                    follow = last.new_execution_id if isinstance(last, ContinuedAsNew) else None
-                    current, seen = follow or state.execution_id, 0
+                    if not records:
+                        tail = self.hub.get_history(instance_id, current, after=last - 1, limit=1)
+                        ended = tail[-1].event if tail and last >= 0 else None
+                    follow = ended.new_execution_id if isinstance(ended, ContinuedAsNew) else None
+                    current, last = follow or state.execution_id, -1
                     continue
                 if state.status in TERMINAL_STATUSES:
                     return

@@ -342,7 +342,9 @@ class PostgresTaskHub(PostgresInspector):
         cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
         return InstancePage(page, cursor)
 
-    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+    def get_history(
+        self, instance_id: str, execution_id: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[HistoryRecord]:
         def work(conn: Conn) -> list[HistoryRecord]:
             execution = execution_id
             if execution is None:
@@ -350,7 +352,9 @@ class PostgresTaskHub(PostgresInspector):
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
                 execution = found[1]
-            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution})
+            # LIMIT NULL: no limit
+            params = {"instance_id": instance_id, "execution_id": execution, "after": after, "limit": limit}
+            rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
             return [HistoryRecord(execution, r[0], decode_event(r[1])) for r in rows.fetchall()]
 
         return self._read(work)

@@ -202,6 +202,17 @@ WHERE i.instance_id = %(instance_id)s
 ORDER BY h.sequence
 """
 
+# One page of it (`history show --limit/--after`, a followed history's new events).
+LOAD_HISTORY_PAGE = """
+SELECT h.sequence, h.payload
+FROM instances AS i
+JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE %(execution_id)s::text
+    WHEN i.execution_id THEN i.execution_no WHEN i.previous_execution_id THEN i.execution_no - 1 END
+WHERE i.instance_id = %(instance_id)s AND h.sequence > %(after)s
+ORDER BY h.sequence
+LIMIT %(limit)s
+"""
+
 DELETE_OLDER_HISTORY = "DELETE FROM history WHERE instance_key = %s AND execution_no < %s"
 
 # --- the activity queue ------------------------------------------------------------------------------

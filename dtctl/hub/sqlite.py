@@ -285,14 +285,19 @@ class SqliteTaskHub(SqliteInspector):
         cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
         return InstancePage(page, cursor)
 
-    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+    def get_history(
+        self, instance_id: str, execution_id: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[HistoryRecord]:
         with self._edge() as conn:
             if execution_id is None:
                 found = ops.status_of(conn, instance_id)
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
                 execution_id = found[1]
-            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
+            limit_or_all = -1 if limit is None else limit  # LIMIT -1: no limit
+            params: dict[str, object] = {"instance_id": instance_id, "execution_id": execution_id}
+            params |= {"after": after, "limit": limit_or_all}
+            rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
             return [HistoryRecord(execution_id, r[0], decode_event(r[1])) for r in rows]
 
     def pending_messages(self, instance_id: str) -> list[InboxMessage]:
