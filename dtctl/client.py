@@ -29,9 +29,9 @@ from dtctl.client_views import (
     replace_waiting,
     with_child_status,
 )
-from dtctl.core import payload
+from dtctl.core import names, payload
 from dtctl.core.app import function_name
-from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew
+from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew, HistoryEvent
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
 from dtctl.hub import DEFAULT_HUB, open_hub
 from dtctl.hub.base import (
@@ -68,6 +68,7 @@ __all__ = [
 HUB_ENV = "DTCTL_HUB"
 _FIRST_POLL = 0.002  # seconds; doubles up to _MAX_POLL while waiting for an instance
 _MAX_POLL = 0.1
+HISTORY_PAGE = 1000  # events per read of a paged history: one page is what is held in memory
 
 Time = datetime | int  # a datetime, or epoch microseconds UTC
 
@@ -160,26 +161,33 @@ class TaskHubClient:
     # --- messages to instances --------------------------------------------------------------------
 
     def raise_event(self, instance_id: str, name: str, data: Any = None, *, force: bool = False) -> None:
+        names.instance_ref(instance_id)
+        names.task_name(name, "event name")
         encoded = payload.encode(data, what=f"the data of event {name!r}")
         self.hub.raise_event(instance_id, name, encoded, force=force)
 
     def terminate(
         self, instance_id: str, reason: str | None = None, *, recursive: bool = True
     ) -> TerminateOutcome:
+        names.instance_ref(instance_id)
         return self.hub.terminate(instance_id, reason, recursive=recursive)
 
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        names.instance_ref(instance_id)
         self.hub.suspend(instance_id, reason)
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
+        names.instance_ref(instance_id)
         self.hub.resume(instance_id, reason)
 
     # --- reading ----------------------------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
+        names.instance_ref(instance_id)
         return self.hub.get_instance(instance_id, include_payloads=True)
 
     def get_instance_or_raise(self, instance_id: str) -> InstanceState:
+        names.instance_ref(instance_id)
         state = self.hub.get_instance(instance_id, include_payloads=True)
         if state is None:
             raise _not_found(instance_id, self.hub)
@@ -227,6 +235,7 @@ class TaskHubClient:
         return payload.decode(state.custom_status, type_hint)
 
     def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+        names.instance_ref(instance_id)
         return self.hub.get_history(instance_id, execution_id)
 
     def scale_metrics(self) -> ScaleMetrics:
@@ -292,25 +301,72 @@ class TaskHubClient:
         state = self.get_instance_or_raise(instance_id)
         records = self.hub.get_history(instance_id, execution_id)
         if execution_id is not None and execution_id != state.execution_id and not records:
-            raise InstanceNotFound(
-                f"instance {instance_id!r} has no stored execution {execution_id!r} in hub {self.hub.url}",
-                hint="the current execution and the one before it are kept; "
-                "`dtctl status ID` shows the current execution id",
-            )
+            raise self._no_execution(instance_id, execution_id)
         return records
 
+    def _no_execution(self, instance_id: str, execution_id: str) -> InstanceNotFound:
+        return InstanceNotFound(
+            f"instance {instance_id!r} has no stored execution {execution_id!r} in hub {self.hub.url}",
+            hint="the current execution and the one before it are kept; "
+            "`dtctl status ID` shows the current execution id",
+        )
+
+    def iter_history(
+        self,
+        instance_id: str,
+        execution_id: str | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        page_size: int = HISTORY_PAGE,
+    ) -> Iterator[HistoryRecord]:
+        """The history read page by page (events after sequence ``after``, at most ``limit``), so a
+        caller can print each page as it arrives and memory stays one page however long it is.
+
+        Checks the instance and the execution first (InstanceNotFound before anything is yielded), then
+        pins the execution: a continue-as-new while paging cannot mix two executions.
+        """
+        if (limit is not None and limit < 0) or (after is not None and after < -1):
+            raise UsageError("--limit must be at least 0 and --after at least -1")
+        state = self.get_instance_or_raise(instance_id)
+        execution = execution_id or state.execution_id
+        if execution != state.execution_id and not self.hub.get_history(instance_id, execution, limit=1):
+            raise self._no_execution(instance_id, execution)
+        return self._pages(instance_id, execution, after, limit, max(1, page_size))
+
+    def _pages(
+        self, instance_id: str, execution: str, after: int | None, limit: int | None, page_size: int
+    ) -> Iterator[HistoryRecord]:
+        last = -1 if after is None else after
+        left = limit
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            page = self.hub.get_history(instance_id, execution, after=last, limit=size)
+            yield from page
+            if len(page) < size:
+                return
+            last = page[-1].sequence
+            left = None if left is None else left - len(page)
+
     def follow_history(
-        self, instance_id: str, execution_id: str | None = None, *, poll_seconds: float = 1.0
+        self,
+        instance_id: str,
+        execution_id: str | None = None,
+        *,
+        poll_seconds: float = 1.0,
+        after: int | None = None,
     ) -> Generator[HistoryRecord, None, None]:
         """Yield the history, then each new event as it is committed, until the instance finishes.
 
-        Follows continue-as-new into the new execution (unless ``execution_id`` pins one). The hub's wake
-        source wakes the loop early; polling every ``poll_seconds`` is the guarantee.
+        Follows continue-as-new into the new execution (unless ``execution_id`` pins one); ``after``
+        skips the first execution's events up to that sequence. Each poll reads only the new events.
+        The hub's wake source wakes the loop early; polling every ``poll_seconds`` is the guarantee.
         """
         first = self.get_instance_or_raise(instance_id)
         current = execution_id or first.execution_id
         pinned = execution_id is not None
-        seen = 0
+        last = -1 if after is None else after  # the last sequence yielded in the current execution
+        ended: HistoryEvent | None = None
         waiting = HintedWait(self.hub.wake_source())
         try:
             while True:
@@ -320,15 +376,19 @@ class TaskHubClient:
                     return  # purged (or replaced and purged) while followed
                 # The state is read before the history: if it says the execution ended, the history
                 # read next holds every event of it.
-                records = self.hub.get_history(instance_id, current)
-                yield from records[seen:]
-                seen = max(seen, len(records))
+                records = self.hub.get_history(instance_id, current, after=last)
+                yield from records
+                if records:
+                    last = records[-1].sequence
+                    ended = records[-1].event
                 if state.execution_id != current:
                     if pinned:
                         return  # an earlier execution: complete
-                    last = records[-1].event if records else None
-                    follow = last.new_execution_id if isinstance(last, ContinuedAsNew) else None
-                    current, seen = follow or state.execution_id, 0
+                    if not records:
+                        tail = self.hub.get_history(instance_id, current, after=last - 1, limit=1)
+                        ended = tail[-1].event if tail and last >= 0 else None
+                    follow = ended.new_execution_id if isinstance(ended, ContinuedAsNew) else None
+                    current, last = follow or state.execution_id, -1
                     continue
                 if state.status in TERMINAL_STATUSES:
                     return
@@ -343,6 +403,7 @@ class TaskHubClient:
         (a hint can come before the commit is visible), and polls with backoff as the guarantee.
         Raises :class:`InstanceNotFound` if it does not exist, :class:`WaitTimeout` after ``timeout`` s.
         """
+        names.instance_ref(instance_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._wake is None:
             self._wake = self.hub.wake_source()
@@ -377,6 +438,7 @@ class TaskHubClient:
         batch_size: int = 500,
     ) -> int:
         """Delete finished instances (by id, or by status / completion time); returns how many."""
+        _check_refs(instance_ids)
         query = PurgeQuery(
             instance_ids=tuple(instance_ids),
             statuses=tuple(statuses),
@@ -394,6 +456,7 @@ class TaskHubClient:
         page_size: int = 500,
     ) -> Iterator[InstanceState]:
         """The finished instances a purge with these arguments would delete (read only)."""
+        _check_refs(instance_ids)
         wanted = _purge_statuses(statuses)
         before = to_micros(completed_before)
 
@@ -463,6 +526,7 @@ class TaskHubClient:
 
     def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """Of these ids: (those that do not exist, those that have not finished)."""
+        _check_refs(instance_ids)
         missing: list[str] = []
         live: list[str] = []
         for instance_id in dict.fromkeys(instance_ids):
@@ -486,10 +550,17 @@ def _as_request(item: StartRequest | tuple[Any, ...]) -> StartRequest:
     return StartRequest(*item)
 
 
+def _check_refs(instance_ids: Sequence[str]) -> None:
+    if isinstance(instance_ids, str):
+        raise UsageError("instance ids must be a sequence of ids, not one string")
+    for instance_id in instance_ids:
+        names.instance_ref(instance_id)
+
+
 def _new_instance(request: StartRequest) -> NewInstance:
-    name = function_name(request.name)
-    if request.instance_id == "":
-        raise UsageError("an instance id must not be empty")
+    name = names.task_name(function_name(request.name), "orchestration name")
+    if request.instance_id is not None:
+        names.new_instance_id(request.instance_id)
     return NewInstance(
         instance_id=request.instance_id or uuid.uuid4().hex,
         name=name,

@@ -54,6 +54,11 @@ class RegistrationError(DtctlError):
     exit_code = ExitCode.USAGE
 
 
+class InvalidName(UsageError):
+    """An instance id or an orchestration, activity or event name that breaks the rules of
+    :mod:`dtctl.core.names` (empty, too long, a control character, a reserved character)."""
+
+
 class AppLoadError(UsageError):
     """An app path (``module:attr`` or ``file.py:attr``) that does not import or is not a dtctl App."""
 
@@ -103,6 +108,12 @@ class HubBusy(HubError):
     """The hub stayed locked by another writer for longer than the busy timeout."""
 
     exit_code = ExitCode.TIMEOUT
+    # The busy timeout is not a knob: a writer holds the lock for milliseconds, so a wait this long
+    # means a writer that stopped inside its transaction (SIGSTOP, a debugger) or a long bulk write.
+    hint = (
+        "retry; if it keeps happening, a process is holding the hub's write lock "
+        "(a stopped or debugged worker, a long purge): `dtctl doctor` and `dtctl workers` show it"
+    )
 
 
 class HubUnsafe(HubError):

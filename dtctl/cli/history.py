@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,6 +13,7 @@ from dtctl.errors import InstanceNotFound, UsageError
 
 if TYPE_CHECKING:
     from dtctl.client import TaskHubClient
+    from dtctl.hub.base import HistoryRecord
 
 history_app = typer.Typer(help="Inspect instance histories.", no_args_is_help=True)
 
@@ -43,6 +46,19 @@ def show(
             callback=parse.optional_text,
         ),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=0, metavar="N", help="Show at most N events (a page; see --after)."),
+    ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after",
+            min=-1,
+            metavar="SEQ",
+            help="Show the events after sequence SEQ (the next page: the last SEQ shown).",
+        ),
+    ] = None,
 ) -> None:
     """Show the event history of an instance, oldest first.
 
@@ -52,10 +68,18 @@ def show(
     where the time went. --follow streams events as workers commit them and stops when the instance
     finishes (Ctrl-C stops it too, with exit 0); with --json it writes one JSON object per line.
 
+    Events are printed as they are read, a page at a time, so a history of any length starts printing
+    at once and needs little memory. --limit N shows N events and says on stderr how to read on;
+    --after SEQ starts after sequence SEQ (with --follow too).
+
     Example: dtctl history show order-1 --timeline
     """
     if follow and timeline:
         raise UsageError("--follow and --timeline cannot be combined; draw the timeline once it finishes")
+    if timeline and (limit is not None or after is not None):
+        raise UsageError("--timeline draws the whole execution; --limit and --after page the event list")
+    if follow and limit is not None:
+        raise UsageError("--follow runs until the instance finishes; --limit cannot be combined with it")
     client = state.current.client()
     as_json = state.current.json
     if execution == PREVIOUS:
@@ -64,19 +88,45 @@ def show(
         render_history.timeline(client.timeline(instance_id, execution), as_json=as_json)
         return
     if not follow:
-        records = client.get_history_or_raise(instance_id, execution)
-        render_history.history_table(records, as_json=as_json, payloads=payloads)
+        _show_page(client, instance_id, execution, after, limit, as_json=as_json, payloads=payloads)
         return
-    client.get_history_or_raise(instance_id, execution)  # unknown id or execution: exit 3 before streaming
+    client.iter_history(instance_id, execution, limit=0)  # unknown id or execution: exit 3 before streaming
     try:
         render_history.history_follow(
-            client.follow_history(instance_id, execution), as_json=as_json, payloads=payloads
+            client.follow_history(instance_id, execution, after=after), as_json=as_json, payloads=payloads
         )
     except KeyboardInterrupt:
         return  # Ctrl-C is how a user stops following: not an error
 
 
 PREVIOUS = "previous"
+
+
+def _show_page(
+    client: TaskHubClient,
+    instance_id: str,
+    execution: str | None,
+    after: int | None,
+    limit: int | None,
+    *,
+    as_json: bool,
+    payloads: bool,
+) -> None:
+    """Print the events as pages arrive; with --limit, one more is read to know whether more follow."""
+    records = client.iter_history(
+        instance_id, execution, after=after, limit=None if limit is None else limit + 1
+    )
+    last: list[int] = []  # the sequence of the last event shown, once one more turned up after it
+    shown = itertools.islice(records, limit)
+    render_history.history_table(_remember_last(shown, last), as_json=as_json, payloads=payloads)
+    if limit is not None and next(records, None) is not None:
+        render_history.more_events(last[0] if last else (-1 if after is None else after))
+
+
+def _remember_last(records: Iterator[HistoryRecord], last: list[int]) -> Iterator[HistoryRecord]:
+    for record in records:
+        last[:] = [record.sequence]
+        yield record
 
 
 def _previous_execution(client: TaskHubClient, instance_id: str) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 import typer
 
 from dtctl.cli import parse, render, state
+from dtctl.core import names
 from dtctl.core.history import ALL_STATUSES, FAILED, TERMINATED
 from dtctl.errors import InstanceFailed, InvalidState, UsageError
 from dtctl.hub.base import IfExists, InstanceQuery, InstanceState
@@ -18,6 +19,11 @@ ReasonOpt = Annotated[
     typer.Option("--reason", help="Why (recorded in history).", callback=parse.optional_text),
 ]
 IF_EXISTS = ("fail", "skip", "replace")
+
+
+def _new_id(value: str | None) -> str | None:
+    """typer callback for ``--id``: the rules of a new instance id (exit 2 before anything is stored)."""
+    return None if value is None else names.new_instance_id(parse.checked_text(value, what="the instance id"))
 
 
 def _now() -> datetime:
@@ -32,7 +38,12 @@ def start_instance(
     ] = None,
     instance_id: Annotated[
         str | None,
-        typer.Option("--id", help="Instance id (default: a new uuid).", callback=parse.optional_text),
+        typer.Option(
+            "--id",
+            help="Instance id (default: a new uuid): at most 256 characters, no control characters, "
+            "no / \\ # ?, not starting with @.",
+            callback=_new_id,
+        ),
     ] = None,
     start_at: Annotated[
         str | None,

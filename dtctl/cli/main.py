@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()  # type: ignore[attr-defined]
         return ExitCode.USAGE
     except DtctlError as exc:
+        if verbose and exc.__cause__ is not None:  # e.g. the user's traceback behind an AppLoadError
+            traceback.print_exception(exc.__cause__)
         render.error(exc.message, exc.hint)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -103,28 +103,15 @@ def _summary(event: HistoryEvent, payloads: bool) -> Text:
 
 
 def history_table(records: Iterable[Any], *, as_json: bool, payloads: bool = False) -> None:
-    rows = list(records)
-    if as_json:
-        emit_json([history_dict(r) for r in rows])
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("SEQ", "TIME", "KIND", "NAME", "TASK", "DETAIL"):
-        table.add_column(column, no_wrap=column != "DETAIL", justify="right" if column == "SEQ" else "left")
-    names = _Names()
-    for record in rows:
-        event = record.event
-        task = event.task_ref
-        table.add_row(
-            str(record.sequence),
-            local_time(event.timestamp),
-            event.kind,
-            names.of(event),
-            "" if task is None else str(task),
-            _summary(event, payloads),
-        )
-    stdout_console().print(table)
-    if not rows:
+    """Print the events as they are read (a long history never sits in memory as one table)."""
+    printed = _stream_json_array(records) if as_json else _stream_rows(records, payloads, flush_every=200)
+    if not printed and not as_json:
         message("no events in this execution yet: no worker has run an episode of it")
+
+
+def more_events(last_sequence: int) -> None:
+    """After a ``--limit`` page (on stderr, so stdout stays the page): how to read on."""
+    message(f"more events follow: add --after {last_sequence} for the next page")
 
 
 def history_follow(records: Iterable[Any], *, as_json: bool, payloads: bool = False) -> None:
@@ -134,11 +121,30 @@ def history_follow(records: Iterable[Any], *, as_json: bool, payloads: bool = Fa
             sys.stdout.write(json.dumps(history_dict(record), ensure_ascii=False) + "\n")
             sys.stdout.flush()
         return
+    _stream_rows(records, payloads, flush_every=1)
+
+
+def _stream_json_array(records: Iterable[Any]) -> int:
+    """A JSON array written element by element (the same document ``emit_json`` would write)."""
+    count = 0
+    for record in records:
+        item = json.dumps(history_dict(record), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + item)
+        count += 1
+    sys.stdout.write("[]\n" if count == 0 else "\n]\n")
+    sys.stdout.flush()
+    return count
+
+
+def _stream_rows(records: Iterable[Any], payloads: bool, *, flush_every: int) -> int:
+    """Fixed-width rows, each printed as soon as it is read; returns how many."""
     console = stdout_console()
     header = "  ".join(name.ljust(width) for name, width in _FOLLOW_COLUMNS) + "  DETAIL"
     console.print(Text(header, style="bold"))
+    plain = console.color_system is None
     names = _Names()
     execution = None
+    count = 0
     for record in records:
         if execution is not None and record.execution_id != execution:
             console.print(Text(f"-- execution {record.execution_id} (continued as new) --", style="dim"))
@@ -147,8 +153,16 @@ def history_follow(records: Iterable[Any], *, as_json: bool, payloads: bool = Fa
         task = "" if event.task_ref is None else str(event.task_ref)
         cells = (str(record.sequence), local_time(event.timestamp), event.kind, names.of(event), task)
         line = "  ".join(cell.ljust(width) for cell, (_n, width) in zip(cells, _FOLLOW_COLUMNS, strict=True))
-        console.print(Text(line + "  ") + _summary(event, payloads))
-        sys.stdout.flush()
+        row = Text(line + "  ") + _summary(event, payloads)
+        if plain:  # rich's layout per line is most of the time of a long history; plain text needs none
+            sys.stdout.write(row.plain.rstrip() + "\n")
+        else:
+            console.print(row)
+        count += 1
+        if count % flush_every == 0:
+            sys.stdout.flush()
+    sys.stdout.flush()
+    return count
 
 
 def demo(final: Any, records: list[Any], *, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dtctl.cli import render, render_ops, state
+from dtctl.errors import UsageError
 
 MaxOrchestrations = Annotated[
     int,
@@ -52,10 +53,11 @@ def scale_recommend(
         str,
         typer.Option(
             "--connection-env",
-            help="With --keda: the container environment variable holding the connection string.",
+            help="With --keda: the worker container's environment variable KEDA reads the connection "
+            "from: the hub URL without ?hub= (not DTCTL_HUB, which names the hub for the workers).",
             metavar="VAR",
         ),
-    ] = "DTCTL_HUB",
+    ] = "DTCTL_KEDA_CONNECTION",
     min_replicas: Annotated[
         int,
         typer.Option(
@@ -77,16 +79,21 @@ def scale_recommend(
     (recommended_workers, orchestration_workers, activity_workers, live_orchestrations, live_activities,
     max_orchestrations, max_activities, breakdown). --keda prints a KEDA ScaledObject whose postgresql
     trigger queries the hub's SQL function with the same N and M (targetQueryValue "1": one replica
-    per recommended worker); KEDA needs a PostgreSQL hub.
+    per recommended worker); KEDA needs a PostgreSQL hub. KEDA's driver refuses dtctl's ?hub=
+    parameter, so the scaler reads its own variable (--connection-env, default DTCTL_KEDA_CONNECTION):
+    set it in the worker container to the hub URL without ?hub= (the comment in the output shows the
+    value, password hidden); the workers keep DTCTL_HUB. Names are quoted; --deployment is at most 47
+    characters (KEDA's autoscaler name keda-hpa-NAME-scaler must fit in 63).
 
     Example: dtctl scale-recommend --max-orchestrations 8 --max-activities 8 --json
     """
     from dtctl import scale
-    from dtctl.admin import resolve_location
+    from dtctl.admin import redact, resolve_location
 
     per_orch, per_act = per_worker_limits(max_orchestrations, max_activities)
     location = resolve_location(state.current.hub)
     if keda and scale.is_postgres_location(location):
+        _refuse_the_workers_variable(connection_env, state.current.hub, location)
         yaml_text = scale.keda_scaled_object(
             schema=scale.postgres_schema(location),
             max_orchestrations=per_orch,
@@ -95,13 +102,13 @@ def scale_recommend(
             connection_env=connection_env,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
+            connection_value=redact(scale.keda_connection_value(location)),
         )
         render_ops.keda(yaml_text)
-        if scale.url_names_hub(location):
-            render.message(
-                f"note: store the URL in {connection_env} without dtctl's ?hub= parameter "
-                "(KEDA hands it to the PostgreSQL driver as is; the query names the hub's schema)"
-            )
+        render.message(
+            f"note: set {connection_env} in the worker container to the hub URL without ?hub= "
+            f"({redact(scale.keda_connection_value(location))}); the workers keep {scale.WORKER_HUB_ENV}"
+        )
         return
     metrics = state.current.client().scale_metrics()
     render_ops.recommendation(scale.recommend(metrics, per_orch, per_act), as_json=state.current.json)
@@ -109,6 +116,21 @@ def scale_recommend(
         render.message(
             "note: no ScaledObject printed: KEDA needs the PostgreSQL hub (its scaler cannot read a local "
             "SQLite file); the number above is the recommendation"
+        )
+
+
+def _refuse_the_workers_variable(connection_env: str, given: str, location: str) -> None:
+    """DTCTL_HUB cannot serve both: the workers need ?hub= (or @FILE), KEDA's driver refuses both."""
+    from dtctl import scale
+
+    if connection_env != scale.WORKER_HUB_ENV:
+        return
+    if given.startswith("@") or scale.url_names_hub(location):
+        raise UsageError(
+            f"--connection-env {scale.WORKER_HUB_ENV} cannot work for this hub: the workers need its "
+            "?hub= parameter (or @FILE), which KEDA's PostgreSQL driver refuses",
+            hint=f"leave --connection-env at its default ({scale.DEFAULT_CONNECTION_ENV}) and set that "
+            "variable to the URL without ?hub=",
         )
 
 

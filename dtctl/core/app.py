@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from dtctl.core import payload
+from dtctl.core import names, payload
 from dtctl.errors import RegistrationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,6 +133,7 @@ class App:
 
     @staticmethod
     def _refuse_duplicate(key: str, table: dict[str, Any], what: str) -> None:
+        names.task_name(key, f"{what} name")
         if key in table:
             raise RegistrationError(f"an {what} named {key!r} is already registered")
 

@@ -35,6 +35,9 @@ from dtctl.hub.sqlite_rows import EventRow, event_row
 
 # error_type of the failure a parent sees when its sub-orchestration was terminated.
 TERMINATED_ERROR_TYPE = "dtctl.Terminated"
+# A worker row whose heartbeat stopped (the process crashed or was killed) stays listed as "lost" for
+# this long, as evidence for `dtctl workers` and `doctor`; any worker's heartbeat then deletes it.
+LOST_WORKER_RETENTION_MICROS = 3600 * 1_000_000
 
 Found = tuple[str, str, int | None]  # status, execution_id, lease_expires
 # A new activity task: (instance_id, execution_id, task_id, name, input, now).

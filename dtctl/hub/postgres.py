@@ -61,7 +61,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_in_batches
+from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
 from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.postgres_checkpoint import checkpoint_batch
 from dtctl.hub.postgres_inspect import PostgresInspector, scale_from_row
@@ -356,7 +356,9 @@ class PostgresTaskHub(PostgresInspector):
         cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
         return InstancePage(page, cursor)
 
-    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+    def get_history(
+        self, instance_id: str, execution_id: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[HistoryRecord]:
         def work(conn: Conn) -> list[HistoryRecord]:
             execution = execution_id
             if execution is None:
@@ -364,7 +366,9 @@ class PostgresTaskHub(PostgresInspector):
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
                 execution = found[1]
-            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution})
+            # LIMIT NULL: no limit
+            params = {"instance_id": instance_id, "execution_id": execution, "after": after, "limit": limit}
+            rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
             return [HistoryRecord(execution, r[0], decode_event(r[1])) for r in rows.fetchall()]
 
         return self._read(work)
@@ -594,7 +598,12 @@ class PostgresTaskHub(PostgresInspector):
     def heartbeat(self, info: WorkerInfo) -> None:
         params = worker_params(info, 0)
         params = (*params[:4], self._now_param(), *params[5:])  # heartbeats use the hub's clock too
-        self._run(lambda conn: conn.execute(q.UPSERT_WORKER, params), idempotent=True)
+
+        def work(conn: Conn) -> None:
+            conn.execute(q.UPSERT_WORKER, params)
+            conn.execute(q.PRUNE_LOST_WORKERS, (self._now_param(), LOST_WORKER_RETENTION_MICROS))
+
+        self._run(work, idempotent=True)
 
     def remove_worker(self, worker_id: str) -> None:
         self._run(lambda conn: conn.execute(q.DELETE_WORKER, (worker_id,)), idempotent=True)

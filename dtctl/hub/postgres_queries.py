@@ -202,6 +202,17 @@ WHERE i.instance_id = %(instance_id)s
 ORDER BY h.sequence
 """
 
+# One page of it (`history show --limit/--after`, a followed history's new events).
+LOAD_HISTORY_PAGE = """
+SELECT h.sequence, h.payload
+FROM instances AS i
+JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE %(execution_id)s::text
+    WHEN i.execution_id THEN i.execution_no WHEN i.previous_execution_id THEN i.execution_no - 1 END
+WHERE i.instance_id = %(instance_id)s AND h.sequence > %(after)s
+ORDER BY h.sequence
+LIMIT %(limit)s
+"""
+
 DELETE_OLDER_HISTORY = "DELETE FROM history WHERE instance_key = %s AND execution_no < %s"
 
 # --- the activity queue ------------------------------------------------------------------------------
@@ -315,6 +326,7 @@ FROM workers ORDER BY started_at, worker_id
 """
 
 DELETE_WORKER = "DELETE FROM workers WHERE worker_id = %s"
+PRUNE_LOST_WORKERS = f"DELETE FROM workers WHERE heartbeat_at < COALESCE(%s::bigint, {SERVER_NOW}) - %s"
 
 # When a lease call could next find work (for an idle worker's wait): the earliest visible_at of an
 # inbox message of a live, unleased instance, and of an unleased activity task. Same shape as the

@@ -85,8 +85,11 @@ class ClientOperations(HubHandle, Protocol):
 
     def list_instances(self, query: InstanceQuery) -> InstancePage: ...
 
-    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
-        """History of one execution (the current one by default), in sequence order."""
+    def get_history(
+        self, instance_id: str, execution_id: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[HistoryRecord]:
+        """History of one execution (the current one by default), in sequence order: the events after
+        sequence ``after``, at most ``limit`` of them (a page)."""
         ...
 
     def pending_messages(self, instance_id: str) -> list[InboxMessage]: ...

@@ -51,7 +51,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_in_batches
+from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
 from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
 from dtctl.hub.sqlite_checkpoint import checkpoint_item
 from dtctl.hub.sqlite_inspect import SqliteInspector
@@ -292,14 +292,19 @@ class SqliteTaskHub(SqliteInspector):
         cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
         return InstancePage(page, cursor)
 
-    def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
+    def get_history(
+        self, instance_id: str, execution_id: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[HistoryRecord]:
         with self._edge() as conn:
             if execution_id is None:
                 found = ops.status_of(conn, instance_id)
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
                 execution_id = found[1]
-            rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
+            limit_or_all = -1 if limit is None else limit  # LIMIT -1: no limit
+            params: dict[str, object] = {"instance_id": instance_id, "execution_id": execution_id}
+            params |= {"after": after, "limit": limit_or_all}
+            rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
             return [HistoryRecord(execution_id, r[0], decode_event(r[1])) for r in rows]
 
     def pending_messages(self, instance_id: str) -> list[InboxMessage]:
@@ -510,8 +515,10 @@ class SqliteTaskHub(SqliteInspector):
     # --- workers ----------------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
+        now = self.now()
         with self._write() as conn:
-            conn.execute(q.UPSERT_WORKER, worker_params(info, self.now()))
+            conn.execute(q.UPSERT_WORKER, worker_params(info, now))
+            conn.execute(q.PRUNE_LOST_WORKERS, (now - LOST_WORKER_RETENTION_MICROS,))
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:

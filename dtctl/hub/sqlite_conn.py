@@ -57,10 +57,7 @@ def translate(exc: sqlite3.Error, where: str) -> DtctlError:
     primary = code & 0xFF if isinstance(code, int) else None
     detail = str(exc)
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return HubBusy(
-            f"hub {where} stayed locked by another writer past the busy timeout ({detail})",
-            hint="retry, or raise --busy-timeout",
-        )
+        return HubBusy(f"hub {where} stayed locked by another writer past the busy timeout ({detail})")
     if primary in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
         return HubUnsafe(
             f"hub {where} is corrupt or not a SQLite database ({detail})",

@@ -157,6 +157,17 @@ WHERE i.instance_id = :instance_id
 ORDER BY h.sequence
 """
 
+# One page of it (`history show --limit/--after`, a followed history's new events).
+LOAD_HISTORY_PAGE = """
+SELECT h.sequence, h.payload
+FROM instances AS i
+JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE :execution_id
+    WHEN i.execution_id THEN i.execution_no WHEN i.previous_execution_id THEN i.execution_no - 1 END
+WHERE i.instance_id = :instance_id AND h.sequence > :after
+ORDER BY h.sequence
+LIMIT :limit
+"""
+
 # At continue-as-new: drop the executions before the one that is ending.
 DELETE_OLDER_HISTORY = "DELETE FROM history WHERE instance_key = ? AND execution_no < ?"
 
@@ -263,3 +274,4 @@ FROM workers ORDER BY started_at, worker_id
 """
 
 DELETE_WORKER = "DELETE FROM workers WHERE worker_id = ?"
+PRUNE_LOST_WORKERS = "DELETE FROM workers WHERE heartbeat_at < ?"

@@ -65,6 +65,11 @@ def _import_module(name: str) -> ModuleType:
 
 
 def _one_line(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    """``file:line: Kind: message`` of where the user's code failed (importlib's frames are noise)."""
+    if isinstance(exc, SyntaxError):
+        # The error is about the file being compiled, not a frame: it carries its own place.
+        where = f"{exc.filename}:{exc.lineno}: " if exc.filename and exc.lineno else ""
+        return f"{where}{type(exc).__name__}: {exc.msg}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen ")]
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"

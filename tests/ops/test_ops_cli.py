@@ -19,9 +19,12 @@ def test_keda_for_a_postgresql_hub_needs_no_connection_and_shows_no_password() -
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     assert 'query: "SELECT dtctl_eu.scale_recommendation(8, 4)"' in result.stdout
-    assert "connectionFromEnv: DTCTL_HUB" in result.stdout and 'targetQueryValue: "1"' in result.stdout
-    assert "name: orders-worker" in result.stdout and "minReplicaCount: 1" in result.stdout
-    assert "?hub=" in result.stderr  # the variable KEDA reads must not carry dtctl's hub parameter
+    assert 'connectionFromEnv: "DTCTL_KEDA_CONNECTION"' in result.stdout
+    assert 'targetQueryValue: "1"' in result.stdout
+    assert 'name: "orders-worker"' in result.stdout and "minReplicaCount: 1" in result.stdout
+    # The variable KEDA reads must not carry dtctl's hub parameter: the value to set is shown without it.
+    assert "DTCTL_KEDA_CONNECTION=postgresql://app:***@db.example:5432/orders\n" in result.stdout
+    assert "?hub=" in result.stderr and "hub=eu" not in result.stderr
     import yaml  # a test dependency: a missing yaml must fail, not skip
     assert yaml.safe_load(result.stdout)["kind"] == "ScaledObject"
 

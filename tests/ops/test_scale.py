@@ -46,7 +46,7 @@ def test_keda_scaled_object() -> None:
     [trigger] = doc["spec"]["triggers"]
     assert trigger["type"] == "postgresql"
     assert trigger["metadata"] == {
-        "connectionFromEnv": "DTCTL_HUB",
+        "connectionFromEnv": "DTCTL_KEDA_CONNECTION",
         "query": "SELECT dtctl_orders.scale_recommendation(8, 16)",
         "targetQueryValue": "1",
         "activationTargetQueryValue": "0",
