@@ -23,22 +23,24 @@ Adding a history event kind
 ---------------------------
 
 1. ``dtctl/core/history.py``: a frozen dataclass (``@dataclass(frozen=True, slots=True, kw_only=True)``,
-   subclass of ``HistoryEvent``, with a unique ``kind``), added to ``EVENT_TYPES``. Its JSON form,
-   storage in both hubs and ``dtctl history`` output follow from that.
+   subclass of ``HistoryEvent``, with a unique ``kind``), added to ``EVENT_TYPES``. Its JSON form and
+   its storage in both hubs follow from that (hubs store encoded events); the client's views
+   (``dtctl/client_views.py``: waiting-for, the history timeline) skip kinds they do not know.
 2. ``dtctl/core/handlers.py``: one function ``_on_<kind>(ex: Execution, event: NewEvent) -> None``
-   decorated with ``@handles(NewEvent, while_suspended=..., after_end=...)``: a message to the
-   orchestrator is ``HOLD`` while suspended and ``IGNORE`` after the end; a record of what the code
-   did is ``APPLY`` both ways. If the event completes work, take its task from ``ex.pending.tasks``
-   and call ``ex.deliver`` / ``ex.deliver_failure``; if it records a call, match it against
-   ``ex.pending.calls`` and call ``ex.mismatch`` when it differs. Importing the engine fails while
-   a kind in ``EVENT_TYPES`` has no handler.
-3. ``tests/core/``: one test that builds a history (``dtctl.testing.HistoryBuilder``; add a method
-   for the new kind there, ``tests/core/test_testing_builders.py`` checks the builder covers every
+   decorated with ``@handles(NewEvent, while_suspended=..., after_end=...)``. A message to the
+   orchestrator is ``WhileSuspended.HOLD`` and ``AfterEnd.IGNORE``; a record of a call the code made is
+   ``APPLY`` both ways. An event that completes work takes its task from ``ex.pending.tasks`` and calls
+   ``ex.deliver`` / ``ex.deliver_failure``; one that records a call pops it from ``ex.pending.calls``
+   and calls ``ex.mismatch`` when it differs. Importing the engine fails while a kind in
+   ``EVENT_TYPES`` has no handler.
+3. ``tests/core/``: one test that builds a history with ``dtctl.testing.HistoryBuilder`` (give the
+   builder a method for the kind: ``tests/core/test_testing_builders.py`` checks that it builds every
    kind), replays it with ``execute`` or ``OrchestrationExecutor`` and asserts the decision.
 
 An event that needs state no handler can reach yet (say, an entity's pending operations) adds that
-state and a named method for it to ``Execution`` or to the context's engine interface, never a field
-written from a handler.
+state with a named method to ``Execution`` or to the context's engine interface, never a field written
+from a handler. A new thing for the orchestrator to *ask* for is the other half: an action in
+``dtctl/core/decision.py`` and its step in the hub's checkpoint plan, outside this recipe.
 """
 
 from __future__ import annotations
