@@ -3,7 +3,13 @@
 :class:`OrchestrationContext` mirrors the durabletask SDK's context. Everything it offers is
 deterministic: the time is the time of the episode being replayed (from history), ids come from a
 sequence counter, and uuids are derived from both, so replaying the same history gives the same
-decisions. The replay engine (:mod:`dtctl.core.replay`) drives it through the underscored members.
+decisions.
+
+The replay engine drives a context through a small interface of its own (the section "the replay
+engine's half" below; orchestrator code does not call it): it binds the instance, moves the episode
+clock, routes external events, schedules retries. What the code asked for and history has not settled
+yet sits in a :class:`Pending` record the context fills and the engine empties; sharing it keeps the
+replay hot path at one dictionary operation per event.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +27,7 @@ from dtctl.core.decision import Action, CreateTimer, ScheduleTask, SendEvent, St
 from dtctl.core.history import (
     EventRaised,
     EventSent,
+    ExecutionStarted,
     HistoryEvent,
     SubOrchestrationCreated,
     TaskScheduled,
@@ -30,7 +38,7 @@ from dtctl.core.task import CompletableTask, RetryableTask, RetryPolicy, TimerTa
 if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
     import logging
 
-__all__ = ["ActivityContext", "OrchestrationContext", "ReplaySafeLogger"]
+__all__ = ["ActivityContext", "ContinueAsNewRequest", "OrchestrationContext", "Pending", "ReplaySafeLogger"]
 
 EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
@@ -106,6 +114,32 @@ class Call:
         return EventSent(timestamp=at, task_id=task_id, instance_id=target, name=name, input=data)
 
 
+@dataclass(frozen=True, slots=True)
+class ContinueAsNewRequest:
+    """The code called ``continue_as_new``: the next execution's (encoded) input, and whether to carry
+    over external events nobody consumed."""
+
+    input: str | None
+    save_events: bool
+
+
+class Pending:
+    """What the orchestrator code asked for that history has not settled yet.
+
+    The context adds to it as the code runs; the replay engine takes entries out: a call once history
+    (or this episode's checkpoint) records it, a task once history completes its work. The engine also
+    reads ``continue_as_new`` after every step of the code, since the request takes effect at the next
+    ``yield``.
+    """
+
+    __slots__ = ("calls", "continue_as_new", "tasks")
+
+    def __init__(self) -> None:
+        self.calls: dict[int, Call] = {}  # scheduling calls not yet recorded in history, by task id
+        self.tasks: dict[int, CompletableTask[Any]] = {}  # tasks waiting for a completion, by task id
+        self.continue_as_new: ContinueAsNewRequest | None = None
+
+
 # Name and result type hint per called function: computing type hints is far slower than replaying.
 # Bounded, so code that makes functions on the fly (closures) cannot grow it forever.
 _callees: dict[Any, tuple[str, Any]] = {}
@@ -113,11 +147,12 @@ _CALLEES_LIMIT = 4096
 
 
 def _callee(fn_or_name: Callable[..., Any] | str) -> tuple[str, Any]:
-    if isinstance(fn_or_name, str):
-        return function_name(fn_or_name), None
-    known = _callees.get(fn_or_name)
+    known = _callees.get(fn_or_name)  # names given as strings are cached too (after their check)
     if known is None:
-        known = (function_name(fn_or_name), payload.return_hint(fn_or_name))
+        if isinstance(fn_or_name, str):
+            known = (function_name(fn_or_name), None)
+        else:
+            known = (function_name(fn_or_name), payload.return_hint(fn_or_name))
         if len(_callees) >= _CALLEES_LIMIT:
             _callees.clear()
         _callees[fn_or_name] = known
@@ -130,7 +165,6 @@ class OrchestrationContext:
     __slots__ = (
         "_actions",
         "_arrivals",
-        "_continue_as_new",
         "_custom_status",
         "_execution_id",
         "_inbox",
@@ -139,6 +173,7 @@ class OrchestrationContext:
         "_name",
         "_now_us",
         "_parent_instance_id",
+        "_pending",
         "_sequence",
         "_tasks",
         "_uuid_counter",
@@ -153,14 +188,15 @@ class OrchestrationContext:
         self._now_us = 0
         self._is_replaying = False
         self._sequence = 0
-        self._actions: dict[int, Call] = {}  # calls not yet recorded in history, by task id
-        self._tasks: dict[int, CompletableTask[Any]] = {}  # tasks waiting for a completion, by task id
+        self._pending = pending = Pending()
+        # The pending maps, held directly too: scheduling is on the replay hot path.
+        self._actions = pending.calls
+        self._tasks = pending.tasks
         self._waiters: dict[str, deque[CompletableTask[Any]]] = {}  # by casefolded event name
         self._inbox: dict[str, deque[tuple[int, EventRaised]]] = {}  # events nobody waited for yet
         self._arrivals = 0
         self._custom_status: str | None = None
         self._uuid_counter = 0
-        self._continue_as_new: tuple[str | None, bool] | None = None
 
     # --- what the orchestrator reads ---------------------------------------------------------------
 
@@ -239,7 +275,7 @@ class OrchestrationContext:
         task: CompletableTask[Any] = CompletableTask(f"event {name!r}", data_type)
         buffered = self._inbox.get(key)
         if buffered:
-            task._finish(payload.decode(buffered.popleft()[1].input, data_type))
+            task.complete(payload.decode(buffered.popleft()[1].input, data_type))
             return task
         waiters = self._waiters.get(key)
         if waiters is None:
@@ -258,7 +294,7 @@ class OrchestrationContext:
         With ``save_events``, external events nobody consumed yet are carried into the new execution.
         """
         encoded = payload.encode(new_input, what="the input of continue_as_new")
-        self._continue_as_new = (encoded, save_events)
+        self._pending.continue_as_new = ContinueAsNewRequest(encoded, save_events)
 
     def set_custom_status(self, custom_status: Any) -> None:
         self._custom_status = payload.encode(custom_status, what="the custom status")
@@ -274,6 +310,72 @@ class OrchestrationContext:
         return ReplaySafeLogger(logger, self)
 
     # --- the replay engine's half ---------------------------------------------------------------------
+
+    @property
+    def pending(self) -> Pending:
+        """What the code asked for and history has not settled yet (the engine empties it)."""
+        return self._pending
+
+    @property
+    def now_us(self) -> int:
+        """The episode's time in epoch microseconds (``current_utc_datetime`` as an integer)."""
+        return self._now_us
+
+    @property
+    def custom_status(self) -> str | None:
+        """The encoded value of the last ``set_custom_status``."""
+        return self._custom_status
+
+    def begin(self, started: ExecutionStarted) -> None:
+        """Bind the context to the execution history started (the clock only if no episode set it)."""
+        self._instance_id = started.instance_id
+        self._execution_id = started.execution_id
+        self._parent_instance_id = started.parent_instance_id
+        if self._now_us == 0:
+            self._now_us = started.timestamp
+
+    def set_time(self, now_us: int) -> None:
+        """A new episode starts: its time is what the code sees until the next one."""
+        self._now_us = now_us
+
+    def set_replaying(self, replaying: bool) -> None:
+        self._is_replaying = replaying
+
+    def receive_event(self, event: EventRaised) -> CompletableTask[Any] | None:
+        """The task waiting longest for ``event``, or None after keeping the event for a later wait."""
+        key = event.name.casefold()
+        waiters = self._waiters.get(key)
+        if waiters:
+            return waiters.popleft()
+        queue = self._inbox.get(key)
+        if queue is None:
+            self._inbox[key] = queue = deque()
+        queue.append((self._arrivals, event))
+        self._arrivals += 1
+        return None
+
+    def schedule_retry(self, task: RetryableTask[Any]) -> bool:
+        """After a failed attempt: start the timer before the next one, or False to give up."""
+        delay = task.next_delay_us(self._now_us)
+        if delay is None:
+            return False
+        self._start_timer(self._now_us + delay, task)
+        return True
+
+    def retry(self, task: RetryableTask[Any]) -> None:
+        """The retry timer fired: the same work again, under a new task id, for the same task."""
+        task.attempt += 1
+        template: Call = task.call
+        call = Call(template.kind, template.name, template.target, template.payload)
+        self._tasks[self._add_call(call)] = task
+
+    def unconsumed_events(self) -> list[EventRaised]:
+        """Events nobody waited for, in arrival order (what ``save_events`` carries over)."""
+        pending = [entry for queue in self._inbox.values() for entry in queue]
+        pending.sort(key=lambda entry: entry[0])
+        return [event for _, event in pending]
+
+    # --- scheduling ------------------------------------------------------------------------------------
 
     def _add_call(self, call: Call) -> int:
         task_id = self._sequence
@@ -303,34 +405,6 @@ class OrchestrationContext:
         self._tasks[self._add_call(Call(TIMER, "", None, None, fire_at))] = task
         return task
 
-    def _schedule_retry(self, task: RetryableTask[Any]) -> bool:
-        """After a failed attempt: start the timer before the next one, or False to give up."""
-        delay = task.next_delay_us(self._now_us)
-        if delay is None:
-            return False
-        self._start_timer(self._now_us + delay, task)
-        return True
-
-    def _retry(self, task: RetryableTask[Any]) -> None:
-        """The retry timer fired: the same work again, under a new task id, for the same task."""
-        task.attempt += 1
-        template: Call = task.call
-        call = Call(template.kind, template.name, template.target, template.payload)
-        self._tasks[self._add_call(call)] = task
-
-    def _buffer_event(self, key: str, event: EventRaised) -> None:
-        queue = self._inbox.get(key)
-        if queue is None:
-            self._inbox[key] = queue = deque()
-        queue.append((self._arrivals, event))
-        self._arrivals += 1
-
-    def _unconsumed_events(self) -> list[EventRaised]:
-        """Buffered events in arrival order (what ``save_events`` carries over)."""
-        pending = [entry for queue in self._inbox.values() for entry in queue]
-        pending.sort(key=lambda entry: entry[0])
-        return [event for _, event in pending]
-
 
 class ReplaySafeLogger:
     """Wraps a logger so that nothing is logged while the orchestrator replays history."""
@@ -346,7 +420,7 @@ class ReplaySafeLogger:
         return self._logger
 
     def _live(self) -> bool:
-        return not self._context._is_replaying
+        return not self._context.is_replaying
 
     def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
         if self._live():

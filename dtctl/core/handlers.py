@@ -1,18 +1,21 @@
-"""The replay engine's event handlers: one small function per history event kind, and their tables.
+"""The replay engine's event handlers: one small function per history event kind.
 
-A handler applies one event to an :class:`~dtctl.core.replay.OrchestrationExecutor`. The executor
-dispatches through one of four tables: the live one, the one used while the instance is suspended
-(incoming messages are held), the one used once the execution has ended, and the subset of the last
-that matters for the rest of a replayed history.
+A handler applies one event to an :class:`~dtctl.core.execution.Execution`, through the execution's
+methods and the context's engine interface. :func:`handles` registers it for its event class and says
+what becomes of that kind of event while the instance is suspended (applied, or held until it is
+resumed) and once the execution has ended (applied, or ignored). :data:`TABLES` is built from those
+registrations; a history event kind without a handler fails at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import Any, TypeVar, cast
 
 from dtctl.core import payload
 from dtctl.core.context import ACTIVITY, SEND_EVENT, SUB_ORCHESTRATION, TIMER
+from dtctl.core.execution import Execution, Handler, HandlerTables, NextExecution
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
     CONTINUED_AS_NEW,
@@ -38,211 +41,201 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
-from dtctl.core.task import RetryableTask, TimerTask
+from dtctl.core.task import CompletableTask, RetryableTask, TimerTask
 from dtctl.errors import PayloadError
 
-if TYPE_CHECKING:
-    from dtctl.core.replay import OrchestrationExecutor
+__all__ = ["TABLES", "AfterEnd", "WhileSuspended", "handles"]
 
-Handler = Callable[["OrchestrationExecutor", Any], None]
-
-# Why an execution ended: the code did it (a later mismatch with history may still overrule it), replay
-# stopped it (non-determinism, terminate: final), or history already records the end.
-BY_CODE = 1
-STOPPED = 2
-RECORDED = 3
+E = TypeVar("E", bound=HistoryEvent)
 
 
-def _on_execution_started(ex: OrchestrationExecutor, event: ExecutionStarted) -> None:
-    if ex._started:
-        return  # a duplicated start message changes nothing
-    ex._started = True
-    ctx = ex._ctx
-    ctx._instance_id = event.instance_id
-    ctx._execution_id = event.execution_id
-    ctx._parent_instance_id = event.parent_instance_id
-    if ctx._now_us == 0:
-        ctx._now_us = event.timestamp
-    ex._start(event.input)
+class WhileSuspended(Enum):
+    APPLY = "apply"  # the instance's own records, the episode clock, suspend/resume/terminate
+    HOLD = "hold"  # a message to the orchestrator: it waits until the instance is resumed
 
 
-def on_orchestrator_started(ex: OrchestrationExecutor, event: OrchestratorStarted) -> None:
-    ex._ctx._now_us = event.timestamp
+class AfterEnd(Enum):
+    APPLY = "apply"  # still matters: a recorded end, or a recorded call (a mismatch fails the execution)
+    IGNORE = "ignore"  # nothing else changes an ended execution
 
 
-def _on_task_scheduled(ex: OrchestrationExecutor, event: TaskScheduled) -> None:
-    call = ex._ctx._actions.pop(event.task_id, None)
-    if call is None or call.kind is not ACTIVITY or call.name != event.name:
-        ex._nondeterminism(event.task_id, f"{ACTIVITY}({event.name!r})", call)
+_registered: dict[type[HistoryEvent], tuple[Handler, WhileSuspended, AfterEnd]] = {}
 
 
-def _on_timer_created(ex: OrchestrationExecutor, event: TimerCreated) -> None:
-    call = ex._ctx._actions.pop(event.task_id, None)
-    if call is None or call.kind is not TIMER:
-        ex._nondeterminism(event.task_id, f"{TIMER}()", call)
+def handles(
+    kind: type[E], *, while_suspended: WhileSuspended, after_end: AfterEnd
+) -> Callable[[Callable[[Execution, E], None]], Callable[[Execution, E], None]]:
+    """Register the decorated function as the handler of ``kind``."""
+
+    def register(handler: Callable[[Execution, E], None]) -> Callable[[Execution, E], None]:
+        if kind in _registered:
+            raise TypeError(f"{kind.__name__} already has a handler")
+        # Sound: the tables call a handler only with events of exactly the class it is keyed by.
+        _registered[kind] = (cast(Handler, handler), while_suspended, after_end)
+        return handler
+
+    return register
 
 
-def _on_sub_orchestration_created(ex: OrchestrationExecutor, event: SubOrchestrationCreated) -> None:
-    call = ex._ctx._actions.pop(event.task_id, None)
-    if call is None or call.kind is not SUB_ORCHESTRATION or call.name != event.name:
-        ex._nondeterminism(event.task_id, f"{SUB_ORCHESTRATION}({event.name!r})", call)
+# --- the execution -------------------------------------------------------------------------------------
 
 
-def _on_event_sent(ex: OrchestrationExecutor, event: EventSent) -> None:
-    call = ex._ctx._actions.pop(event.task_id, None)
-    target = (event.instance_id, event.name)
-    if call is None or call.kind is not SEND_EVENT or (call.target, call.name) != target:
-        ex._nondeterminism(event.task_id, f"{SEND_EVENT}({event.instance_id!r}, {event.name!r})", call)
+@handles(ExecutionStarted, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_execution_started(ex: Execution, event: ExecutionStarted) -> None:
+    ex.start(event)
 
 
-def _on_task_completed(ex: OrchestrationExecutor, event: TaskCompleted) -> None:
-    task = ex._ctx._tasks.pop(event.task_id, None)
-    if task is not None:  # otherwise a duplicate delivery, or work this code never scheduled
-        ex._deliver(task, event.result)
+@handles(OrchestratorStarted, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.IGNORE)
+def _on_orchestrator_started(ex: Execution, event: OrchestratorStarted) -> None:
+    ex.context.set_time(event.timestamp)
 
 
-def _on_task_failed(ex: OrchestrationExecutor, event: TaskFailed) -> None:
-    _work_failed(ex, event.task_id, event.failure)
+@handles(ExecutionSuspended, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.IGNORE)
+def _on_execution_suspended(ex: Execution, event: ExecutionSuspended) -> None:
+    ex.suspend()
 
 
-def _on_sub_orchestration_completed(ex: OrchestrationExecutor, event: SubOrchestrationCompleted) -> None:
-    task = ex._ctx._tasks.pop(event.task_id, None)
-    if task is not None:
-        ex._deliver(task, event.result)
-
-
-def _on_sub_orchestration_failed(ex: OrchestrationExecutor, event: SubOrchestrationFailed) -> None:
-    _work_failed(ex, event.task_id, event.failure)
-
-
-def _work_failed(ex: OrchestrationExecutor, task_id: int, failure: FailureDetails) -> None:
-    ctx = ex._ctx
-    task = ctx._tasks.pop(task_id, None)
-    if task is None:
-        return
-    if isinstance(task, RetryableTask) and ctx._schedule_retry(task):
-        return
-    ex._deliver_failure(task, failure)
-
-
-def _on_timer_fired(ex: OrchestrationExecutor, event: TimerFired) -> None:
-    ctx = ex._ctx
-    task = ctx._tasks.pop(event.task_id, None)
-    if task is None:
-        return
-    if isinstance(task, TimerTask) and task.retry_of is not None:
-        ctx._retry(task.retry_of)
-        return
-    ex._deliver(task, None)
-
-
-def _on_event_raised(ex: OrchestrationExecutor, event: EventRaised) -> None:
-    ctx = ex._ctx
-    key = event.name.casefold()
-    waiters = ctx._waiters.get(key)
-    if waiters:
-        ex._deliver(waiters.popleft(), event.input)
-    else:
-        ctx._buffer_event(key, event)
-
-
-def _on_execution_suspended(ex: OrchestrationExecutor, event: ExecutionSuspended) -> None:
-    ex._suspended = True
-    ex._table = SUSPENDED_TABLE
-
-
-def _on_execution_resumed(ex: OrchestrationExecutor, event: ExecutionResumed) -> None:
-    if not ex._suspended:
-        return
-    ex._suspended = False
-    ex._table = HANDLERS
-    held, ex._held = ex._held, []
-    for waiting in held:
-        ex._table[type(waiting)](ex, waiting)
-        if ex._status is not None:
+@handles(ExecutionResumed, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.IGNORE)
+def _on_execution_resumed(ex: Execution, event: ExecutionResumed) -> None:
+    for held in ex.resume():
+        ex.handlers[type(held)](ex, held)
+        if ex.ending is not None:
             break
 
 
-def _on_execution_terminated(ex: OrchestrationExecutor, event: ExecutionTerminated) -> None:
+@handles(ExecutionTerminated, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.IGNORE)
+def _on_execution_terminated(ex: Execution, event: ExecutionTerminated) -> None:
     try:
         reason = payload.encode(event.reason, what="the termination reason")
     except PayloadError:
         reason = None
-    ex._stop(TERMINATED, output=reason)
+    ex.stop(TERMINATED, output=reason)
 
 
-def _on_execution_ended(ex: OrchestrationExecutor, event: ExecutionCompleted | ContinuedAsNew) -> None:
-    """History already records the end: it is the truth, whatever the code does now."""
-    if isinstance(event, ContinuedAsNew):
-        ex._status = CONTINUED_AS_NEW
-        ex._output, ex._failure = None, None
-        ex._next_execution = (event.input, event.new_execution_id or "", False)
-    else:
-        ex._status = event.status
-        ex._output, ex._failure = event.result, event.failure
-        ex._next_execution = None
-    ex._reason = RECORDED
-    ex._table = ENDED
+@handles(ExecutionCompleted, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_execution_completed(ex: Execution, event: ExecutionCompleted) -> None:
+    ex.record_end(event.status, output=event.result, failure=event.failure)
 
 
-def _on_generic(ex: OrchestrationExecutor, event: GenericEvent) -> None:
+@handles(ContinuedAsNew, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_continued_as_new(ex: Execution, event: ContinuedAsNew) -> None:
+    follow = NextExecution(event.new_execution_id or "", event.input, save_events=False)
+    ex.record_end(CONTINUED_AS_NEW, next_execution=follow)
+
+
+@handles(GenericEvent, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_generic(ex: Execution, event: GenericEvent) -> None:
     """A wake-up: nothing to do."""
 
 
-def _hold(ex: OrchestrationExecutor, event: HistoryEvent) -> None:
-    ex._held.append(event)
+# --- recorded calls: history must show the calls the code makes now -------------------------------------
 
 
-def _ignore(ex: OrchestrationExecutor, event: HistoryEvent) -> None:
-    """After the end nothing but a recorded end changes the decision."""
+@handles(TaskScheduled, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_task_scheduled(ex: Execution, event: TaskScheduled) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    if call is None or call.kind is not ACTIVITY or call.name != event.name:
+        ex.mismatch(event.task_id, f"{ACTIVITY}({event.name!r})", call)
 
 
-BY_KIND: dict[str, Handler] = {
-    "execution_started": _on_execution_started,
-    "orchestrator_started": on_orchestrator_started,
-    "task_scheduled": _on_task_scheduled,
-    "task_completed": _on_task_completed,
-    "task_failed": _on_task_failed,
-    "timer_created": _on_timer_created,
-    "timer_fired": _on_timer_fired,
-    "event_raised": _on_event_raised,
-    "event_sent": _on_event_sent,
-    "sub_orchestration_created": _on_sub_orchestration_created,
-    "sub_orchestration_completed": _on_sub_orchestration_completed,
-    "sub_orchestration_failed": _on_sub_orchestration_failed,
-    "execution_suspended": _on_execution_suspended,
-    "execution_resumed": _on_execution_resumed,
-    "execution_terminated": _on_execution_terminated,
-    "execution_completed": _on_execution_ended,
-    "continued_as_new": _on_execution_ended,
-    "generic": _on_generic,
-}
-# Keyed by class for the hot path (one dict lookup on type(event)); a missing kind fails at import.
-HANDLERS: dict[type[HistoryEvent], Handler] = {cls: BY_KIND[kind] for kind, cls in EVENT_TYPES.items()}
+@handles(TimerCreated, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_timer_created(ex: Execution, event: TimerCreated) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    if call is None or call.kind is not TIMER:
+        ex.mismatch(event.task_id, f"{TIMER}()", call)
 
-# Messages to the orchestrator wait while it is suspended; its own records and the episode clock do not.
-_HELD_KINDS = (
-    "execution_started",
-    "task_completed",
-    "task_failed",
-    "timer_fired",
-    "event_raised",
-    "sub_orchestration_completed",
-    "sub_orchestration_failed",
-    "generic",
-)
-SUSPENDED_TABLE: dict[type[HistoryEvent], Handler] = {
-    **HANDLERS,
-    **{EVENT_TYPES[kind]: _hold for kind in _HELD_KINDS},
-}
 
-# After the end only recorded scheduling (to catch a mismatch) and a recorded end still matter.
-AFTER_END: dict[type[HistoryEvent], Handler] = {
-    TaskScheduled: _on_task_scheduled,
-    TimerCreated: _on_timer_created,
-    SubOrchestrationCreated: _on_sub_orchestration_created,
-    EventSent: _on_event_sent,
-    ExecutionCompleted: _on_execution_ended,
-    ContinuedAsNew: _on_execution_ended,
-}
-ENDED: dict[type[HistoryEvent], Handler] = {cls: AFTER_END.get(cls, _ignore) for cls in EVENT_TYPES.values()}
+@handles(SubOrchestrationCreated, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_sub_orchestration_created(ex: Execution, event: SubOrchestrationCreated) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    if call is None or call.kind is not SUB_ORCHESTRATION or call.name != event.name:
+        ex.mismatch(event.task_id, f"{SUB_ORCHESTRATION}({event.name!r})", call)
+
+
+@handles(EventSent, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_event_sent(ex: Execution, event: EventSent) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    target = (event.instance_id, event.name)
+    if call is None or call.kind is not SEND_EVENT or (call.target, call.name) != target:
+        ex.mismatch(event.task_id, f"{SEND_EVENT}({event.instance_id!r}, {event.name!r})", call)
+
+
+# --- messages: results of work, timers, external events ----------------------------------------------------
+
+
+@handles(TaskCompleted, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_task_completed(ex: Execution, event: TaskCompleted) -> None:
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is not None:  # otherwise a duplicate delivery, or work this code never scheduled
+        ex.deliver(task, event.result)
+
+
+@handles(TaskFailed, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_task_failed(ex: Execution, event: TaskFailed) -> None:
+    _work_failed(ex, ex.pending.tasks.pop(event.task_id, None), event.failure)
+
+
+@handles(SubOrchestrationCompleted, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_sub_orchestration_completed(ex: Execution, event: SubOrchestrationCompleted) -> None:
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is not None:
+        ex.deliver(task, event.result)
+
+
+@handles(SubOrchestrationFailed, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_sub_orchestration_failed(ex: Execution, event: SubOrchestrationFailed) -> None:
+    _work_failed(ex, ex.pending.tasks.pop(event.task_id, None), event.failure)
+
+
+def _work_failed(ex: Execution, task: CompletableTask[Any] | None, failure: FailureDetails) -> None:
+    if task is None:
+        return
+    if isinstance(task, RetryableTask) and ex.context.schedule_retry(task):
+        return
+    ex.deliver_failure(task, failure)
+
+
+@handles(TimerFired, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_timer_fired(ex: Execution, event: TimerFired) -> None:
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is None:
+        return
+    if isinstance(task, TimerTask) and task.retry_of is not None:
+        ex.context.retry(task.retry_of)
+        return
+    ex.deliver(task, None)
+
+
+@handles(EventRaised, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_event_raised(ex: Execution, event: EventRaised) -> None:
+    waiter = ex.context.receive_event(event)
+    if waiter is not None:
+        ex.deliver(waiter, event.input)
+
+
+# --- the tables ---------------------------------------------------------------------------------------------
+
+
+def _hold(ex: Execution, event: HistoryEvent) -> None:
+    ex.hold(event)
+
+
+def _ignore(ex: Execution, event: HistoryEvent) -> None:
+    """After the end nothing but a recorded end (or a recorded call) changes the decision."""
+
+
+def _tables() -> HandlerTables:
+    missing = [cls.__name__ for cls in EVENT_TYPES.values() if cls not in _registered]
+    if missing:  # fail at import, not in the middle of someone's replay
+        raise TypeError(f"history event kinds without a replay handler: {', '.join(missing)}")
+    live: dict[type[HistoryEvent], Handler] = {}
+    suspended: dict[type[HistoryEvent], Handler] = {}
+    ended: dict[type[HistoryEvent], Handler] = {}
+    for cls, (handler, while_suspended, after_end) in _registered.items():
+        live[cls] = handler
+        suspended[cls] = handler if while_suspended is WhileSuspended.APPLY else _hold
+        ended[cls] = handler if after_end is AfterEnd.APPLY else _ignore
+    return HandlerTables(live=live, suspended=suspended, ended=ended)
+
+
+TABLES = _tables()

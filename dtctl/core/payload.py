@@ -123,14 +123,19 @@ def convert(value: Any, hint: Any) -> Any:
     if origin is dict and isinstance(value, dict) and len(args) == 2:
         return {k: convert(v, args[1]) for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            if arg is type(None):
-                continue
-            if isinstance(arg, type) and dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return _to_dataclass(value, arg)
-            if typing.get_origin(arg) in (list, dict) and isinstance(value, (list, dict)):
-                return convert(value, arg)
-        return value
+        return _convert_to_member(value, args)
+    return value
+
+
+def _convert_to_member(value: Any, members: tuple[Any, ...]) -> Any:
+    """A union: the first member that is a dataclass (for an object) or a list/dict type shapes it."""
+    for member in members:
+        if member is type(None):
+            continue
+        if isinstance(member, type) and dataclasses.is_dataclass(member) and isinstance(value, dict):
+            return _to_dataclass(value, member)
+        if typing.get_origin(member) in (list, dict) and isinstance(value, (list, dict)):
+            return convert(value, member)
     return value
 
 

@@ -8,13 +8,14 @@ with :func:`when_all` / :func:`when_any`; completing them is the replay engine's
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from dtctl.core import payload
 from dtctl.core.failure import FailureDetails
-from dtctl.errors import NonDeterminismError, OrchestrationStateError
+from dtctl.errors import NonDeterminismError, OrchestrationStateError, PayloadError
 
 __all__ = [
     "CompletableTask",
@@ -59,14 +60,13 @@ class TaskFailedError(Exception):
 class Task(Generic[T]):
     """Something an orchestrator can ``yield``; it completes with a result or fails with an error."""
 
-    # Plain attributes instead of properties inside the engine: completion is on the replay hot path.
-    __slots__ = ("_exception", "_is_complete", "_parents", "_result")
+    __slots__ = ("_callbacks", "_exception", "_is_complete", "_result")
 
     def __init__(self) -> None:
         self._is_complete = False
         self._result: Any = None
         self._exception: TaskFailedError | None = None
-        self._parents: list[CompositeTask[Any]] | None = None
+        self._callbacks: list[Callable[[Task[Any]], None]] | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -94,27 +94,32 @@ class Task(Generic[T]):
             raise ValueError("the task has not failed")
         return self._exception
 
+    def add_done_callback(self, callback: Callable[[Task[Any]], None]) -> None:
+        """Call ``callback(task)`` when this task completes (how when_all / when_any follow children)."""
+        if self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+
+    def outcome(self) -> tuple[Any, TaskFailedError | None]:
+        """For the replay engine: the result and the error of a complete task, without raising."""
+        return self._result, self._exception
+
     def _finish(self, result: Any) -> None:
         self._result = result
         self._is_complete = True
-        if self._parents:
-            self._notify_parents()
+        if self._callbacks:
+            self._notify()
 
     def _fail(self, error: TaskFailedError) -> None:
         self._exception = error
         self._is_complete = True
-        if self._parents:
-            self._notify_parents()
+        if self._callbacks:
+            self._notify()
 
-    def _notify_parents(self) -> None:
-        for parent in self._parents or ():
-            parent._on_child_done(self)
-
-    def _adopt(self, parent: CompositeTask[Any]) -> None:
-        if self._parents is None:
-            self._parents = [parent]
-        else:
-            self._parents.append(parent)
+    def _notify(self) -> None:
+        for callback in self._callbacks or ():
+            callback(self)
 
 
 class CompletableTask(Task[T]):
@@ -125,7 +130,11 @@ class CompletableTask(Task[T]):
     __slots__ = ("_hint", "_label")
 
     def __init__(self, label: str = "task", hint: Any = None) -> None:
-        super().__init__()
+        # Task.__init__ inlined: one of these is made per scheduling call, replayed or not
+        self._is_complete = False
+        self._result: Any = None
+        self._exception: TaskFailedError | None = None
+        self._callbacks: list[Callable[[Task[Any]], None]] | None = None
         self._label = label
         self._hint = hint
 
@@ -138,6 +147,32 @@ class CompletableTask(Task[T]):
         if self._is_complete:
             raise ValueError("the task has already completed")
         self._fail(TaskFailedError(message, details))
+
+    # --- the replay engine's half: history completes the task ------------------------------------------
+
+    def resolve(self, encoded: str | None) -> None:
+        """Complete with a result from history, decoded to the callee's return type.
+
+        A result that cannot be read fails the task instead, so the orchestrator sees a
+        :class:`TaskFailedError` it can handle rather than the episode crashing.
+        """
+        if encoded is not None:
+            try:
+                value = payload.decode(encoded, self._hint)
+            except PayloadError as error:
+                self._fail(TaskFailedError(f"the result of {self._label} could not be read: {error}", error))
+                return
+        else:
+            value = None
+        # _finish inlined: this is the completion every replayed result goes through
+        self._result = value
+        self._is_complete = True
+        if self._callbacks:
+            self._notify()
+
+    def reject(self, failure: FailureDetails) -> None:
+        """Fail with the failure history recorded for the work (an activity or a sub-orchestration)."""
+        self._fail(TaskFailedError(f"{self._label} failed: {failure.message}", failure))
 
 
 class TimerTask(CompletableTask[None]):
@@ -162,7 +197,7 @@ class CompositeTask(Task[T]):
         for child in self._tasks:
             if not isinstance(child, Task):
                 raise TypeError(f"when_all/when_any take durable tasks, not {type(child).__qualname__}")
-            child._adopt(self)
+            child.add_done_callback(self._on_child_done)
 
     def get_tasks(self) -> list[Task[Any]]:
         return list(self._tasks)
@@ -179,7 +214,7 @@ class WhenAllTask(CompositeTask[list[T]]):
 
     def __init__(self, tasks: Iterable[Task[T]]) -> None:
         super().__init__(tasks)
-        self._done = sum(1 for child in self._tasks if child._is_complete)
+        self._done = sum(1 for child in self._tasks if child.is_complete)
         self._settle()
 
     @property
@@ -197,10 +232,10 @@ class WhenAllTask(CompositeTask[list[T]]):
         if self._is_complete or self._done < len(self._tasks):
             return
         for child in self._tasks:
-            if child._exception is not None:
-                self._fail(child._exception)
+            if child.is_failed:
+                self._fail(child.get_exception())
                 return
-        self._finish([child._result for child in self._tasks])
+        self._finish([child.get_result() for child in self._tasks])
 
 
 class WhenAnyTask(CompositeTask[Task[T]]):
@@ -213,7 +248,7 @@ class WhenAnyTask(CompositeTask[Task[T]]):
         if not self._tasks:
             raise ValueError("when_any needs at least one task")
         for child in self._tasks:
-            if child._is_complete:
+            if child.is_complete:
                 self._finish(child)
                 break
 

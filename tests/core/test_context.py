@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from dtctl.core.context import ActivityContext, OrchestrationContext, from_epoch_us, to_epoch_us
+from dtctl.core.replay import execute
 from dtctl.core.task import Task
-from tests.core.support import START, builder, charge, first_episode, next_episode, run
+from tests.core.support import START, MakeHistory, charge, first_episode, next_episode
 
 
 def _sdk_uuid(instance_id: str, moment: datetime, counter: int) -> str:
@@ -20,7 +21,9 @@ def _sdk_uuid(instance_id: str, moment: datetime, counter: int) -> str:
     return str(uuid.uuid5(namespace, f"{instance_id}_{moment:%Y-%m-%dT%H:%M:%S.%fZ}_{counter}"))
 
 
-def test_current_utc_datetime_is_the_naive_time_of_the_episode_being_replayed() -> None:
+def test_current_utc_datetime_is_the_naive_time_of_the_episode_being_replayed(
+    make_history: MakeHistory,
+) -> None:
     seen: list[datetime] = []
 
     def orchestrator(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, None]:
@@ -29,14 +32,14 @@ def test_current_utc_datetime_is_the_naive_time_of_the_episode_being_replayed() 
         seen.append(ctx.current_utc_datetime)
         yield ctx.call_activity(charge, input=2)
 
-    h = builder()
+    h = make_history()
     past = first_episode(h) + h.task_scheduled(0, "charge", 1).take()
-    run(orchestrator, past, next_episode(h, 90).task_completed(0).take())
+    execute(orchestrator, past, next_episode(h, 90).task_completed(0).take())
     assert seen == [START, START + timedelta(seconds=90)]
     assert all(moment.tzinfo is None for moment in seen)
 
 
-def test_new_uuid_is_the_sdks_derivation_with_a_counter_per_execution() -> None:
+def test_new_uuid_is_the_sdks_derivation_with_a_counter_per_execution(make_history: MakeHistory) -> None:
     made: list[str] = []
 
     def orchestrator(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, None]:
@@ -44,14 +47,16 @@ def test_new_uuid_is_the_sdks_derivation_with_a_counter_per_execution() -> None:
         yield ctx.call_activity(charge, input=1)
         made.append(ctx.new_uuid())
 
-    h = builder(instance_id="abc")
+    h = make_history(instance_id="abc")
     past = first_episode(h) + h.task_scheduled(0, "charge", 1).take()
-    run(orchestrator, past, next_episode(h, 1).task_completed(0).take())
+    execute(orchestrator, past, next_episode(h, 1).task_completed(0).take())
     later = START + timedelta(seconds=1)
     assert made == [_sdk_uuid("abc", START, 0), _sdk_uuid("abc", START, 1), _sdk_uuid("abc", later, 2)]
 
 
-def test_the_replay_safe_logger_is_silent_while_replaying(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_replay_safe_logger_is_silent_while_replaying(
+    make_history: MakeHistory, caplog: pytest.LogCaptureFixture
+) -> None:
     def orchestrator(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, None]:
         log = ctx.create_replay_safe_logger(logging.getLogger("orders"))
         log.info("charging %s", 1)
@@ -60,10 +65,10 @@ def test_the_replay_safe_logger_is_silent_while_replaying(caplog: pytest.LogCapt
         assert log.isEnabledFor(logging.WARNING)
         log.log(logging.ERROR, "and logged")
 
-    h = builder()
+    h = make_history()
     past = first_episode(h) + h.task_scheduled(0, "charge", 1).take()
     with caplog.at_level(logging.INFO, logger="orders"):
-        run(orchestrator, past, next_episode(h).task_completed(0).take())
+        execute(orchestrator, past, next_episode(h).task_completed(0).take())
     assert [record.getMessage() for record in caplog.records] == ["charged", "and logged"]
 
 

@@ -10,7 +10,7 @@ import dtctl
 from dtctl import task  # was: from durabletask import task
 from dtctl.core.history import COMPLETED, RUNNING
 from dtctl.core.replay import OrchestrationExecutor
-from tests.core.support import builder, first_episode, next_episode
+from tests.core.support import MakeHistory, first_episode, next_episode
 
 
 def hello(ctx: task.ActivityContext, name: str) -> str:
@@ -49,8 +49,8 @@ def test_the_drop_in_module_has_the_sdk_names() -> None:
     assert task.get_name(hello) == "hello"
 
 
-def test_sdk_style_orchestrator_code_runs_through_replay() -> None:
-    h = builder("sdk_style")
+def test_sdk_style_orchestrator_code_runs_through_replay(make_history: MakeHistory) -> None:
+    h = make_history("sdk_style")
     executor = OrchestrationExecutor(sdk_style)
     first = executor.execute([], first_episode(h, ["Tokyo", "Lyon"]))
     assert [a.name for a in first.actions] == ["hello", "hello"]  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,8 @@ from dtctl.core.history import (
 )
 from dtctl.core.replay import OrchestrationExecutor, execute
 from dtctl.core.task import RetryPolicy, Task, TaskFailedError, when_all, when_any
-from tests.core.support import START, builder, first_episode
+from dtctl.testing import HistoryBuilder
+from tests.core.support import START, first_episode
 
 # --- history JSON round-trip ---------------------------------------------------------------------------
 
@@ -69,17 +71,14 @@ def _event_strategy(cls: type[HistoryEvent]) -> st.SearchStrategy[HistoryEvent]:
     return st.fixed_dictionaries(fields).map(lambda kwargs: cls(**kwargs))
 
 
-any_event = st.one_of([_event_strategy(cls) for cls in EVENT_TYPES.values()])
-
-
-@given(any_event)
-def test_every_event_kind_round_trips_through_json(event: HistoryEvent) -> None:
+@pytest.mark.parametrize("kind", sorted(EVENT_TYPES))
+@given(data=st.data())
+def test_every_event_kind_round_trips_through_json(kind: str, data: st.DataObject) -> None:
+    # per kind, so a kind added to EVENT_TYPES is exercised without touching this test
+    event = data.draw(_event_strategy(EVENT_TYPES[kind]))
+    assert type(event) is EVENT_TYPES[kind]
     assert decode_event(encode_event(event)) == event
     assert event_from_dict(event_to_dict(event)) == event
-
-
-def test_the_strategy_covers_every_kind() -> None:
-    assert len(EVENT_TYPES) == 18
 
 
 # --- a busy orchestrator for the replay properties -----------------------------------------------------
@@ -192,7 +191,7 @@ def _assert_same(warm: Decision, cold: Decision) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_warm_resume_decides_what_a_cold_replay_decides(data: st.DataObject) -> None:
-    h = builder("busy")
+    h = HistoryBuilder(instance_id="order-1", name="busy", start=START)
     executor = OrchestrationExecutor(busy)
     new = first_episode(h, input=0)
     history: list[HistoryEvent] = []
@@ -227,7 +226,7 @@ def test_replaying_a_history_twice_gives_the_same_decision(names: list[str], dat
         results.append(ctx.new_uuid())
         return results
 
-    h = builder("chain")
+    h = HistoryBuilder(instance_id="order-1", name="chain", start=START)
     past = h.orchestrator_started().started().task_scheduled(0, names[0], 0).take()
     done = data.draw(st.integers(min_value=0, max_value=len(names) - 1))
     for index in range(done):

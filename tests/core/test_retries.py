@@ -14,7 +14,7 @@ from dtctl.core.history import COMPLETED, FAILED, RUNNING, HistoryEvent
 from dtctl.core.replay import OrchestrationExecutor, execute
 from dtctl.core.task import RetryPolicy, Task, TaskFailedError
 from dtctl.testing import HistoryBuilder
-from tests.core.support import builder, charge, first_episode, next_episode
+from tests.core.support import MakeHistory, charge, first_episode, next_episode
 
 SECOND = 1_000_000
 
@@ -46,11 +46,13 @@ def flaky(policy: RetryPolicy) -> Any:
     return orchestrator
 
 
-def test_a_failed_attempt_waits_on_a_timer_then_reschedules_under_a_new_task_id() -> None:
+def test_a_failed_attempt_waits_on_a_timer_then_reschedules_under_a_new_task_id(
+    make_history: MakeHistory,
+) -> None:
     policy = RetryPolicy(
         timedelta(seconds=10), 5, backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=15)
     )
-    h = builder()
+    h = make_history()
     run = Episodes(flaky(policy), h)
     assert run.step(first_episode(h)).actions == (ScheduleTask(task_id=0, name="charge", input="7"),)
     failed = run.step(next_episode(h).task_failed(0, ConnectionError("down")).take())
@@ -66,8 +68,8 @@ def test_a_failed_attempt_waits_on_a_timer_then_reschedules_under_a_new_task_id(
     assert (done.status, done.output) == (COMPLETED, '"charged"')
 
 
-def test_retries_stop_when_the_attempts_are_used_up() -> None:
-    h = builder()
+def test_retries_stop_when_the_attempts_are_used_up(make_history: MakeHistory) -> None:
+    h = make_history()
     run = Episodes(flaky(RetryPolicy(timedelta(seconds=1), 2)), h)
     run.step(first_episode(h))
     run.step(next_episode(h).task_failed(0, ValueError("nope")).take())
@@ -76,9 +78,9 @@ def test_retries_stop_when_the_attempts_are_used_up() -> None:
     assert (done.status, done.output) == (COMPLETED, '"gave up after still nope"')
 
 
-def test_the_retry_timeout_is_measured_in_orchestration_time() -> None:
+def test_the_retry_timeout_is_measured_in_orchestration_time(make_history: MakeHistory) -> None:
     policy = RetryPolicy(timedelta(seconds=10), 10, retry_timeout=timedelta(seconds=30))
-    h = builder()
+    h = make_history()
     run = Episodes(flaky(policy), h)
     run.step(first_episode(h))
     retry = run.step(next_episode(h, 20).task_failed(0, ValueError("slow")).take())  # 20 s in: retry
@@ -88,7 +90,9 @@ def test_the_retry_timeout_is_measured_in_orchestration_time() -> None:
     assert done.output == '"gave up after late"'
 
 
-def test_a_sub_orchestration_is_retried_with_a_fresh_default_id_or_the_same_given_id() -> None:
+def test_a_sub_orchestration_is_retried_with_a_fresh_default_id_or_the_same_given_id(
+    make_history: MakeHistory,
+) -> None:
     policy = RetryPolicy(timedelta(seconds=1), 3)
 
     def parent(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, Any]:
@@ -96,7 +100,7 @@ def test_a_sub_orchestration_is_retried_with_a_fresh_default_id_or_the_same_give
         named = ctx.call_sub_orchestrator("child", instance_id="fixed", retry_policy=policy)
         return [(yield default), (yield named)]
 
-    h = builder(instance_id="p")
+    h = make_history(instance_id="p")
     run = Episodes(parent, h)
     run.step(first_episode(h))
     failed = run.step(next_episode(h).sub_orchestration_failed(0, RuntimeError("x")).take())
@@ -113,13 +117,13 @@ def test_a_sub_orchestration_is_retried_with_a_fresh_default_id_or_the_same_give
     assert (done.status, done.output) == (COMPLETED, "[1,2]")
 
 
-def test_an_exhausted_retry_fails_the_orchestration_when_unhandled() -> None:
+def test_an_exhausted_retry_fails_the_orchestration_when_unhandled(make_history: MakeHistory) -> None:
     policy = RetryPolicy(timedelta(seconds=1), 1)
 
     def strict(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, Any]:
         return (yield ctx.call_activity(charge, input=1, retry_policy=policy))
 
-    h = builder()
+    h = make_history()
     run = Episodes(strict, h)
     run.step(first_episode(h))
     done = run.step(next_episode(h).task_failed(0, ValueError("bad")).take())
@@ -170,10 +174,10 @@ def test_a_retry_policy_keeps_the_sdk_names_and_defaults() -> None:
     assert (policy.max_retry_interval, policy.retry_timeout) == (None, None)
 
 
-def test_a_retry_policy_must_be_a_retry_policy() -> None:
+def test_a_retry_policy_must_be_a_retry_policy(make_history: MakeHistory) -> None:
     def orchestrator(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, Any]:
         return (yield ctx.call_activity(charge, retry_policy={"attempts": 3}))  # type: ignore[arg-type]
 
-    decision = execute(orchestrator, [], first_episode(builder()))
+    decision = execute(orchestrator, [], first_episode(make_history()))
     assert decision.failure is not None
     assert "retry_policy must be a RetryPolicy, not dict" in decision.failure.message
