@@ -48,7 +48,7 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_statuses as _purge_statuses
+from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 
 __all__ = [
     "InboxEvent",

@@ -93,7 +93,8 @@ def hub_info() -> None:
 
     location = resolve_location(state.current.hub)
     if location.startswith(("postgresql://", "postgres://")):
-        from dtctl.hub import postgres_admin, postgres_conn
+        from dtctl.hub.postgres import admin as postgres_admin
+        from dtctl.hub.postgres import conn as postgres_conn
 
         info = postgres_admin.hub_info(postgres_conn.parse_url(location))
     else:
@@ -139,7 +140,8 @@ def _password(env: str | None, file: Path | None) -> str | None:
 def _postgres_setup(location: str, role: str | None, password: str | None) -> dict[str, Any]:
     import psycopg
 
-    from dtctl.hub import postgres_admin, postgres_conn
+    from dtctl.hub.postgres import admin as postgres_admin
+    from dtctl.hub.postgres import conn as postgres_conn
 
     where = postgres_conn.parse_url(location)
     result: dict[str, Any] = {

@@ -24,7 +24,9 @@ from dtctl.errors import (
     SchemaVersionMismatch,
     UsageError,
 )
-from dtctl.hub import open_hub, sqlite_conn, sqlite_queries
+from dtctl.hub import open_hub
+from dtctl.hub.sqlite import conn as sqlite_conn
+from dtctl.hub.sqlite import queries as sqlite_queries
 from dtctl.hub.base import ActivityResult
 from dtctl.hub.sqlite import SqliteTaskHub
 from tests.hub.conftest import StepClock

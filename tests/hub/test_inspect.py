@@ -19,16 +19,17 @@ from dtctl.core.decision import CreateTimer, ScheduleTask
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import COMPLETED, FAILED, TaskCompleted, TaskFailed
 from dtctl.errors import UsageError
-from dtctl.hub import open_hub, sqlite_conn
+from dtctl.hub import open_hub
+from dtctl.hub.sqlite import conn as sqlite_conn
 from dtctl.hub.base import (
     ActivityResult,
     HubInspector,
     TaskHub,
     WorkerInfo,
 )
-from dtctl.hub.inspect_common import LATENCY_SAMPLES, RETENTION_US, percentile
+from dtctl.hub.sql.inspect import LATENCY_SAMPLES, RETENTION_US, percentile
 from dtctl.hub.sqlite import SqliteTaskHub
-from dtctl.hub.sqlite_inspect import check_sqlite_version
+from dtctl.hub.sqlite.inspect import check_sqlite_version
 from dtctl.scale import recommend
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import decide, lease, start, step
@@ -397,7 +398,7 @@ def test_snapshot_counts_workers(ihub: InspectedHub, clock: StepClock) -> None:
     ],
 )
 def test_snapshot_reads_use_their_indexes(shub: SqliteTaskHub, name: str, expected: str) -> None:
-    from dtctl.hub import sqlite_inspect
+    from dtctl.hub.sqlite import inspect as sqlite_inspect
 
     params = {"now": 0, "since": 0, "kind": "activity", "limit": 5, "before": 0}
     sql = getattr(sqlite_inspect, name)

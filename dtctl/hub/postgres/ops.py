@@ -14,32 +14,26 @@ from typing import Any
 
 import psycopg
 
-from dtctl.core.history import PENDING, TERMINAL_STATUSES, HistoryEvent, encode_event
+from dtctl.core.history import HistoryEvent, encode_event
+from dtctl.core.status import TERMINAL, RuntimeStatus
 from dtctl.errors import InstanceAlreadyExists
-from dtctl.hub import common
-from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
-from dtctl.hub.common import Found, TaskRow, instance_rows_for, new_execution_id
-from dtctl.hub.common import not_found as not_found
-from dtctl.hub.sqlite_rows import EventRow
+from dtctl.hub.postgres import queries as q
+from dtctl.hub.sql import instances as common
+from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
+from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
+from dtctl.hub.sql.instances import not_found as not_found
+from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-# A plain INSERT (no ON CONFLICT): an id created concurrently by someone else fails the checkpoint item.
-INSERT_CHILD = """
-INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
-                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
-VALUES (%s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s)
-"""
+_STATUS_SQL = {"": q.SELECT_STATUS, "share": q.SELECT_STATUS_FOR_SHARE, "update": q.SELECT_STATUS_FOR_UPDATE}
 
 
-def status_of(conn: Conn, instance_id: str, lock: str = "") -> Found | None:
-    """(status, execution_id, lease_expires) of an instance, or None; ``lock``: "", "share", "update"."""
-    sql = {"": q.SELECT_STATUS, "share": q.SELECT_STATUS_FOR_SHARE, "update": q.SELECT_STATUS_FOR_UPDATE}[
-        lock
-    ]
-    row = conn.execute(sql, (instance_id,)).fetchone()
-    return None if row is None else (row[0], row[1], row[2])
+def status_of(conn: Conn, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:
+    """The instance's status, execution and lease expiry, or None; ``lock``: "", "share", "update"."""
+    row = conn.execute(_STATUS_SQL[lock], (instance_id,)).fetchone()
+    return None if row is None else InstanceStatus.from_row(row)
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -62,38 +56,61 @@ def remove_instances(conn: Conn, instance_ids: Sequence[str]) -> None:
             conn.execute(statement, (ids,))
 
 
-def _remove_instance(conn: Conn, instance_id: str) -> None:
-    remove_instances(conn, [instance_id])
+class PostgresDialect:
+    """The PostgreSQL half of the shared write steps (:class:`~dtctl.hub.sql.dialect.Dialect`)."""
+
+    sql = Statements(
+        select_parent=q.SELECT_PARENT,
+        insert_child=q.INSERT_CHILD,
+        select_descendants=q.SELECT_DESCENDANTS,
+        terminate_at_once=q.TERMINATE_AT_ONCE,
+        has_pending_terminate=q.HAS_PENDING_TERMINATE,
+        delete_inbox=q.DELETE_INBOX,
+        delete_tasks_of=q.DELETE_TASKS_OF,
+        update_after_episode=q.UPDATE_AFTER_EPISODE,
+        update_continue_as_new=q.UPDATE_CONTINUE_AS_NEW,
+        delete_older_history=q.DELETE_OLDER_HISTORY,
+        delete_other_execution_events=q.DELETE_OTHER_EXECUTION_EVENTS,
+    )
+
+    def status_of(self, conn: Conn, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:
+        return status_of(conn, instance_id, lock)
+
+    def enqueue(self, conn: Conn, rows: Sequence[EventRow]) -> None:
+        enqueue(conn, rows)
+
+    def remove_instance(self, conn: Conn, instance_id: str) -> None:
+        remove_instances(conn, [instance_id])
+
+    def insert_history(
+        self, conn: Conn, instance_key: int, execution_no: int, first: int, events: Sequence[HistoryEvent]
+    ) -> None:
+        sequence = list(range(first, first + len(events)))
+        conn.execute(
+            q.INSERT_HISTORY, (instance_key, execution_no, sequence, [encode_event(ev) for ev in events])
+        )
+
+    def delete_messages(self, conn: Conn, instance_id: str, messages: Sequence[InboxMessage]) -> None:
+        conn.execute(q.DELETE_MESSAGES, (instance_id, [m.id for m in messages]))
+
+    def insert_tasks(self, conn: Conn, tasks: Sequence[TaskRow]) -> None:
+        first = tasks[0]  # one episode's tasks: one instance, execution and time
+        conn.execute(
+            q.INSERT_TASKS,
+            (
+                first.instance_id,
+                first.execution_id,
+                first.visible_at,
+                [t.task_id for t in tasks],
+                [t.name for t in tasks],
+                [t.input for t in tasks],
+            ),
+        )
 
 
-def _insert_history(conn: Conn, key: int, number: int, base: int, events: Sequence[HistoryEvent]) -> None:
-    sequence = list(range(base, base + len(events)))
-    conn.execute(q.INSERT_HISTORY, (key, number, sequence, [encode_event(ev) for ev in events]))
+DIALECT: Dialect[Conn] = PostgresDialect()
 
-
-def _delete_messages(conn: Conn, instance_id: str, messages: Sequence[InboxMessage]) -> None:
-    conn.execute(q.DELETE_MESSAGES, (instance_id, [m.id for m in messages]))
-
-
-def _insert_tasks(conn: Conn, tasks: list[TaskRow]) -> None:
-    instance_id, execution_id, _task_id, _name, _input, now = tasks[0]  # one episode's tasks
-    _, _, task_ids, names, inputs, _ = columns(tasks, 6)
-    conn.execute(q.INSERT_TASKS, (instance_id, execution_id, now, task_ids, names, inputs))
-
-
-DIALECT = common.Dialect(
-    queries=q,
-    select_parent=q.SELECT_PARENT,
-    insert_child=INSERT_CHILD,
-    status_of=status_of,
-    enqueue=enqueue,
-    remove_instance=_remove_instance,
-    insert_history=_insert_history,
-    delete_messages=_delete_messages,
-    insert_tasks=_insert_tasks,
-)
-
-# Client messages and terminate: the shared steps of dtctl.hub.common. They lock the one instance row
+# Client messages and terminate: the shared steps of dtctl.hub.sql.instances. They lock the one instance row
 # they judge: FOR SHARE to queue a message, FOR UPDATE to terminate.
 send_to_live = partial(common.send_to_live, DIALECT)
 terminate = partial(common.terminate, DIALECT)
@@ -112,12 +129,12 @@ def create_instances(
     replaced: list[str] = []
     seen: set[str] = set()
     for new in instances:
-        status = PENDING if new.instance_id in seen else existing.get(new.instance_id)
+        status = RuntimeStatus.PENDING if new.instance_id in seen else existing.get(new.instance_id)
         if status is not None:
             if if_exists == "skip":
                 outcomes.append(CreateOutcome(new.instance_id, False))
                 continue
-            if if_exists == "fail" or status not in TERMINAL_STATUSES:
+            if if_exists == "fail" or status not in TERMINAL:
                 raise _exists(new.instance_id, status, where)
             replaced.append(new.instance_id)
         seen.add(new.instance_id)
@@ -125,18 +142,18 @@ def create_instances(
         outcomes.append(None)  # filled once the insert says whether it won
     remove_instances(conn, replaced)
     parents = _executions(conn, {n.parent_instance_id for n in chosen if n.parent_instance_id})
-    instance_rows: list[tuple[Any, ...]] = []
+    instance_rows: list[InstanceRow] = []
     starts: dict[str, EventRow] = {}
     for new in chosen:
         row, started = instance_rows_for(
             new, now, new_execution_id(), parents.get(new.parent_instance_id or "")
         )
-        # (id, execution, name, input, created, scheduled_start, parent id, parent task, parent execution)
-        instance_rows.append((row[0], row[1], row[2], row[3], row[4], row[6], row[7], row[8], row[9]))
+        instance_rows.append(row)
         starts[new.instance_id] = started
     won: set[str] = set()
     if instance_rows:
-        won = {r[0] for r in conn.execute(q.INSERT_INSTANCES, columns(instance_rows, 9)).fetchall()}
+        inserted = conn.execute(q.INSERT_INSTANCES, _instance_columns(instance_rows)).fetchall()
+        won = {first_from_row(r) for r in inserted}
     lost = [new.instance_id for new in chosen if new.instance_id not in won]
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
@@ -149,6 +166,21 @@ def create_instances(
             outcome = CreateOutcome(new.instance_id, new.instance_id in won)
         result.append(outcome)
     return result
+
+
+def _instance_columns(rows: Sequence[InstanceRow]) -> list[list[Any]]:
+    """``INSERT_INSTANCES``'s arrays: every column but ``updated_at`` (it starts equal to ``created_at``)."""
+    return [
+        [r.instance_id for r in rows],
+        [r.execution_id for r in rows],
+        [r.name for r in rows],
+        [r.input for r in rows],
+        [r.created_at for r in rows],
+        [r.scheduled_start for r in rows],
+        [r.parent_instance_id for r in rows],
+        [r.parent_task_id for r in rows],
+        [r.parent_execution_id for r in rows],
+    ]
 
 
 def _exists(instance_id: str, status: str, where: str) -> InstanceAlreadyExists:

@@ -6,7 +6,7 @@ older than :data:`WORK_LOG_RETENTION_SECONDS` every few seconds. ``dtctl top`` r
 latency from it; workers never read it.
 
 The read statements and the turning of their rows into records are shared with the PostgreSQL hub
-(:mod:`dtctl.hub.inspect_common`). A snapshot is one short read transaction (WAL readers never block
+(:mod:`dtctl.hub.sql.inspect`). A snapshot is one short read transaction (WAL readers never block
 the writer).
 """
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dtctl.errors import HubError, UsageError
-from dtctl.hub import sqlite_conn as conn_mod
 from dtctl.hub.base import (
     DEFAULT_MAX_DEQUEUE,
     LARGE_HISTORY_EVENTS,
@@ -32,7 +31,7 @@ from dtctl.hub.base import (
     ScaleMetrics,
     StuckWork,
 )
-from dtctl.hub.inspect_common import (  # noqa: F401 (re-exported: the SQLite hub and tests use them)
+from dtctl.hub.sql.inspect import (  # noqa: F401 (re-exported: the SQLite hub and tests use them)
     BACKLOG_ACTIVITIES,
     BACKLOG_ORCHESTRATIONS,
     EXPIRED_INSTANCE_LEASES,
@@ -63,6 +62,7 @@ from dtctl.hub.inspect_common import (  # noqa: F401 (re-exported: the SQLite hu
     read_stuck_work,
     schema_version_finding,
 )
+from dtctl.hub.sqlite import conn as conn_mod
 
 # sqlite.org "Write-Ahead Logging", section "The WAL-Reset Bug": present from 3.7.0, fixed in 3.52.0.
 WAL_RESET_BUG = ((3, 7, 0), (3, 51, 2))
