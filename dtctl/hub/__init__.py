@@ -86,4 +86,3 @@ def redact(location: str | Path) -> str:
 
         return redact_url(text)
     return text
-

@@ -18,10 +18,10 @@ import pytest
 from dtctl.client import StartRequest, TaskHubClient
 from dtctl.core.decision import ScheduleTask
 from dtctl.core.history import COMPLETED, TaskCompleted
-from dtctl.hub.postgres import conn as postgres_conn
-from dtctl.hub.postgres import queries as q
 from dtctl.hub.base import ActivityResult, HubInspector
 from dtctl.hub.postgres import PostgresTaskHub
+from dtctl.hub.postgres import conn as postgres_conn
+from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres.admin import ensure_runtime_role
 from tests import pgserver
 from tests.helpers import REPO, WorkerProcess, all_instances, child_env, dtctl, json_out, wait_until

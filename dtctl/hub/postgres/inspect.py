@@ -171,7 +171,9 @@ class PostgresInspector:
 
         def work(conn: Conn, _now: int) -> list[Finding]:
             version = pgc.schema_version(conn, self.schema) or 0
-            facts = ServerFacts.from_row(conn.execute(q.SERVER_FACTS, {"schema": self.schema}).fetchone())
+            row = conn.execute(q.SERVER_FACTS, {"schema": self.schema}).fetchone()
+            assert row is not None
+            facts = ServerFacts.from_row(row)
             missing = [first_from_row(r) for r in conn.execute(q.TABLES_WITHOUT_DML, {"schema": self.schema})]
             return [
                 schema_version_finding(

@@ -8,7 +8,7 @@ fresh lease token, and the live statuses generated from :class:`~dtctl.core.stat
 from __future__ import annotations
 
 from dtctl.core.status import LIVE as LIVE_STATUSES
-from dtctl.core.status import sql_list
+from dtctl.core.status import WorkItemKind, sql_list
 from dtctl.hub.sql.named import load_queries
 
 SERVER_NOW = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
@@ -17,7 +17,15 @@ LIVE = sql_list(LIVE_STATUSES)
 TOKEN = "replace(gen_random_uuid()::text, '-', '')"
 
 _SQL = load_queries(
-    __package__ or "", "queries.sql", {"server_now": SERVER_NOW, "hub_now": NOW, "live": LIVE, "token": TOKEN}
+    __package__ or "",
+    "queries.sql",
+    {
+        "server_now": SERVER_NOW,
+        "hub_now": NOW,
+        "live": LIVE,
+        "token": TOKEN,
+        "work_kinds": sql_list(WorkItemKind),
+    },
 )
 
 SELECT_NOW = _SQL.take("select_now")

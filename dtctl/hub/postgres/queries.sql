@@ -6,7 +6,8 @@
 -- Time: every statement that needs "now" takes %(now)s and uses {hub_now}, which is
 -- COALESCE(%(now)s, <server clock>). Production passes NULL, so leases and visibility are judged by
 -- the server's clock; only the tests' injectable clock passes a value. {server_now} is the server
--- clock in microseconds, {token} a fresh lease token, {live} the live statuses (dtctl.core.status).
+-- clock in microseconds, {token} a fresh lease token, {live} the live statuses and {work_kinds} the
+-- work log's kinds (dtctl.core.status).
 
 -- select_now --
 SELECT {server_now}
@@ -324,7 +325,7 @@ SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigin
 -- Rows another writer is pruning at the same moment are skipped, never waited for.
 DELETE FROM work_log WHERE id IN (
     SELECT id FROM work_log
-    WHERE kind IN ('activity', 'orchestration') AND finished_at < %s
+    WHERE kind IN {work_kinds} AND finished_at < %s
     FOR UPDATE SKIP LOCKED
 )
 

@@ -31,31 +31,11 @@ from dtctl.hub.base import (
     ScaleMetrics,
     StuckWork,
 )
-from dtctl.hub.sql.inspect import (  # noqa: F401 (re-exported: the SQLite hub and tests use them)
-    BACKLOG_ACTIVITIES,
-    BACKLOG_ORCHESTRATIONS,
-    EXPIRED_INSTANCE_LEASES,
-    EXPIRED_TASK_LEASES,
-    FAILURES_BY_NAME,
-    FINISHED_INSTANCES,
-    INBOX_DEPTH,
-    LARGE_HISTORIES,
-    LATENCY_SAMPLES,
-    LEASED_INSTANCES,
-    LEASED_TASKS,
-    LIVE_INSTANCES,
-    OLDEST_MESSAGE,
-    OLDEST_TASK,
-    POISON_MESSAGES,
-    POISON_TASKS,
+from dtctl.hub.sql.inspect import (
     PRUNE_EVERY_US,
     RETENTION_US,
-    TASK_DEPTH,
-    WORK_COUNTS,
-    WORK_SAMPLES,
     Fetch,
     WorkLogRow,
-    percentile,
     read_backlog,
     read_leases,
     read_snapshot,
@@ -63,17 +43,11 @@ from dtctl.hub.sql.inspect import (  # noqa: F401 (re-exported: the SQLite hub a
     schema_version_finding,
 )
 from dtctl.hub.sqlite import conn as conn_mod
+from dtctl.hub.sqlite import queries as q
 
 # sqlite.org "Write-Ahead Logging", section "The WAL-Reset Bug": present from 3.7.0, fixed in 3.52.0.
 WAL_RESET_BUG = ((3, 7, 0), (3, 51, 2))
 LARGE_WAL_BYTES = 256 * 1024 * 1024
-
-# --- the work log (written on the hot path: fixed statements, one row per committed item) -------------
-
-LOG_WORK = """
-INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)
-"""
-PRUNE_WORK_LOG = "DELETE FROM work_log WHERE kind IN ('activity', 'orchestration') AND finished_at < :before"
 
 
 def _fetcher(conn: sqlite3.Connection) -> Fetch:
@@ -104,10 +78,10 @@ class SqliteInspector:
 
     def _log_work(self, conn: sqlite3.Connection, now: int, rows: Sequence[WorkLogRow]) -> None:
         if rows:
-            conn.executemany(LOG_WORK, rows)
+            conn.executemany(q.LOG_WORK, rows)
         if now >= self._next_log_prune:
             self._next_log_prune = now + PRUNE_EVERY_US
-            conn.execute(PRUNE_WORK_LOG, {"before": now - RETENTION_US})
+            conn.execute(q.PRUNE_WORK_LOG, {"before": now - RETENTION_US})
 
     # --- reads -------------------------------------------------------------------------------------
 

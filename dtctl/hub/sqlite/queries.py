@@ -6,12 +6,12 @@ The Python names are what the hub modules use; the SQL is reviewed in the .sql f
 from __future__ import annotations
 
 from dtctl.core.status import LIVE as LIVE_STATUSES
-from dtctl.core.status import sql_list
+from dtctl.core.status import WorkItemKind, sql_list
 from dtctl.hub.sql.named import load_queries
 
 LIVE = sql_list(LIVE_STATUSES)
 
-_SQL = load_queries(__package__ or "", "queries.sql", {"live": LIVE})
+_SQL = load_queries(__package__ or "", "queries.sql", {"live": LIVE, "work_kinds": sql_list(WorkItemKind)})
 
 INSERT_INSTANCE = _SQL.take("insert_instance")
 SELECT_STATUS = _SQL.take("select_status")
@@ -51,6 +51,8 @@ SCALE_METRICS = _SQL.take("scale_metrics")
 UPSERT_WORKER = _SQL.take("upsert_worker")
 SELECT_WORKERS = _SQL.take("select_workers")
 DELETE_WORKER = _SQL.take("delete_worker")
+LOG_WORK = _SQL.take("log_work")
+PRUNE_WORK_LOG = _SQL.take("prune_work_log")
 REMOVE_INSTANCE = tuple(_SQL.take(f"remove_instance_{n}") for n in (1, 2, 3, 4))
 
 _SQL.check_all_taken()

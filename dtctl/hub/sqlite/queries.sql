@@ -2,8 +2,8 @@
 --
 -- Each statement has fixed text so the sqlite3 statement cache prepares it once per connection.
 -- Name filters are passed as one JSON array (json_each) for the same reason: a varying IN (?, ?, ...)
--- list would be a new statement per list length. {live} is the list of live statuses
--- (dtctl.core.status.LIVE). Parameters are positional (?) or named (:name).
+-- list would be a new statement per list length. {live} is the list of live statuses, {work_kinds}
+-- the work log's kinds (dtctl.core.status). Parameters are positional (?) or named (:name).
 
 -- insert_instance --
 INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
@@ -238,3 +238,9 @@ FROM workers ORDER BY started_at, worker_id
 -- delete_worker --
 DELETE FROM workers WHERE worker_id = ?
 
+-- log_work --
+-- The work log (dtctl top), written on the hot path in the transaction that commits the work.
+INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)
+
+-- prune_work_log --
+DELETE FROM work_log WHERE kind IN {work_kinds} AND finished_at < :before
