@@ -30,22 +30,11 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 _STATUS_SQL = {"": q.SELECT_STATUS, "share": q.SELECT_STATUS_FOR_SHARE, "update": q.SELECT_STATUS_FOR_UPDATE}
 
 
-def status_of(conn: Conn, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:
-    """The instance's status, execution and lease expiry, or None; ``lock``: "", "share", "update"."""
-    row = conn.execute(_STATUS_SQL[lock], (instance_id,)).fetchone()
-    return None if row is None else InstanceStatus.from_row(row)
-
-
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows to one list per column (what ``unnest`` takes)."""
     if not rows:
         return [[] for _ in range(width)]
     return [list(col) for col in zip(*rows, strict=True)]
-
-
-def enqueue(conn: Conn, rows: Sequence[EventRow]) -> None:
-    if rows:
-        conn.execute(q.INSERT_EVENTS, columns(rows, 7))
 
 
 def remove_instances(conn: Conn, instance_ids: Sequence[str]) -> None:
@@ -74,10 +63,13 @@ class PostgresDialect:
     )
 
     def status_of(self, conn: Conn, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:
-        return status_of(conn, instance_id, lock)
+        """The instance's status, execution and lease expiry, or None; ``lock``: "", "share", "update"."""
+        row = conn.execute(_STATUS_SQL[lock], (instance_id,)).fetchone()
+        return None if row is None else InstanceStatus.from_row(row)
 
     def enqueue(self, conn: Conn, rows: Sequence[EventRow]) -> None:
-        enqueue(conn, rows)
+        if rows:
+            conn.execute(q.INSERT_EVENTS, columns(rows, 7))
 
     def remove_instance(self, conn: Conn, instance_id: str) -> None:
         remove_instances(conn, [instance_id])
@@ -109,6 +101,9 @@ class PostgresDialect:
 
 
 DIALECT: Dialect[Conn] = PostgresDialect()
+# The same steps for this package's own callers (bound methods: no extra call on the hot path).
+status_of = DIALECT.status_of
+enqueue = DIALECT.enqueue
 
 # Client messages and terminate: the shared steps of dtctl.hub.sql.instances. They lock the one instance row
 # they judge: FOR SHARE to queue a message, FOR UPDATE to terminate.

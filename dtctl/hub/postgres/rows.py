@@ -58,7 +58,8 @@ def work_item(group: LeasedGroup) -> tuple[OrchestrationWorkItem | None, list[in
     stale = [m.id for m in group.messages if not m.is_for(head.execution_id)]
     if not fresh:
         return None, stale
-    fresh.sort(key=MessageRow.sort_key)
+    if len(fresh) > 1:
+        fresh.sort(key=MessageRow.sort_key)
     item = OrchestrationWorkItem(
         instance_id=head.instance_id,
         execution_id=head.execution_id,

@@ -49,7 +49,7 @@ class Owner(NamedTuple):
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Owner:
         """A row of ``SELECT_FOR_CHECKPOINT`` (PostgreSQL's starts with the instance id: pass ``row[1:]``)."""
-        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9])
+        return tuple.__new__(cls, row)
 
     def holds(self, item: OrchestrationWorkItem) -> bool:
         """The item's lease is still this row's (same token, same execution)."""

@@ -383,7 +383,8 @@ class SqliteTaskHub(SqliteInspector):
         if not fresh:
             conn.execute(q.RELEASE_INSTANCE, (instance_id, token))
             return None
-        fresh.sort(key=MessageRow.sort_key)
+        if len(fresh) > 1:
+            fresh.sort(key=MessageRow.sort_key)
         return OrchestrationWorkItem(
             instance_id=instance_id,
             execution_id=leased.execution_id,

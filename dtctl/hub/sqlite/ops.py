@@ -22,23 +22,6 @@ from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow
 from dtctl.hub.sqlite import queries as q
 
 
-def status_of(conn: sqlite3.Connection, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:
-    """The instance's status, execution and lease expiry, or None; ``lock`` is for PostgreSQL only."""
-    row = conn.execute(q.SELECT_STATUS, (instance_id,)).fetchone()
-    return None if row is None else InstanceStatus.from_row(row)
-
-
-def enqueue(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
-    if rows:
-        conn.executemany(q.INSERT_EVENT, rows)
-
-
-def remove_instance(conn: sqlite3.Connection, instance_id: str) -> None:
-    """Every trace of an instance: its history (all executions), inbox, activity tasks and row."""
-    for statement in q.REMOVE_INSTANCE:
-        conn.execute(statement, (instance_id,))
-
-
 class SqliteDialect:
     """The SQLite half of the shared write steps (:class:`~dtctl.hub.sql.dialect.Dialect`)."""
 
@@ -59,13 +42,18 @@ class SqliteDialect:
     def status_of(
         self, conn: sqlite3.Connection, instance_id: str, lock: RowLock = ""
     ) -> InstanceStatus | None:
-        return status_of(conn, instance_id, lock)
+        """The instance's status, execution and lease expiry, or None; ``lock`` is for PostgreSQL only."""
+        row = conn.execute(q.SELECT_STATUS, (instance_id,)).fetchone()
+        return None if row is None else InstanceStatus.from_row(row)
 
     def enqueue(self, conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
-        enqueue(conn, rows)
+        if rows:
+            conn.executemany(q.INSERT_EVENT, rows)
 
     def remove_instance(self, conn: sqlite3.Connection, instance_id: str) -> None:
-        remove_instance(conn, instance_id)
+        """Every trace of an instance: its history (all executions), inbox, activity tasks and row."""
+        for statement in q.REMOVE_INSTANCE:
+            conn.execute(statement, (instance_id,))
 
     def insert_history(
         self,
@@ -90,6 +78,10 @@ class SqliteDialect:
 
 
 DIALECT: Dialect[sqlite3.Connection] = SqliteDialect()
+# The same steps for this package's own callers (bound methods: no extra call on the hot path).
+status_of = DIALECT.status_of
+enqueue = DIALECT.enqueue
+remove_instance = DIALECT.remove_instance
 
 # Client messages and terminate: the shared steps of dtctl.hub.sql.instances (SQLite needs no row locks).
 send_to_live = partial(common.send_to_live, DIALECT)
