@@ -28,7 +28,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +48,7 @@ from dtctl.runtime.wake import HubFileWatcher, InotifyWakeup, PostgresNotifyList
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from dtctl.hub.base import ActivityWorkItem, CheckpointResult
+    from dtctl.hub.base import ActivityWorkItem
 
 log = logging.getLogger("dtctl.worker")
 
@@ -155,22 +157,15 @@ class Worker:
     def _step(self, *, follow_up: bool) -> bool:
         """``follow_up``: the checkpoint's transaction also leases activities for the free slots."""
         self._next_due = None
-        results = self._take_results()
+        has_results = not self._results.empty()
         leasing = not self._stopping.is_set()
         # Look before leasing only when the last lease found nothing: a busy worker goes straight on.
-        if not results and not (leasing and (not self._look_first or self._work_visible())):
+        if not has_results and not (leasing and (not self._look_first or self._work_visible())):
             return False
-        if results:
-            fault_point("activity.ran")
-        with self._batch(durable=bool(results)):
-            accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if leasing else []
-            orchestrations = self._lease_orchestrations() if leasing else []
-        self._look_first = not (activities or orchestrations)
-        self._settle_results(results, accepted)
-        self._start_activities(activities)
-        self._run_leased(orchestrations, follow_up=follow_up)
-        return bool(results or activities or orchestrations)
+        done = self._commit((), lease_activities=leasing, lease_orchestrations=leasing)
+        self._look_first = not (done.activities or done.orchestrations)
+        self._run_leased(done.orchestrations, follow_up=follow_up)
+        return bool(done.results or done.activities or done.orchestrations)
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
@@ -217,14 +212,6 @@ class Worker:
             except queue.Empty:
                 return results
 
-    def _commit_activity_results(self) -> bool:
-        results = self._take_results()
-        if not results:
-            return False
-        fault_point("activity.ran")
-        self._settle_results(results, self.hub.complete_activities(results))
-        return True
-
     def _settle_results(self, results: list[ActivityResult], accepted: list[bool]) -> None:
         """After the commit: a refused result (lost lease) is only reported; nothing was written for it."""
         for result, ok in zip(results, accepted, strict=True):
@@ -268,13 +255,6 @@ class Worker:
             lease_seconds=self.config.lease_seconds,
         )
 
-    def _run_episodes(self) -> bool:
-        """Lease orchestrations, run their episodes and checkpoint them (no activity work)."""
-        with self._batch(durable=False):
-            items = self._lease_orchestrations()
-        self._run_leased(items, follow_up=False)
-        return bool(items)
-
     def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
         """Run the episodes of leased instances; checkpoint them all in one transaction.
 
@@ -293,21 +273,42 @@ class Worker:
         if not episodes:
             return
         fault_point("episode.before_checkpoint")
+        self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        self.episodes_run += len(episodes)
+
+    # --- the commit path ----------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        *,
+        lease_activities: bool,
+        lease_orchestrations: bool = False,
+    ) -> _Committed:
+        """The one transaction every step ends with, and what follows it once it has committed.
+
+        Checkpoints ``episodes``, stores the activity results that finished meanwhile and leases new
+        work, all in one group commit; only after the block has exited are its answers acted on
+        (refused results reported, the episode cache updated, leased activities started). A
+        transaction that only leases need not wait for stable storage.
+        """
         results = self._take_results()
+        if not (episodes or results or lease_activities or lease_orchestrations):
+            return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        leasing = follow_up and not self._stopping.is_set()
-        with self._batch(durable=True):
-            outcomes: list[CheckpointResult] = self.hub.checkpoint(episodes)
+        with self._batch(durable=bool(episodes or results)):
+            outcomes = self.hub.checkpoint(episodes) if episodes else []
             accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if leasing else []
+            activities = self._lease_activities() if lease_activities else []
+            orchestrations = self._lease_orchestrations() if lease_orchestrations else []
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
                 log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
-        self.episodes_run += len(episodes)
         self._settle_results(results, accepted)
         self._start_activities(activities)
+        return _Committed(results, activities, orchestrations)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         try:
@@ -356,12 +357,21 @@ class Worker:
         while self._pool.inflight() and _monotonic() < deadline:
             self._wake.wait(0.05)
             self._wake.clear()
-            self._commit_activity_results()
-        self._commit_activity_results()
+            self._commit((), lease_activities=False)
+        self._commit((), lease_activities=False)
         released = self.hub.release_leases(self.worker_id)
         if released:
             log.info("released %d leases", released)
         self.hub.remove_worker(self.worker_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    """What one commit stored and leased."""
+
+    results: list[ActivityResult]
+    activities: list[ActivityWorkItem]
+    orchestrations: list[OrchestrationWorkItem]
 
 
 def _no_batch(*, durable: bool = True) -> AbstractContextManager[None]:
