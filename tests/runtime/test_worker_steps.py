@@ -79,6 +79,8 @@ def run_until_idle(worker: Worker, *, max_steps: int = 500) -> None:
 
 
 def new_worker(app: dtctl.App, hub: TaskHub, **settings: Any) -> Worker:
+    # Stepped in this process on a virtual clock: suspects are not isolated here (tests/crash does that).
+    settings.setdefault("isolate_suspects", False)
     config = WorkerConfig(hub="unused", app="unused", max_orchestrations=4, max_activities=2, **settings)
     return Worker(config, app, hub)
 
