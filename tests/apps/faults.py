@@ -46,3 +46,10 @@ def spinner(ctx: dtctl.OrchestrationContext, _input: None):
     while True:
         pass
     yield  # a generator that never gets here
+
+
+@app.orchestrator
+def hog(ctx: dtctl.OrchestrationContext, _input: None):
+    # Native code holding the GIL: no thread of the worker can run, only the supervisor can stop it.
+    ctypes.PyDLL(None).sleep(3600)
+    yield  # never reached
