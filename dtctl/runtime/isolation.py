@@ -38,6 +38,9 @@ log = logging.getLogger("dtctl.worker")
 
 # An item leased this many times without completing has been in a process that died or stalled.
 SUSPECT_DEQUEUE_COUNT = 2
+# A suspect whose worker keeps dying around it without any isolated run reaching a verdict is failed
+# after max_dequeue times this many leases (a backstop; crashes and runaways alone decide sooner).
+UNJUDGED_LEASE_FACTOR = 4
 # A child needs this long, on a busy machine, to start Python, import the app and open the hub,
 # before its work item starts and the stall bound applies.
 STARTUP_ALLOWANCE = 30.0

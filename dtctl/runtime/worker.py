@@ -49,6 +49,7 @@ from dtctl.runtime.dispatcher import (
     poison_result,
 )
 from dtctl.runtime.isolation import (
+    UNJUDGED_LEASE_FACTOR,
     IsolatedOutcome,
     Isolator,
     Verdict,
@@ -278,7 +279,7 @@ class Worker:
         fault_point("activity.leased")
         for item in items:
             if self._leased_too_often(item):
-                message = leased_too_often("activity", item.name, item.dequeue_count, self.config.max_dequeue)
+                message = leased_too_often("activity", item.name, item.dequeue_count, self._lease_limit)
                 self._results.put(poison_result(item, message))
             elif self._isolator is not None and is_suspect(item):
                 self._isolator.submit(item)
@@ -287,7 +288,14 @@ class Worker:
 
     def _leased_too_often(self, item: ActivityWorkItem | OrchestrationWorkItem) -> bool:
         """The backstop when no isolated run reached a verdict: its worker kept dying around it."""
-        return item.dequeue_count > self.config.max_dequeue
+        return item.dequeue_count > self._lease_limit
+
+    @property
+    def _lease_limit(self) -> int:
+        # With isolation, a lease that ends without a verdict is mostly not the item's doing (its worker
+        # was killed while the item ran alone, its child could not reach the hub): allow more of them.
+        factor = UNJUDGED_LEASE_FACTOR if self._isolator is not None else 1
+        return self.config.max_dequeue * factor
 
     # --- orchestrations ----------------------------------------------------------------------------------
 
@@ -363,7 +371,7 @@ class Worker:
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
-            count, limit = item.dequeue_count, self.config.max_dequeue
+            count, limit = item.dequeue_count, self._lease_limit
             return poison_decision(item, leased_too_often("orchestrator", item.name, count, limit))
         try:
             return self._episodes.decide(item)
