@@ -7,7 +7,7 @@ installed and :mod:`dtctl.dashboard.server` is imported only by the command that
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from dtctl.errors import UsageError
 
@@ -17,6 +17,14 @@ INSTALL_HINT = "pip install 'dtctl[dashboard]'"
 
 def require_extra() -> None:
     """Raise a one-line UsageError naming the install command when the web stack is missing."""
-    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    missing = [name for name in EXTRA_MODULES if not _importable(name)]
     if missing:
         raise UsageError(f"dtctl dashboard needs {', '.join(missing)}: {INSTALL_HINT}")
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True

@@ -261,8 +261,9 @@ class Dashboard:
             request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host")
         ) or request.headers.get("sec-fetch-site") == "cross-site":
             return _refuse(request, "cross-site request refused")
-        form = await request.form()
-        values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        values = await _form(request)
+        if values is None:
+            return _refuse(request, "send the action as an urlencoded form of at most 1 MiB")
         if not self.guard.token_ok(values.get("csrf")):
             return _refuse(request, "missing or wrong CSRF token: reload the page")
         key = request.path_params["key"]
@@ -289,6 +290,24 @@ class Dashboard:
             raise UsageError("which instance? (instance_id is missing)")
         with self.pool.borrow() as client:
             return actions.perform(client, key, instance_id, values)
+
+
+MAX_FORM = 1 << 20  # bytes of an action's form (event data included)
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form the action pages send (no multipart: nothing here takes files)."""
+    from urllib.parse import parse_qsl
+
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return None
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _script_json(value: Any) -> str:

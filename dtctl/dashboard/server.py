@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -25,6 +27,20 @@ def base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a signal only stops it: uvicorn re-raises the signal after its
+    shutdown, which would end the process before the dashboard's registration file is removed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(config: DashboardConfig, say: Callable[[str], None]) -> None:
     """Serve until interrupted; ``say`` prints a line for people (stderr)."""
     if not is_loopback(config.host):
@@ -35,7 +51,7 @@ def serve(config: DashboardConfig, say: Callable[[str], None]) -> None:
     url = base_url(config.host, config.port)
     with dashboard.pool.borrow() as client:
         where = registry.registration_path(client.hub.watch_path(), client.hub.url)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             host=config.host,

@@ -241,7 +241,7 @@
 
   async function send(dialog) {
     const form = document.getElementById("confirm-form");
-    const data = new FormData(form);
+    const data = new URLSearchParams(new FormData(form));
     data.set("confirmed", "1");
     dialog.close();
     try {
