@@ -23,7 +23,9 @@ def free_port() -> int:
 class DashboardProcess:
     """``dtctl --hub HUB dashboard --port P [flags]`` in a process of its own."""
 
-    def __init__(self, hub: str, log_dir: Path, *flags: str, port: int | None = None) -> None:
+    def __init__(
+        self, hub: str, log_dir: Path, *flags: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -32,7 +34,7 @@ class DashboardProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dtctl", "--hub", hub, "dashboard", "--port", str(self.port), *flags],
             cwd=REPO,
-            env=child_env(),
+            env=child_env(**(env or {})),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
