@@ -106,7 +106,9 @@ class HostCheck:
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1")
         if not self.guard.host_allowed(host):
-            await Response("unknown Host header", status_code=400, media_type="text/plain")(scope, receive, send)
+            await Response("unknown Host header", status_code=400, media_type="text/plain")(
+                scope, receive, send
+            )
             return
 
         async def send_with_headers(message: Any) -> None:
@@ -257,9 +259,12 @@ class Dashboard:
     async def action(self, request: Request) -> Response:
         if not self.config.allow_actions:
             return _refuse(request, "actions are off: start the dashboard with --allow-actions")
-        if not self.guard.origin_allowed(
-            request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host")
-        ) or request.headers.get("sec-fetch-site") == "cross-site":
+        if (
+            not self.guard.origin_allowed(
+                request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host")
+            )
+            or request.headers.get("sec-fetch-site") == "cross-site"
+        ):
             return _refuse(request, "cross-site request refused")
         values = await _form(request)
         if values is None:

@@ -80,7 +80,9 @@ class LiveHub:
 
     def start(self, hub: TaskHub) -> LiveHub:
         self._stop_wake = start_wake_source(hub, self._wake)
-        self.wake_driven = hub.watch_path() is not None or getattr(hub, "wake_channel", lambda: None)() is not None
+        self.wake_driven = (
+            hub.watch_path() is not None or getattr(hub, "wake_channel", lambda: None)() is not None
+        )
         self._thread.start()
         return self
 
@@ -181,7 +183,9 @@ def take_sample(client: TaskHubClient) -> Sample | None:
         episodes=fmt.rate(s.orchestration_work.finished, w),
         activities=fmt.rate(s.activity_work.finished, w),
         failures=fmt.rate(s.instances.failed + s.activity_work.failed, w),
-        episode_p50=both(s.orchestration_work.schedule_to_start_p50, s.orchestration_work.start_to_complete_p50),
+        episode_p50=both(
+            s.orchestration_work.schedule_to_start_p50, s.orchestration_work.start_to_complete_p50
+        ),
         activity_p50=both(s.activity_work.schedule_to_start_p50, s.activity_work.start_to_complete_p50),
         activity_p95=both(s.activity_work.schedule_to_start_p95, s.activity_work.start_to_complete_p95),
     )

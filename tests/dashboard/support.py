@@ -80,7 +80,11 @@ def orders(count: int, *, bad_every: int = 0) -> list[tuple[str, dict[str, Any],
     found = []
     for n in range(count):
         sku = "nope" if bad_every and n % bad_every == bad_every - 1 else "pen"
-        order = {"order_id": f"order-{n}", "customer": "ada", "lines": [{"sku": "book", "qty": 1}, {"sku": sku, "qty": 2}]}
+        order = {
+            "order_id": f"order-{n}",
+            "customer": "ada",
+            "lines": [{"sku": "book", "qty": 1}, {"sku": sku, "qty": 2}],
+        }
         found.append(("process_order", order, f"order-{n}"))
     return found
 

@@ -79,7 +79,9 @@ def _page(browser: Any) -> Any:
     return page
 
 
-def test_click_through_while_workers_run(busy_hub: Path, browser: Any, artifacts: Path, tmp_path: Path) -> None:
+def test_click_through_while_workers_run(
+    busy_hub: Path, browser: Any, artifacts: Path, tmp_path: Path
+) -> None:
     dashboard = DashboardProcess(str(busy_hub), tmp_path)
     try:
         page = _page(browser)
@@ -87,12 +89,18 @@ def test_click_through_while_workers_run(busy_hub: Path, browser: Any, artifacts
         page.wait_for_selector("#queues")
         wait_until(lambda: page.locator("#live-state.on").count() == 1, what="the event stream to connect")
         # Workers finish the orders while the page is open; the overview refreshes itself.
-        wait_until(lambda: all_terminal(busy_hub, 40 + 80 + 1) or _pending_only_later(busy_hub), timeout=90,
-                   what="the orders to finish")
+        wait_until(
+            lambda: all_terminal(busy_hub, 40 + 80 + 1) or _pending_only_later(busy_hub),
+            timeout=90,
+            what="the orders to finish",
+        )
         wait_until(lambda: "live-workers" in page.content(), timeout=30, what="live workers on the overview")
         # The charts fill from the dashboard's samples; the page redraws them as the hub changes.
-        wait_until(lambda: page.locator("svg[data-chart=throughput] path.line").count() > 0, timeout=40,
-                   what="the throughput chart")
+        wait_until(
+            lambda: page.locator("svg[data-chart=throughput] path.line").count() > 0,
+            timeout=40,
+            what="the throughput chart",
+        )
         page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
 
         page.click("nav >> text=Instances")

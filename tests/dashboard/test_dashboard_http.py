@@ -120,7 +120,9 @@ def test_actions_need_token_origin_and_confirmation(acting: DashboardProcess, hu
     form = {"instance_id": "later", "csrf": token, "confirmed": "1", "reason": "test"}
     json_accept = {"accept": "application/json"}
     # Another site's page posting to the dashboard: refused, whatever it sends.
-    evil = acting.post("/actions/terminate", data=form, headers={"origin": "http://evil.example", **json_accept})
+    evil = acting.post(
+        "/actions/terminate", data=form, headers={"origin": "http://evil.example", **json_accept}
+    )
     assert evil.status_code == 403
     no_origin = acting.post("/actions/terminate", data=form, headers=json_accept)
     assert no_origin.status_code == 403
@@ -155,7 +157,9 @@ def test_status_and_list_print_the_dashboard_link(readonly: DashboardProcess, hu
     shown = json_out(dtctl("--json", "status", "order-1", hub=hub))
     assert shown["dashboard_url"].startswith("http://127.0.0.1:")
     assert shown["dashboard_url"].endswith("/instances/order-1")
-    listed = json_out(dtctl("--json", "list", "--prefix", "order-1", "--url", "http://dash.example/", hub=hub))
+    listed = json_out(
+        dtctl("--json", "list", "--prefix", "order-1", "--url", "http://dash.example/", hub=hub)
+    )
     assert {i["dashboard_url"] for i in listed["instances"]} >= {"http://dash.example/instances/order-1"}
     text = dtctl("status", "order-1", hub=hub).stdout
     assert "/instances/order-1" in text
