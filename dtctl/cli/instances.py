@@ -19,6 +19,25 @@ ReasonOpt = Annotated[
     typer.Option("--reason", help="Why (recorded in history).", callback=parse.optional_text),
 ]
 IF_EXISTS = ("fail", "skip", "replace")
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Dashboard base URL for links (default: the dashboard running on this hub, if any).",
+        metavar="BASE",
+        callback=parse.optional_text,
+    ),
+]
+
+
+def _dashboard_base(url: str | None) -> str | None:
+    """--url, else the base URL a running ``dtctl dashboard`` of this hub registered (or none)."""
+    from dtctl.dashboard import registry
+
+    if url:
+        return url.rstrip("/")
+    hub = state.current.client().hub
+    return registry.running_dashboard(registry.registration_path(hub.watch_path(), hub.url))
 
 
 def _new_id(value: str | None) -> str | None:
@@ -205,19 +224,30 @@ def resume(instance_id: IdArg, reason: ReasonOpt = None) -> None:
 def status(
     instance_id: IdArg,
     full: Annotated[bool, typer.Option("--full", help="Show payloads and stack traces in full.")] = False,
+    url: UrlOpt = None,
 ) -> None:
     """Show one instance and what it is waiting for now.
 
     Status, times, input/output/custom status (truncated unless --full), failure details, the worker
     holding its lease, and what it waits for: activities (queued, or running on which worker), timers
     with their due time, running sub-orchestrations, events not processed yet, and names that no live
-    worker has registered (the usual reason an instance looks stuck).
+    worker has registered (the usual reason an instance looks stuck). When a dtctl dashboard runs on
+    this hub (or with --url), also the instance's dashboard page (dashboard_url in JSON).
 
     Example: dtctl status order-1 --json
     """
+    from dtctl.dashboard import registry
+
     client = state.current.client()
     found = client.get_instance_or_raise(instance_id)
-    render.status(found, client.waiting_for(instance_id), as_json=state.current.json, full=full)
+    base = _dashboard_base(url)
+    render.status(
+        found,
+        client.waiting_for(instance_id),
+        as_json=state.current.json,
+        full=full,
+        dashboard_url=registry.instance_url(base, instance_id) if base else None,
+    )
 
 
 def wait(
@@ -266,11 +296,13 @@ def list_instances(
             callback=parse.optional_text,
         ),
     ] = None,
+    url: UrlOpt = None,
 ) -> None:
     """List instances, newest first, one page at a time.
 
     When more instances match, the next page's cursor is printed on stderr (next_cursor in JSON).
-    Ready work whose names no live worker registered is pointed out on stderr too.
+    Ready work whose names no live worker registered is pointed out on stderr too. When a dtctl
+    dashboard runs on this hub (or with --url), each instance's dashboard page is listed as well.
 
     Example: dtctl list --status RUNNING --status PENDING --limit 20
     """
@@ -290,7 +322,14 @@ def list_instances(
         limit=limit,
         cursor=cursor,
     )
-    render.instance_list(state.current.client().list_instances(query), as_json=state.current.json)
+    from dtctl.dashboard import registry
+
+    base = _dashboard_base(url)
+    render.instance_list(
+        state.current.client().list_instances(query),
+        as_json=state.current.json,
+        link=(lambda instance_id: registry.instance_url(base, instance_id)) if base else None,
+    )
     from dtctl.cli import workersview  # the note on ready work no live worker can take (stderr)
 
     workersview.note_unclaimable(state.current.client().hub)

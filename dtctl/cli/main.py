@@ -15,6 +15,7 @@ from dtctl import __version__
 from dtctl.cli import (
     clicks,
     completion,
+    dashboard,
     demo,
     doctor,
     history,
@@ -91,6 +92,7 @@ scale.register(app)
 workersview.register(app)
 top.register(app)
 doctor.register(app)
+dashboard.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

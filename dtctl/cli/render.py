@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any, cast
@@ -337,14 +337,24 @@ def instance_detail(state: InstanceState, *, as_json: bool, full: bool = False) 
     stdout_console().print(_detail_table(state, full=full))
 
 
-def status(state: InstanceState, waiting: WaitingFor, *, as_json: bool, full: bool = False) -> None:
-    """``dtctl status``: the instance, then what it waits for now."""
+def status(
+    state: InstanceState,
+    waiting: WaitingFor,
+    *,
+    as_json: bool,
+    full: bool = False,
+    dashboard_url: str | None = None,
+) -> None:
+    """``dtctl status``: the instance, then what it waits for now (and its dashboard page, if known)."""
     if as_json:
-        emit_json({**instance_dict(state), "waiting_for": waiting_dict(waiting)})
+        link = {"dashboard_url": dashboard_url} if dashboard_url else {}
+        emit_json({**instance_dict(state), "waiting_for": waiting_dict(waiting), **link})
         return
     table = _detail_table(state, full=full)
     for n, line in enumerate(_waiting_lines(waiting)):
         table.add_row("waiting for" if n == 0 else "", line)
+    if dashboard_url:
+        table.add_row("dashboard", dashboard_url)
     stdout_console().print(table)
 
 
@@ -471,16 +481,29 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
     return table
 
 
-def instance_list(page: InstancePage, *, as_json: bool) -> None:
+def instance_list(
+    page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None
+) -> None:
+    """One page of instances; ``link`` gives an instance's dashboard URL when a dashboard is known."""
     if as_json:
-        emit_json({"instances": [instance_dict(s) for s in page.instances], "next_cursor": page.next_cursor})
+        rows = [
+            {**instance_dict(s), **({"dashboard_url": link(s.instance_id)} if link else {})}
+            for s in page.instances
+        ]
+        emit_json({"instances": rows, "next_cursor": page.next_cursor})
         return
     table = Table(box=None, header_style="bold")
-    for column in ("INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED"):
+    columns = ("INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED", *(("DASHBOARD",) if link else ()))
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for s in page.instances:
         table.add_row(
-            s.instance_id, s.name, status_text(s.status), local_time(s.created_at), local_time(s.updated_at)
+            s.instance_id,
+            s.name,
+            status_text(s.status),
+            local_time(s.created_at),
+            local_time(s.updated_at),
+            *((link(s.instance_id),) if link else ()),
         )
     stdout_console().print(table)
     if page.next_cursor:
