@@ -337,64 +337,56 @@ def build_timeline(state: InstanceState, records: Sequence[HistoryRecord], now: 
 
 
 def _task_spans(events: Sequence[HistoryEvent], end: int | None) -> list[Span]:
-    opened: dict[int, HistoryEvent] = {}
-    spans: list[Span] = []
-    suspended_at: int | None = None
+    spans = _SpanBuilder()
     for event in events:
+        spans.add(event)
+    return spans.finish(end)
+
+
+def _instant(name: str, at: int) -> Span:
+    return Span(kind="event", name=name, start=at, end=at, outcome="received")
+
+
+class _SpanBuilder:
+    """Pairs scheduling events with their completions, and suspensions with their resumes."""
+
+    def __init__(self) -> None:
+        self.opened: dict[int, HistoryEvent] = {}
+        self.spans: list[Span] = []
+        self.suspended_at: int | None = None
+
+    def add(self, event: HistoryEvent) -> None:
         if isinstance(event, _SCHEDULING):
-            opened[event.task_id] = event
+            self.opened[event.task_id] = event
         elif type(event) in _COMPLETIONS:
-            begun = opened.pop(getattr(event, "task_id", -1), None)
-            if begun is not None:
-                spans.append(
-                    _span(begun, event.timestamp, _COMPLETIONS[type(event)], getattr(event, "failure", None))
-                )
+            self._complete(event)
         elif isinstance(event, EventRaised):
-            spans.append(
-                Span(
-                    kind="event",
-                    name=event.name,
-                    start=event.timestamp,
-                    end=event.timestamp,
-                    outcome="received",
-                )
-            )
-        elif isinstance(event, ExecutionSuspended):
-            suspended_at = event.timestamp
-        elif isinstance(event, ExecutionResumed) and suspended_at is not None:
-            spans.append(
-                Span(
-                    kind="suspended",
-                    name="suspended",
-                    start=suspended_at,
-                    end=event.timestamp,
-                    outcome="completed",
-                )
-            )
-            suspended_at = None
+            self.spans.append(_instant(event.name, event.timestamp))
         elif isinstance(event, ExecutionTerminated):
-            spans.append(
-                Span(
-                    kind="event",
-                    name="terminate",
-                    start=event.timestamp,
-                    end=event.timestamp,
-                    outcome="received",
-                )
+            self.spans.append(_instant("terminate", event.timestamp))
+        elif isinstance(event, ExecutionSuspended):
+            self.suspended_at = event.timestamp
+        elif isinstance(event, ExecutionResumed):
+            self._resume(event.timestamp)
+
+    def _complete(self, event: HistoryEvent) -> None:
+        begun = self.opened.pop(getattr(event, "task_id", -1), None)
+        if begun is not None:
+            outcome = _COMPLETIONS[type(event)]
+            self.spans.append(_span(begun, event.timestamp, outcome, getattr(event, "failure", None)))
+
+    def _resume(self, at: int | None, outcome: str = "completed") -> None:
+        if self.suspended_at is not None:
+            self.spans.append(
+                Span(kind="suspended", name="suspended", start=self.suspended_at, end=at, outcome=outcome)
             )
-    if suspended_at is not None:
-        spans.append(
-            Span(
-                kind="suspended",
-                name="suspended",
-                start=suspended_at,
-                end=end,
-                outcome="pending" if end is None else "unfinished",
-            )
-        )
-    for begun in opened.values():
-        spans.append(_span(begun, end, "pending" if end is None else "unfinished", None))
-    return spans
+            self.suspended_at = None
+
+    def finish(self, end: int | None) -> list[Span]:
+        self._resume(end, "pending" if end is None else "unfinished")
+        for begun in self.opened.values():
+            self.spans.append(_span(begun, end, "pending" if end is None else "unfinished", None))
+        return self.spans
 
 
 def _span(begun: HistoryEvent, end: int | None, outcome: str, failure: FailureDetails | None) -> Span:

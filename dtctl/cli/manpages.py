@@ -167,43 +167,74 @@ def render_page(path: tuple[str, ...], command: Any, root: Any) -> str:
         f".B {escape(' '.join(path))}",
         escape(synopsis(command, ctx)),
     ]
-    if paragraphs or summary:
-        lines += [".SH DESCRIPTION", escape(summary)]
-        for paragraph in paragraphs:
-            lines += [".PP", escape(paragraph)]
-    if _is_group(command):
-        lines.append(".SH COMMANDS")
-        for sub_name in sorted(command.commands):
-            sub = command.commands[sub_name]
-            lines += [".TP", f".B {escape(sub_name)}", escape(sub.get_short_help_str(limit=200))]
+    lines += _description(summary, paragraphs)
+    lines += _commands(command)
+    lines += _options(command, ctx, root)
+    lines += _json_output(name)
+    lines += _term_list("EXIT STATUS", EXIT_CODES)
+    lines += _term_list("ENVIRONMENT", ENVIRONMENT)
+    lines += _examples(examples)
+    lines += [
+        ".SH SEE ALSO",
+        escape("dtctl(1)" if command is not root else "dtctl-worker(1), dtctl-start-instance(1)"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _description(summary: str, paragraphs: list[str]) -> list[str]:
+    if not (paragraphs or summary):
+        return []
+    lines = [".SH DESCRIPTION", escape(summary)]
+    for paragraph in paragraphs:
+        lines += [".PP", escape(paragraph)]
+    return lines
+
+
+def _commands(command: Any) -> list[str]:
+    if not _is_group(command):
+        return []
+    lines = [".SH COMMANDS"]
+    for sub_name in sorted(command.commands):
+        sub = command.commands[sub_name]
+        lines += [".TP", f".B {escape(sub_name)}", escape(sub.get_short_help_str(limit=200))]
+    return lines
+
+
+def _options(command: Any, ctx: Any, root: Any) -> list[str]:
     options = list(option_lines(command, ctx))
-    if options:
-        lines += [".SH OPTIONS", *options]
+    lines = [".SH OPTIONS", *options] if options else []
     if command is not root:
         lines += [
             ".SH GLOBAL OPTIONS",
             escape("Given before the command name (--json and -o also after it):"),
             *list(option_lines(root, click.Context(root))),
         ]
-    if name in JSON_OUTPUT:
-        lines.append(".SH JSON OUTPUT")
-        for n, paragraph in enumerate(JSON_OUTPUT[name]):
-            lines += ([".PP"] if n else []) + [escape(paragraph)]
-    lines.append(".SH EXIT STATUS")
-    for code, meaning in EXIT_CODES:
-        lines += [".TP", f".B {code}", escape(meaning)]
-    lines.append(".SH ENVIRONMENT")
-    for variable, meaning in ENVIRONMENT:
-        lines += [".TP", f".B {variable}", escape(meaning)]
-    if examples:
-        lines.append(".SH EXAMPLES")
-        for example in examples:
-            lines += [".PP", ".nf", escape(example), ".fi"]
-    lines += [
-        ".SH SEE ALSO",
-        escape("dtctl(1)" if command is not root else "dtctl-worker(1), dtctl-start-instance(1)"),
-    ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _json_output(name: str) -> list[str]:
+    if name not in JSON_OUTPUT:
+        return []
+    lines = [".SH JSON OUTPUT"]
+    for n, paragraph in enumerate(JSON_OUTPUT[name]):
+        lines += ([".PP"] if n else []) + [escape(paragraph)]
+    return lines
+
+
+def _term_list(section: str, terms: Any) -> list[str]:
+    lines = [f".SH {section}"]
+    for term, meaning in terms:
+        lines += [".TP", f".B {term}", escape(meaning)]
+    return lines
+
+
+def _examples(examples: list[str]) -> list[str]:
+    if not examples:
+        return []
+    lines = [".SH EXAMPLES"]
+    for example in examples:
+        lines += [".PP", ".nf", escape(example), ".fi"]
+    return lines
 
 
 def generate() -> dict[str, str]:

@@ -49,18 +49,7 @@ def json_argument(text: str | None, *, what: str) -> Any:
     """``--input``: JSON text, ``@path/to/file.json`` or ``-`` for standard input."""
     if text is None:
         return None
-    source = what
-    if text == "-":
-        text = sys.stdin.read()
-        source = f"{what} (from standard input)"
-    elif text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
-            reason = getattr(exc, "strerror", None) or exc
-            raise UsageError(f"cannot read {what} file {str(path)!r}: {reason}") from None
-        source = f"{what} file {str(path)!r}"
+    text, source = _json_source(text, what)
     try:
         value = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
@@ -72,6 +61,26 @@ def json_argument(text: str | None, *, what: str) -> Any:
         raise UsageError(f"{source} is not valid JSON: {exc}") from None
     except RecursionError:
         raise UsageError(f"{source} is nested too deeply") from None
+    _check_storable(value, source)
+    return value
+
+
+def _json_source(text: str, what: str) -> tuple[str, str]:
+    """The JSON text behind ``-`` (standard input) or ``@file``, and how to name it in errors."""
+    if text == "-":
+        return sys.stdin.read(), f"{what} (from standard input)"
+    if not text.startswith("@"):
+        return text, what
+    path = Path(text[1:])
+    try:
+        return path.read_text(encoding="utf-8"), f"{what} file {str(path)!r}"
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot read {what} file {str(path)!r}: {reason}") from None
+
+
+def _check_storable(value: Any, source: str) -> None:
+    """Parsed JSON that cannot be stored again as JSON text (lone surrogates, infinite numbers)."""
     try:
         json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except ValueError as exc:
@@ -80,7 +89,6 @@ def json_argument(text: str | None, *, what: str) -> Any:
         raise UsageError(f"{source} holds a number too large for JSON (it would be infinite)") from None
     except RecursionError:
         raise UsageError(f"{source} is nested too deeply") from None
-    return value
 
 
 def duration(text: str, *, what: str) -> timedelta:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dtctl.client_views import Unclaimed, WaitingFor
+from dtctl.client_views import PendingActivity, Unclaimed, WaitingFor
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import COMPLETED, FAILED, RUNNING, SUSPENDED, TERMINATED, event_to_dict
 from dtctl.hub.base import CreateOutcome, HistoryRecord, InstancePage, InstanceState
@@ -373,27 +373,7 @@ def _waiting_lines(w: WaitingFor) -> list[Text]:
                 f"(lease until {local_time(w.episode_lease_expires)})"
             )
         )
-    for a in w.activities:
-        label = f"activity {a.name} (task {a.task_id}): "
-        if a.state == "running":
-            lines.append(
-                Text(
-                    label + f"running on worker {a.worker}, attempt {a.attempts}, "
-                    f"scheduled {relative(a.scheduled_at, w.now)}, lease until {local_time(a.lease_expires)}"
-                )
-            )
-        elif a.state == "queued":
-            later = (
-                f", not before {local_time(a.visible_at)}" if a.visible_at and a.visible_at > w.now else ""
-            )
-            retried = f", {a.attempts} earlier attempt(s)" if a.attempts else ""
-            lines.append(
-                Text(label + f"queued for a worker since {relative(a.scheduled_at, w.now)}{later}{retried}")
-            )
-        elif a.state == "result_pending":
-            lines.append(Text(label + "finished; its result waits for the next episode"))
-        else:
-            lines.append(Text(label + "scheduled, but neither queued nor answered", "yellow"))
+    lines += [_activity_line(a, w.now) for a in w.activities]
     for t in w.timers:
         when = "due now; waits for the next episode" if t.state == "due" else relative(t.fire_at, w.now)
         lines.append(Text(f"timer (task {t.task_id}): fires {local_time(t.fire_at)} ({when})"))
@@ -425,6 +405,23 @@ def _waiting_lines(w: WaitingFor) -> list[Text]:
     return lines
 
 
+
+def _activity_line(a: PendingActivity, now: int) -> Text:
+    label = f"activity {a.name} (task {a.task_id}): "
+    if a.state == "running":
+        return Text(
+            label + f"running on worker {a.worker}, attempt {a.attempts}, "
+            f"scheduled {relative(a.scheduled_at, now)}, lease until {local_time(a.lease_expires)}"
+        )
+    if a.state == "queued":
+        later = f", not before {local_time(a.visible_at)}" if a.visible_at and a.visible_at > now else ""
+        retried = f", {a.attempts} earlier attempt(s)" if a.attempts else ""
+        return Text(label + f"queued for a worker since {relative(a.scheduled_at, now)}{later}{retried}")
+    if a.state == "result_pending":
+        return Text(label + "finished; its result waits for the next episode")
+    return Text(label + "scheduled, but neither queued nor answered", "yellow")
+
+
 def _unclaimed_lines(unclaimed: Unclaimed) -> list[Text]:
     if not unclaimed:
         return []
@@ -445,8 +442,18 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    limit = None if full else 200
-    rows: list[tuple[str, Text | str]] = [
+    payloads = _payload_rows(state, limit=None if full else 200)
+    rows = _identity_rows(state) + payloads + _state_rows(state, full)
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+Row = tuple[str, Text | str]
+
+
+def _identity_rows(state: InstanceState) -> list[Row]:
+    rows: list[Row] = [
         ("instance", state.instance_id),
         ("name", state.name),
         ("status", status_text(state.status)),
@@ -454,19 +461,23 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
         ("created", local_time(state.created_at)),
         ("updated", local_time(state.updated_at)),
     ]
-    if state.completed_at:
-        rows.append(("completed", local_time(state.completed_at)))
-    if state.previous_execution_id:
-        rows.append(("previous execution", state.previous_execution_id))
-    if state.parent_instance_id:
-        rows.append(("parent", state.parent_instance_id))
-    for label, text in (
-        ("input", state.input),
-        ("output", state.output),
-        ("custom status", state.custom_status),
-    ):
-        if text is not None:
-            rows.append((label, text if limit is None else short(text, limit)))
+    optional = (
+        ("completed", state.completed_at and local_time(state.completed_at)),
+        ("previous execution", state.previous_execution_id),
+        ("parent", state.parent_instance_id),
+    )
+    return rows + [(label, value) for label, value in optional if value]
+
+
+def _payload_rows(state: InstanceState, *, limit: int | None) -> list[Row]:
+    payloads = (("input", state.input), ("output", state.output), ("custom status", state.custom_status))
+    return [
+        (label, text if limit is None else short(text, limit)) for label, text in payloads if text is not None
+    ]
+
+
+def _state_rows(state: InstanceState, full: bool) -> list[Row]:
+    rows: list[Row] = []
     if state.scheduled_start and state.status == "PENDING":
         rows.append(("starts", local_time(state.scheduled_start)))
     if state.failure:
@@ -476,9 +487,7 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
     if state.lease_owner:
         rows.append(("leased by", f"{state.lease_owner} until {local_time(state.lease_expires)}"))
     rows.append(("history", f"{state.history_length} events"))
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return rows
 
 
 def instance_list(

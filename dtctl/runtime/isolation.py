@@ -164,45 +164,50 @@ class Isolator:
 
     def _follow(self, item: WorkItem, child: subprocess.Popen[bytes]) -> IsolatedOutcome:
         assert child.stdin is not None and child.stdout is not None
-        request = IsolatedRequest(self._config, item, os.getpid())
         try:
-            child.stdin.write(pickle.dumps(request))
+            child.stdin.write(pickle.dumps(IsolatedRequest(self._config, item, os.getpid())))
             child.stdin.close()
         except BrokenPipeError:
             pass  # it died already: its exit status says how
         bound = self._config.stall_timeout
-        deadline = time.monotonic() + STARTUP_ALLOWANCE + bound
-        reported: str | None = None
-        fd = child.stdout.fileno()
-        pending = b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                child.kill()
-                child.wait()
-                if self._stopping.is_set():
-                    return IsolatedOutcome(item, Verdict.GAVE_UP, "the worker is stopping")
-                return IsolatedOutcome(item, Verdict.RAN_AWAY, _runaway(item, bound))
-            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-            if not ready:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                word = line.decode(errors="replace").strip()
-                if word == "start" or (word == "beat" and isinstance(item, ActivityWorkItem)):
-                    deadline = time.monotonic() + bound
-                elif word in ("done", "infra"):
-                    reported = word
+        reported = _watch_progress(child, item, bound)
+        if reported is None:  # silent past the bound: stopped
+            child.kill()
+            child.wait()
+            if self._stopping.is_set():
+                return IsolatedOutcome(item, Verdict.GAVE_UP, "the worker is stopping")
+            return IsolatedOutcome(item, Verdict.RAN_AWAY, _runaway(item, bound))
         code = child.wait()
         if reported == "done" and code == 0:
             return IsolatedOutcome(item, Verdict.DONE)
         if self._stopping.is_set() or (reported == "infra" and code == 0):
             return IsolatedOutcome(item, Verdict.GAVE_UP, "the isolated process could not reach the hub")
         return IsolatedOutcome(item, Verdict.CRASHED, crash_detail(code))
+
+
+def _watch_progress(child: subprocess.Popen[bytes], item: WorkItem, bound: float) -> str | None:
+    """Reads the child's progress words until it closes its output; returns its last report ("" when it
+    made none), or None when it stayed silent past ``bound`` (after a start-up allowance)."""
+    assert child.stdout is not None
+    deadline = time.monotonic() + STARTUP_ALLOWANCE + bound
+    reported = ""
+    fd = child.stdout.fileno()
+    pending = b""
+    while (remaining := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return reported
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            word = line.decode(errors="replace").strip()
+            if word == "start" or (word == "beat" and isinstance(item, ActivityWorkItem)):
+                deadline = time.monotonic() + bound
+            elif word in ("done", "infra"):
+                reported = word
+    return None
 
 
 def _runaway(item: WorkItem, bound: float) -> str:
