@@ -45,6 +45,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -179,6 +180,10 @@ class HistoryBuilder:
         """The timer ``task_id`` fired; ``fire_at`` defaults to the time its timer_created recorded."""
         at = self.fire_time(fire_at) if fire_at is not None else self._recorded_fire_time(task_id)
         return self.add(TimerFired(timestamp=self.now, task_id=task_id, fire_at=at))
+
+    def timer_cancelled(self, task_id: int) -> HistoryBuilder:
+        """The code cancelled timer ``task_id`` (created in an earlier episode)."""
+        return self.add(TimerCancelled(timestamp=self.now, task_id=task_id))
 
     def _recorded_fire_time(self, task_id: int) -> int:
         for event in reversed(self.events):
