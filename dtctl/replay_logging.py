@@ -26,7 +26,7 @@ class ReplaySafeLogger(logging.LoggerAdapter[logging.Logger]):
         super().__init__(logger, {})
         self._is_replaying = is_replaying
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging module's spelling
+    def isEnabledFor(self, level: int) -> bool:
         if self._is_replaying():
             return False
         return self.logger.isEnabledFor(level)

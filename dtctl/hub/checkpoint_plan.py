@@ -157,9 +157,7 @@ def _create_timer(ep: _Episode, action: CreateTimer) -> None:
 
 def _cancel_timer(ep: _Episode, action: CancelTimer) -> None:
     if ep.local:  # an ending execution drops its whole inbox anyway
-        ep.conn.execute(
-            ep.d.queries.DELETE_TIMER_FIRED, (ep.instance_id, ep.execution_id, action.task_id)
-        )
+        ep.conn.execute(ep.d.queries.DELETE_TIMER_FIRED, (ep.instance_id, ep.execution_id, action.task_id))
 
 
 def _start_sub_orchestration(ep: _Episode, action: StartSubOrchestration) -> None:

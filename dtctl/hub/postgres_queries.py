@@ -155,7 +155,8 @@ DELETE_MESSAGES = "DELETE FROM new_events WHERE instance_id = %s AND id = ANY(%s
 DELETE_INBOX = "DELETE FROM new_events WHERE instance_id = %s"
 # A cancelled timer: its pending timer_fired must never wake the instance (CancelTimer).
 DELETE_TIMER_FIRED = (
-    "DELETE FROM new_events WHERE instance_id = %s AND execution_id = %s AND kind = 'timer_fired' AND task_id = %s"
+    "DELETE FROM new_events WHERE instance_id = %s AND execution_id = %s"
+    " AND kind = 'timer_fired' AND task_id = %s"
 )
 DELETE_OTHER_EXECUTION_EVENTS = (
     "DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND execution_id <> %s"

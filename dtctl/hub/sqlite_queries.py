@@ -123,7 +123,8 @@ DELETE_MESSAGE = "DELETE FROM new_events WHERE id = ? AND instance_id = ?"
 DELETE_INBOX = "DELETE FROM new_events WHERE instance_id = ?"
 # A cancelled timer: its pending timer_fired must never wake the instance (CancelTimer).
 DELETE_TIMER_FIRED = (
-    "DELETE FROM new_events WHERE instance_id = ? AND execution_id = ? AND kind = 'timer_fired' AND task_id = ?"
+    "DELETE FROM new_events WHERE instance_id = ? AND execution_id = ?"
+    " AND kind = 'timer_fired' AND task_id = ?"
 )
 DELETE_OTHER_EXECUTION_EVENTS = (
     "DELETE FROM new_events WHERE instance_id = ? AND execution_id IS NOT NULL AND execution_id <> ?"

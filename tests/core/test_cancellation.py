@@ -66,7 +66,9 @@ def test_sdk_timer_can_be_cancelled_after_when_any_winner(make_history: MakeHist
     ]
 
 
-def test_a_cancelled_timer_stays_cancelled_and_its_late_timer_fired_is_ignored(make_history: MakeHistory) -> None:
+def test_a_cancelled_timer_stays_cancelled_and_its_late_timer_fired_is_ignored(
+    make_history: MakeHistory,
+) -> None:
     def orchestrator(ctx: OrchestrationContext, _: Any) -> Generator[task.Task[Any], Any, Any]:
         approval = ctx.wait_for_external_event("approval")
         timeout = ctx.create_timer(timedelta(minutes=5))
