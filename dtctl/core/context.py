@@ -182,6 +182,7 @@ class OrchestrationContext:
     __slots__ = (
         "_actions",
         "_arrivals",
+        "_converter",
         "_custom_status",
         "_execution_id",
         "_inbox",
@@ -197,8 +198,11 @@ class OrchestrationContext:
         "_waiters",
     )
 
-    def __init__(self, instance_id: str = "", *, name: str = "") -> None:
+    def __init__(
+        self, instance_id: str = "", *, name: str = "", converter: payload.DataConverter | None = None
+    ) -> None:
         self._instance_id = instance_id
+        self._converter = converter  # the app's DataConverter; None: dtctl's JSON codec
         self._name = name
         self._execution_id = ""
         self._parent_instance_id: str | None = None
@@ -254,7 +258,7 @@ class OrchestrationContext:
     ) -> CompletableTask[Any]:
         """Schedule an activity; the task completes with its (decoded) result."""
         name, hint = _callee(activity)
-        data = payload.encode(input, what=f"the input of activity {name!r}")
+        data = payload.encode(input, what=f"the input of activity {name!r}", converter=self._converter)
         call = Call(ACTIVITY, name, None, data)
         return self._start_work(call, f"activity {name!r}", return_type or hint, retry_policy)
 
@@ -269,7 +273,8 @@ class OrchestrationContext:
     ) -> CompletableTask[Any]:
         """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given)."""
         name, hint = _callee(orchestrator)
-        data = payload.encode(input, what=f"the input of sub-orchestration {name!r}")
+        what = f"the input of sub-orchestration {name!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
         call = Call(SUB_ORCHESTRATION, name, instance_id, data)
         return self._start_work(call, f"sub-orchestration {name!r}", return_type or hint, retry_policy)
 
@@ -294,7 +299,7 @@ class OrchestrationContext:
         task: CancellableTask[Any] = CancellableTask(f"event {name!r}", data_type)
         buffered = self._inbox.get(key)
         if buffered:
-            task.complete(payload.decode(buffered.popleft()[1].input, data_type))
+            task.complete(payload.decode(buffered.popleft()[1].input, data_type, converter=self._converter))
             return task
         waiters = self._waiters.get(key)
         if waiters is None:
@@ -305,7 +310,8 @@ class OrchestrationContext:
 
     def send_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Raise ``event_name`` on another instance (fire and forget)."""
-        encoded = payload.encode(data, what=f"the data of event {event_name!r}")
+        what = f"the data of event {event_name!r}"
+        encoded = payload.encode(data, what=what, converter=self._converter)
         self._add_call(Call(SEND_EVENT, event_name, instance_id, encoded))
 
     def continue_as_new(self, new_input: Any, *, save_events: bool = False) -> None:
@@ -313,11 +319,13 @@ class OrchestrationContext:
 
         With ``save_events``, external events nobody consumed yet are carried into the new execution.
         """
-        encoded = payload.encode(new_input, what="the input of continue_as_new")
+        encoded = payload.encode(new_input, what="the input of continue_as_new", converter=self._converter)
         self._pending.continue_as_new = ContinueAsNewRequest(encoded, save_events)
 
     def set_custom_status(self, custom_status: Any) -> None:
-        self._custom_status = payload.encode(custom_status, what="the custom status")
+        self._custom_status = payload.encode(
+            custom_status, what="the custom status", converter=self._converter
+        )
 
     def new_uuid(self) -> str:
         """A uuid that is the same on every replay (the durabletask SDK's derivation)."""

@@ -159,15 +159,15 @@ class CompletableTask(Task[T]):
 
     # --- the replay engine's half: history completes the task ------------------------------------------
 
-    def resolve(self, encoded: str | None) -> None:
-        """Complete with a result from history, decoded to the callee's return type.
+    def resolve(self, encoded: str | None, converter: payload.DataConverter | None = None) -> None:
+        """Complete with a result from history, decoded to the callee's return type (by ``converter``).
 
         A result that cannot be read fails the task instead, so the orchestrator sees a
         :class:`TaskFailedError` it can handle rather than the episode crashing.
         """
         if encoded is not None:
             try:
-                value = payload.decode(encoded, self._hint)
+                value = payload.decode(encoded, self._hint, converter=converter)
             except PayloadError as error:
                 self._fail(TaskFailedError(f"the result of {self._label} could not be read: {error}", error))
                 return
