@@ -20,7 +20,7 @@ from typing import Any
 
 from dtctl.client import StartRequest, TaskHubClient
 from dtctl.hub import open_hub
-from dtctl.hub import sqlite_queries as q
+from dtctl.hub.sqlite import queries as q
 
 # Statements run per work item or per started instance.
 HOT = (

@@ -75,7 +75,8 @@ def open_for_inspection(location: str) -> TaskHub:
 def hub_info(location: str) -> dict[str, Any]:
     """What ``dtctl hub info`` shows: for PostgreSQL read without opening the hub (it may not exist)."""
     if is_postgres(location):
-        from dtctl.hub import postgres_admin, postgres_conn
+        from dtctl.hub.postgres import admin as postgres_admin
+        from dtctl.hub.postgres import conn as postgres_conn
 
         return postgres_admin.hub_info(postgres_conn.parse_url(location))
     hub = open_hub(location)
@@ -90,7 +91,8 @@ def postgres_setup(location: str, role: str | None, password: str | None) -> dic
     role (DML and EXECUTE on the hub, nothing else) and report what it may do."""
     import psycopg
 
-    from dtctl.hub import postgres_admin, postgres_conn
+    from dtctl.hub.postgres import admin as postgres_admin
+    from dtctl.hub.postgres import conn as postgres_conn
 
     where = postgres_conn.parse_url(location)
     result: dict[str, Any] = {

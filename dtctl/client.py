@@ -49,7 +49,7 @@ from dtctl.hub.base import (
     WakeSource,
     WorkerInfo,
 )
-from dtctl.hub.common import purge_statuses as _purge_statuses
+from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
 
 __all__ = [

@@ -86,7 +86,7 @@ def is_postgres_location(location: str) -> bool:
 def postgres_schema(url: str) -> str:
     """The schema of the PostgreSQL hub a URL names: ``dtctl_<hub>`` (``?hub=NAME``, default ``default``).
 
-    The same rule as :func:`dtctl.hub.postgres_conn.parse_url`, without importing psycopg or connecting.
+    The same rule as :func:`dtctl.hub.postgres.conn.parse_url`, without importing psycopg or connecting.
     """
     try:
         query = parse_qsl(urlsplit(url).query, keep_blank_values=True)

@@ -27,7 +27,7 @@ from dtctl.hub.base import CreateOutcome, HistoryRecord, InstancePage, InstanceS
 SHORT_PAYLOAD = 60
 # Plain output (a pipe, a file) is not wrapped: a line per row, whatever its length, for grep and cut.
 PLAIN_WIDTH = 100_000
-STATUS_STYLES = {
+STATUS_STYLES: dict[str, str] = {
     COMPLETED: "green",
     FAILED: "bold red",
     TERMINATED: "magenta",

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dtctl.cli import render, state
-from dtctl.runtime.config import WorkerConfig
+from dtctl.runtime.config import DEFAULT_STALL_TIMEOUT, WorkerConfig
 from dtctl.runtime.loader import load_app
 
 
@@ -36,6 +36,18 @@ def worker(
             "--lease-seconds", min=1.0, help="How long a lease lasts before another worker may take the work."
         ),
     ] = 30.0,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            "--stall-timeout",
+            min=1.0,
+            help=(
+                "Seconds an episode (or a worker process's main loop) may run without coming back before "
+                "it is stopped; a runaway proved alone is failed as poison."
+            ),
+            metavar="SECONDS",
+        ),
+    ] = DEFAULT_STALL_TIMEOUT,
     burst: Annotated[bool, typer.Option("--burst", help="Drain the visible backlog, then exit.")] = False,
     synchronous: Annotated[
         str,
@@ -48,7 +60,12 @@ def worker(
     """Run worker processes that execute the app's orchestrations and activities.
 
     Workers compete for work over the hub; run as many as you like, on one hub. SIGTERM or Ctrl-C
-    drains: in-flight activities finish (up to 10 s) and every lease is given back at once.
+    drains: in-flight activities finish (up to 10 s) and every lease is given back at once; a process
+    still busy in user code after that ends anyway.
+
+    A work item whose worker process died or stalled while it held it runs again alone, in a process
+    of its own: an activity that crashes its process (a segfault, os._exit) or an episode that runs
+    past --stall-timeout is failed as poison with the reason, and nothing else is charged for it.
 
     Example: dtctl worker samples/hello_cities.py:app --concurrency 4
     """
@@ -65,6 +82,7 @@ def worker(
         max_orchestrations=max_orchestrations,
         max_activities=max_activities,
         lease_seconds=lease_seconds,
+        stall_timeout=stall_timeout,
         burst=burst,
         synchronous=synchronous,
     )

@@ -24,17 +24,18 @@ from typing import Any, ClassVar
 
 from dtctl.core.failure import FailureDetails
 from dtctl.core.payload import parse_json
+from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 
-# Runtime statuses (DESIGN §2).
-PENDING = "PENDING"
-RUNNING = "RUNNING"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-TERMINATED = "TERMINATED"
-SUSPENDED = "SUSPENDED"
-CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
-TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, TERMINATED})
-ALL_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TERMINATED, SUSPENDED)
+# Runtime statuses (DESIGN §2): aliases of the members of dtctl.core.status.RuntimeStatus.
+PENDING = RuntimeStatus.PENDING
+RUNNING = RuntimeStatus.RUNNING
+COMPLETED = RuntimeStatus.COMPLETED
+FAILED = RuntimeStatus.FAILED
+TERMINATED = RuntimeStatus.TERMINATED
+SUSPENDED = RuntimeStatus.SUSPENDED
+CONTINUED_AS_NEW = RuntimeStatus.CONTINUED_AS_NEW
+TERMINAL_STATUSES = TERMINAL
+ALL_STATUSES = STORED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

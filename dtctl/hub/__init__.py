@@ -82,8 +82,7 @@ def redact(location: str | Path) -> str:
     """A hub location safe to show: a PostgreSQL URL loses its password; a path is unchanged."""
     text = str(location)
     if text.startswith(_POSTGRES_SCHEMES):
-        from dtctl.hub.postgres_conn import redact_url
+        from dtctl.hub.postgres.conn import redact_url
 
         return redact_url(text)
     return text
-

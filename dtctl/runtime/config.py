@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 
 from dtctl.hub.base import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_DEQUEUE
 
+DEFAULT_STALL_TIMEOUT = 2 * DEFAULT_LEASE_SECONDS
+
 # Episodes of a worker run one after another; max_orchestrations is how many it leases and checkpoints
 # per transaction (group commit). Bigger batches share the pages every commit rewrites: on 2 cores,
 # 1,000 hello-cities-3 (FULL, `python -m benchmarks hello_cities`) went from ~940 to ~1,080 instances/s
@@ -41,6 +43,13 @@ class WorkerConfig:
     drain_seconds: float = 10.0
     heartbeat_seconds: float = 5.0
     idle_poll_max: float = 1.0
+    # The longest an episode, or a worker's main loop, may run without coming back (a runaway is stopped
+    # and, proved alone, failed as poison): twice the default lease, as a loop that has not come back for
+    # two lease periods has lost every lease it held anyway; far above any legitimate step (a busy wait
+    # on the SQLite lock, the replay of a 30,000-event history take seconds).
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
+    isolate_suspects: bool = True  # run items whose process died around them alone (``isolation``)
+    progress_fd: int = -1  # the supervisor's progress pipe (set per process by the supervisor)
 
     def resolved(self) -> WorkerConfig:
         return WorkerConfig(

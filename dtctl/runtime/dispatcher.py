@@ -63,10 +63,9 @@ class EpisodeRunner:
     instance meanwhile, a checkpoint was refused) means the history changed under it: reload and replay.
     """
 
-    def __init__(self, app: App, hub: TaskHub, *, max_dequeue: int, cache_size: int = 2048) -> None:
+    def __init__(self, app: App, hub: TaskHub, *, cache_size: int = 2048) -> None:
         self._app = app
         self._hub = hub
-        self._max_dequeue = max_dequeue
         self._cache: OrderedDict[str, _CachedInstance] = OrderedDict()
         self._cache_size = cache_size
         self._pending: dict[str, _CachedInstance] = {}
@@ -74,8 +73,6 @@ class EpisodeRunner:
         self.loaded = 0  # episodes that loaded and replayed history
 
     def decide(self, item: OrchestrationWorkItem) -> Decision:
-        if item.dequeue_count > self._max_dequeue:
-            return poison_decision(item, self._max_dequeue)
         definition = self._app.get_orchestrator(item.name)
         if definition is None:  # the hub only leases registered names; a race with a code change
             raise LookupError(f"orchestrator {item.name!r} is not registered in this worker")
@@ -122,15 +119,17 @@ class EpisodeRunner:
         return len(self._cache)
 
 
-def poison_decision(item: OrchestrationWorkItem, limit: int) -> Decision:
-    """Fail an instance whose episode keeps crashing workers, instead of crashing them forever."""
-    failure = FailureDetails(
-        message=(
-            f"orchestration work item was leased {item.dequeue_count} times without completing an "
-            f"episode (limit {limit}); the worker running it crashed or timed out each time"
-        ),
-        error_type=POISON_ERROR_TYPE,
+def leased_too_often(kind: str, name: str, count: int, limit: int) -> str:
+    """Why an item is poison when no isolated run reached a verdict (its worker kept dying around it)."""
+    return (
+        f"{kind} {name!r} was leased {count} times without completing (limit {limit}); "
+        "the worker running it crashed or timed out each time"
     )
+
+
+def poison_decision(item: OrchestrationWorkItem, message: str) -> Decision:
+    """Fail an instance whose episode keeps crashing workers, instead of crashing them forever."""
+    failure = FailureDetails(message=message, error_type=POISON_ERROR_TYPE)
     consumed = [m.event for m in item.messages]
     history: list[HistoryEvent] = [OrchestratorStarted(timestamp=item.leased_at), *consumed]
     history.append(ExecutionCompleted(timestamp=item.leased_at, status=FAILED, failure=failure))
@@ -140,14 +139,8 @@ def poison_decision(item: OrchestrationWorkItem, limit: int) -> Decision:
 # --- activities ---------------------------------------------------------------------------------------
 
 
-def poison_result(item: ActivityWorkItem, limit: int) -> ActivityResult:
-    failure = FailureDetails(
-        message=(
-            f"activity {item.name!r} was leased {item.dequeue_count} times without completing "
-            f"(limit {limit}); the worker running it crashed or timed out each time"
-        ),
-        error_type=POISON_ERROR_TYPE,
-    )
+def poison_result(item: ActivityWorkItem, message: str) -> ActivityResult:
+    failure = FailureDetails(message=message, error_type=POISON_ERROR_TYPE)
     return ActivityResult(item, TaskFailed(timestamp=_now_us(), task_id=item.task_id, failure=failure))
 
 

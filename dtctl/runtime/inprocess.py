@@ -63,7 +63,9 @@ def run_orchestration(
             client.start_instance(function_name(orchestrator), input=input, instance_id=instance_id)
             for name, data in events:
                 client.raise_event(instance_id, name, data)
-            worker = Worker(WorkerConfig(hub=folder, app="in-process"), app, hub)
+            # Nothing to isolate in-process (a crash is the test's own); a child would not share the clock.
+            config = WorkerConfig(hub=folder, app="in-process", isolate_suspects=False)
+            worker = Worker(config, app, hub)
             return _drive(worker, hub, clock, instance_id, max_steps)
         finally:
             client.close()

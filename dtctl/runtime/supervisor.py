@@ -2,18 +2,25 @@
 
 Each worker is a fresh interpreter (``python -m dtctl.runtime.worker``): nothing, and in particular no
 database connection, crosses a fork, and a worker does not import the CLI.
+
+Each worker also gets the write end of a progress pipe, where its main loop writes a byte now and then.
+A worker whose pipe stays silent for the stall timeout (plus a margin, so the worker's own watchdog can
+first give its leases back) is stuck where no thread of its own can act, and is SIGKILLed; its items
+come back as suspects and are run alone (``isolation``). A crashed worker is restarted after a delay
+that doubles with each short-lived run and starts again from the shortest after a healthy one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from dtctl.errors import ExitCode
@@ -25,7 +32,16 @@ log = logging.getLogger("dtctl.supervisor")
 FATAL_EXIT_CODES = frozenset(
     {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.SCHEMA_MISMATCH, ExitCode.HUB_UNSAFE}
 )
+MIN_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
+# A run at least this long was healthy: the next crash is restarted after MIN_RESTART_DELAY again. As
+# long as the longest delay: a crash loop (runs of a few seconds) keeps backing off, while workers that
+# crash now and then (an activity taking its process down) always come back quickly.
+HEALTHY_RUN_SECONDS = MAX_RESTART_DELAY
+# The worker's own watchdog acts at the stall timeout; the supervisor kills after this margin more.
+STALL_KILL_MARGIN = 5.0
+# Before its first beat a worker imports the app and opens the hub: allow this much more for that.
+STARTUP_ALLOWANCE = 30.0
 
 
 @dataclass
@@ -34,6 +50,9 @@ class _Slot:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float = 0.0
+    started_at: float = 0.0
+    progress_fd: int | None = None  # the read end of this worker's progress pipe
+    progress_at: float | None = None  # when its last beat arrived (None: none yet)
     done: bool = False
     exit_codes: list[int] = field(default_factory=list)
 
@@ -45,12 +64,14 @@ class Supervisor:
         concurrency: int,
         *,
         notify: Callable[[str], None] | None = None,
+        healthy_after: float = HEALTHY_RUN_SECONDS,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.config = config
         self.concurrency = concurrency
         self._notify = notify or (lambda message: log.info("%s", message))
+        self._healthy_after = healthy_after
         self._stop = threading.Event()
         self._slots = [_Slot(i) for i in range(concurrency)]
 
@@ -87,11 +108,41 @@ class Supervisor:
         # The config (with the hub URL, maybe a password) goes through a pipe, not argv: argv is
         # readable by every user of the machine through `ps`.
         command = [sys.executable, "-m", "dtctl.runtime.worker", "-"]
-        slot.process = subprocess.Popen(command, stdin=subprocess.PIPE)
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)  # a worker never waits for the supervisor to read
+        try:
+            slot.process = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(write_end,))
+        finally:
+            os.close(write_end)
+        slot.progress_fd, slot.progress_at = read_end, None
+        slot.started_at = time.monotonic()
         assert slot.process.stdin is not None
-        slot.process.stdin.write(self.config.to_json().encode())
+        slot.process.stdin.write(replace(self.config, progress_fd=write_end).to_json().encode())
         slot.process.stdin.close()
         self._notify(f"worker {slot.index} started (pid {slot.process.pid})")
+
+    def _check_progress(self, slot: _Slot, now: float) -> None:
+        """SIGKILL a worker whose main loop has been silent past the stall timeout."""
+        assert slot.process is not None and slot.progress_fd is not None
+        try:
+            while os.read(slot.progress_fd, 4096):
+                slot.progress_at = now
+        except BlockingIOError:
+            pass
+        bound = self.config.stall_timeout + STALL_KILL_MARGIN
+        since = slot.progress_at if slot.progress_at is not None else slot.started_at + STARTUP_ALLOWANCE
+        if now - since > bound and slot.process.poll() is None:
+            self._notify(
+                f"worker {slot.index} (pid {slot.process.pid}) made no progress for {now - since:.0f}s "
+                f"(stall timeout {self.config.stall_timeout:g}s); killing it"
+            )
+            slot.process.kill()
+
+    def _close_progress(self, slot: _Slot) -> None:
+        if slot.progress_fd is not None:
+            os.close(slot.progress_fd)
+            slot.progress_fd = None
 
     def _reap(self) -> int | None:
         now = time.monotonic()
@@ -104,16 +155,20 @@ class Supervisor:
                 continue
             code = slot.process.poll()
             if code is None:
+                self._check_progress(slot, now)
                 continue
             slot.exit_codes.append(code)
             slot.process = None
+            self._close_progress(slot)
             if code in FATAL_EXIT_CODES:
                 self._notify(f"worker {slot.index} cannot run (exit {code}); stopping")
                 return code
             if code == 0 and self.config.burst:
                 slot.done = True
                 continue
-            delay = min(MAX_RESTART_DELAY, 0.5 * 2**slot.restarts)
+            if now - slot.started_at >= self._healthy_after:
+                slot.restarts = 0  # a healthy run: this crash is not part of a crash loop
+            delay = min(MAX_RESTART_DELAY, MIN_RESTART_DELAY * 2**slot.restarts)
             slot.restarts += 1
             slot.restart_at = now + delay
             self._notify(f"worker {slot.index} exited with {code}; restarting in {delay:.1f}s")
@@ -130,6 +185,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for slot in self._slots:
+            self._close_progress(slot)
 
     def _kill_all(self) -> None:
         for slot in self._slots:

@@ -28,6 +28,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -36,14 +38,38 @@ from dtctl.core.decision import Decision
 from dtctl.errors import DtctlError, ExitCode, HubError
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
-from dtctl.hub.base import ActivityResult, OrchestrationWorkItem, TaskHub, WakeSource, WorkerInfo
+from dtctl.hub.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    OrchestrationWorkItem,
+    TaskHub,
+    WakeSource,
+    WorkerInfo,
+)
 from dtctl.hub.wakeup.event import EventWake
 from dtctl.runtime.config import WorkerConfig
-from dtctl.runtime.dispatcher import ActivityPool, EpisodeRunner, poison_result
+from dtctl.runtime.dispatcher import (
+    ActivityPool,
+    EpisodeRunner,
+    leased_too_often,
+    poison_decision,
+    poison_result,
+)
+from dtctl.runtime.isolation import (
+    UNJUDGED_LEASE_FACTOR,
+    IsolatedOutcome,
+    Isolator,
+    Verdict,
+    crash_poison_message,
+    describe,
+    is_suspect,
+    runaway_poison_message,
+)
 from dtctl.runtime.loader import load_app
+from dtctl.runtime.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from dtctl.hub.base import ActivityWorkItem, CheckpointResult
+    pass
 
 log = logging.getLogger("dtctl.worker")
 
@@ -58,7 +84,15 @@ def _monotonic() -> float:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, app: App, hub: TaskHub, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        app: App,
+        hub: TaskHub,
+        *,
+        worker_id: str | None = None,
+        progress: Callable[[str | None], None] | None = None,
+    ) -> None:
         self.config = config.resolved()
         self.app = app
         self.hub = hub
@@ -67,7 +101,7 @@ class Worker:
         self._wake: WakeSource = EventWake()
         self._stopping = threading.Event()
         self._results: queue.SimpleQueue[ActivityResult] = queue.SimpleQueue()
-        self._episodes = EpisodeRunner(app, hub, max_dequeue=self.config.max_dequeue)
+        self._episodes = EpisodeRunner(app, hub)
         self._pool = ActivityPool(app, self.config.max_activities, self._activity_done)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
@@ -80,6 +114,15 @@ class Worker:
         self._batch = hub.batch
         self.episodes_run = 0
         self.activities_run = 0
+        # Suspects (leased before, never completed) run in child processes of their own.
+        self._outcomes: queue.SimpleQueue[IsolatedOutcome] = queue.SimpleQueue()
+        self._isolated_crashes: dict[tuple[str, int], int] = {}
+        self._isolator = (
+            Isolator(self.config, self._isolated_done, at_once=2 * (os.cpu_count() or 1))
+            if self.config.isolate_suspects
+            else None
+        )
+        self._progress = progress or _no_progress
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -88,7 +131,10 @@ class Worker:
         self._wake.set()
 
     def has_inflight_activities(self) -> bool:
-        return bool(self._pool.inflight()) or not self._results.empty()
+        return bool(self._pool.inflight()) or not self._results.empty() or self._isolated_busy()
+
+    def _isolated_busy(self) -> bool:
+        return (self._isolator is not None and self._isolator.busy()) or not self._outcomes.empty()
 
     def wait_for_activity(self, timeout: float) -> None:
         """Block until an activity finishes (or ``timeout``): for callers that step the loop themselves."""
@@ -98,6 +144,10 @@ class Worker:
 
     def _activity_done(self, result: ActivityResult) -> None:
         self._results.put(result)
+        self._wake.set()
+
+    def _isolated_done(self, outcome: IsolatedOutcome) -> None:
+        self._outcomes.put(outcome)
         self._wake.set()
 
     # --- the loop ------------------------------------------------------------------------------------
@@ -137,22 +187,16 @@ class Worker:
     def _step(self, *, follow_up: bool) -> bool:
         """``follow_up``: the checkpoint's transaction also leases activities for the free slots."""
         self._next_due = None
-        results = self._take_results()
+        poisoned = self._settle_isolated()
+        has_results = not self._results.empty()
         leasing = not self._stopping.is_set()
         # Look before leasing only when the last lease found nothing: a busy worker goes straight on.
-        if not results and not (leasing and (not self._look_first or self._work_visible())):
+        if not (poisoned or has_results) and not (leasing and (not self._look_first or self._work_visible())):
             return False
-        if results:
-            fault_point("activity.ran")
-        with self._batch(durable=bool(results)):
-            accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if leasing else []
-            orchestrations = self._lease_orchestrations() if leasing else []
-        self._look_first = not (activities or orchestrations)
-        self._settle_results(results, accepted)
-        self._start_activities(activities)
-        self._run_leased(orchestrations, follow_up=follow_up)
-        return bool(results or activities or orchestrations)
+        done = self._commit(poisoned, lease_activities=leasing, lease_orchestrations=leasing)
+        self._look_first = not (done.activities or done.orchestrations)
+        self._run_leased(done.orchestrations, follow_up=follow_up)
+        return bool(poisoned or done.results or done.activities or done.orchestrations)
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
@@ -185,7 +229,7 @@ class Worker:
         return woken
 
     def _drained(self) -> bool:
-        return not self._pool.inflight() and self._results.empty()
+        return not self._pool.inflight() and self._results.empty() and not self._isolated_busy()
 
     # --- activities ------------------------------------------------------------------------------------
 
@@ -196,14 +240,6 @@ class Worker:
                 results.append(self._results.get_nowait())
             except queue.Empty:
                 return results
-
-    def _commit_activity_results(self) -> bool:
-        results = self._take_results()
-        if not results:
-            return False
-        fault_point("activity.ran")
-        self._settle_results(results, self.hub.complete_activities(results))
-        return True
 
     def _settle_results(self, results: list[ActivityResult], accepted: list[bool]) -> None:
         """After the commit: a refused result (lost lease) is only reported; nothing was written for it."""
@@ -218,7 +254,7 @@ class Worker:
         self.activities_run += len(results)
 
     def _lease_activities(self) -> list[ActivityWorkItem]:
-        free = self._pool.free_slots
+        free = self._pool.free_slots - (len(self._isolator.activities()) if self._isolator else 0)
         if free <= 0 or not self._activity_names:
             return []
         return self.hub.lease_activities(
@@ -231,10 +267,24 @@ class Worker:
             return
         fault_point("activity.leased")
         for item in items:
-            if item.dequeue_count > self.config.max_dequeue:
-                self._results.put(poison_result(item, self.config.max_dequeue))
+            if self._leased_too_often(item):
+                message = leased_too_often("activity", item.name, item.dequeue_count, self._lease_limit)
+                self._results.put(poison_result(item, message))
+            elif self._isolator is not None and is_suspect(item):
+                self._isolator.submit(item)
             else:
                 self._pool.submit(item)
+
+    def _leased_too_often(self, item: ActivityWorkItem | OrchestrationWorkItem) -> bool:
+        """The backstop when no isolated run reached a verdict: its worker kept dying around it."""
+        return item.dequeue_count > self._lease_limit
+
+    @property
+    def _lease_limit(self) -> int:
+        # With isolation, a lease that ends without a verdict is mostly not the item's doing (its worker
+        # was killed while the item ran alone, its child could not reach the hub): allow more of them.
+        factor = UNJUDGED_LEASE_FACTOR if self._isolator is not None else 1
+        return self.config.max_dequeue * factor
 
     # --- orchestrations ----------------------------------------------------------------------------------
 
@@ -248,13 +298,6 @@ class Worker:
             lease_seconds=self.config.lease_seconds,
         )
 
-    def _run_episodes(self) -> bool:
-        """Lease orchestrations, run their episodes and checkpoint them (no activity work)."""
-        with self._batch(durable=False):
-            items = self._lease_orchestrations()
-        self._run_leased(items, follow_up=False)
-        return bool(items)
-
     def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
         """Run the episodes of leased instances; checkpoint them all in one transaction.
 
@@ -267,29 +310,58 @@ class Worker:
         fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
         for item in items:
+            if self._isolator is not None and is_suspect(item) and not self._leased_too_often(item):
+                self._episodes.forget(item.instance_id)  # the child's checkpoint moves its history on
+                self._isolator.submit(item)
+                continue
+            self._progress(f"orchestrator {item.name!r}, instance {item.instance_id!r}")
             decision = self._decide(item)
             if decision is not None:
                 episodes.append((item, decision))
         if not episodes:
             return
         fault_point("episode.before_checkpoint")
+        self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        self.episodes_run += len(episodes)
+
+    # --- the commit path ----------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        *,
+        lease_activities: bool,
+        lease_orchestrations: bool = False,
+    ) -> _Committed:
+        """The one transaction every step ends with, and what follows it once it has committed.
+
+        Checkpoints ``episodes``, stores the activity results that finished meanwhile and leases new
+        work, all in one group commit; only after the block has exited are its answers acted on
+        (refused results reported, the episode cache updated, leased activities started). A
+        transaction that only leases need not wait for stable storage.
+        """
         results = self._take_results()
+        if not (episodes or results or lease_activities or lease_orchestrations):
+            return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        leasing = follow_up and not self._stopping.is_set()
-        with self._batch(durable=True):
-            outcomes: list[CheckpointResult] = self.hub.checkpoint(episodes)
+        with self._batch(durable=bool(episodes or results)):
+            outcomes = self.hub.checkpoint(episodes) if episodes else []
             accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if leasing else []
+            activities = self._lease_activities() if lease_activities else []
+            orchestrations = self._lease_orchestrations() if lease_orchestrations else []
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
                 log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
-        self.episodes_run += len(episodes)
         self._settle_results(results, accepted)
         self._start_activities(activities)
+        return _Committed(results, activities, orchestrations)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
+        if self._leased_too_often(item):
+            count, limit = item.dequeue_count, self._lease_limit
+            return poison_decision(item, leased_too_often("orchestrator", item.name, count, limit))
         try:
             return self._episodes.decide(item)
         except Exception:
@@ -300,17 +372,88 @@ class Worker:
             self.hub.abandon_orchestration(item)
             return None
 
+    # --- suspects, run in isolation ----------------------------------------------------------------------
+
+    def _settle_isolated(self) -> list[tuple[OrchestrationWorkItem, Decision]]:
+        """Act on the isolated runs that ended: poisoned activities join the results, poisoned episodes
+        are returned for the next checkpoint, a crash below the limit runs the item alone again."""
+        poisoned: list[tuple[OrchestrationWorkItem, Decision]] = []
+        while True:
+            try:
+                outcome = self._outcomes.get_nowait()
+            except queue.Empty:
+                return poisoned
+            message = self._judge(outcome)
+            if message is None:
+                continue
+            log.error("%s", message)
+            item = outcome.item
+            if isinstance(item, ActivityWorkItem):
+                self._results.put(poison_result(item, message))
+            else:
+                poisoned.append((item, poison_decision(item, message)))
+
+    def _judge(self, outcome: IsolatedOutcome) -> str | None:
+        """The poison reason this outcome earns its item, or None (settled, given back, or retried)."""
+        item = outcome.item
+        key = (item.instance_id, item.task_id if isinstance(item, ActivityWorkItem) else -1)
+        if outcome.verdict is Verdict.DONE:
+            self._isolated_crashes.pop(key, None)
+            self._count_run(item)
+            return None
+        if outcome.verdict is Verdict.GAVE_UP:
+            self._isolated_crashes.pop(key, None)
+            log.warning("isolated run of %s gave up (%s); giving it back", describe(item), outcome.detail)
+            self._abandon(item)
+            return None
+        if outcome.verdict is Verdict.RAN_AWAY:
+            self._isolated_crashes.pop(key, None)
+            return runaway_poison_message(item, outcome.detail)
+        crashes = self._isolated_crashes.pop(key, 0) + 1
+        if crashes >= self.config.max_dequeue:
+            return crash_poison_message(item, crashes, outcome.detail)
+        if self._stopping.is_set():
+            return None  # the drain gives it back; the next worker starts counting again
+        self._isolated_crashes[key] = crashes
+        log.warning(
+            "%s crashed its isolated process (%s); running it alone again",
+            describe(item),
+            outcome.detail,
+        )
+        assert self._isolator is not None
+        self._isolator.submit(item)
+        return None
+
+    def _count_run(self, item: ActivityWorkItem | OrchestrationWorkItem) -> None:
+        if isinstance(item, ActivityWorkItem):
+            self.activities_run += 1
+        else:
+            self.episodes_run += 1
+
+    def _abandon(self, item: ActivityWorkItem | OrchestrationWorkItem) -> None:
+        if isinstance(item, ActivityWorkItem):
+            self.hub.abandon_activity(item)
+        else:
+            self.hub.abandon_orchestration(item)
+
     # --- housekeeping ------------------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
+        self._progress(None)
         now = _monotonic()
         if now >= self._next_renewal:
             self._next_renewal = now + self.config.lease_seconds / 3
             inflight = self._pool.inflight()
-            if inflight:
-                _, lost = self.hub.renew_leases([], inflight, self.config.lease_seconds)
+            episodes: list[OrchestrationWorkItem] = []
+            if self._isolator is not None:  # the children run under this worker's leases
+                inflight += self._isolator.activities()
+                episodes = self._isolator.orchestrations()
+            if inflight or episodes:
+                lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
                 for task_id in lost:
                     log.warning("lease of activity task %s was lost; its result will be refused", task_id)
+                for instance_id in lost_instances:
+                    log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_seconds
             self.hub.heartbeat(self.info())
@@ -333,23 +476,40 @@ class Worker:
     def _drain(self) -> None:
         """Finish in-flight activities within the grace period, then give every lease back at once."""
         deadline = _monotonic() + self.config.drain_seconds
-        while self._pool.inflight() and _monotonic() < deadline:
+        while (self._pool.inflight() or self._isolated_busy()) and _monotonic() < deadline:
+            self._progress(None)
             self._wake.wait(0.05)
             self._wake.clear()
-            self._commit_activity_results()
-        self._commit_activity_results()
+            self._commit(self._settle_isolated(), lease_activities=False)
+        if self._isolator is not None:
+            self._isolator.stop()  # what is still running in isolation is given back with the rest
+        self._commit(self._settle_isolated(), lease_activities=False)
         released = self.hub.release_leases(self.worker_id)
         if released:
             log.info("released %d leases", released)
         self.hub.remove_worker(self.worker_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    """What one commit stored and leased."""
+
+    results: list[ActivityResult]
+    activities: list[ActivityWorkItem]
+    orchestrations: list[OrchestrationWorkItem]
+
+
+def _no_progress(_doing: str | None) -> None:
+    pass
+
+
 # --- process entry point -------------------------------------------------------------------------------
 
 
-def _install_signal_handlers(worker: Worker) -> None:
+def _install_signal_handlers(worker: Worker, watchdog: Watchdog) -> None:
     def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: draining", signum)
+        watchdog.stopping()  # whatever the main thread is running, the process ends after the grace
         worker.request_stop()
 
     signal.signal(signal.SIGTERM, handle)
@@ -374,13 +534,34 @@ def main(argv: list[str] | None = None) -> int:
     except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    worker = Worker(config, app, hub)
-    _install_signal_handlers(worker)
+    holder: list[Worker] = []
+    watchdog = Watchdog(
+        stall_timeout=config.stall_timeout,
+        grace=config.drain_seconds,
+        give_up=lambda: _give_leases_back(config, holder[0].worker_id),
+        progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
+    )
+    worker = Worker(config, app, hub, progress=watchdog.beat)
+    holder.append(worker)
+    _install_signal_handlers(worker, watchdog)
+    watchdog.start()
     try:
         return worker.run()
     except HubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        watchdog.close()
+        hub.close()
+
+
+def _give_leases_back(config: WorkerConfig, worker_id: str) -> None:
+    """From the watchdog thread: a connection of its own (the main thread's is busy in user code)."""
+    hub = open_hub(config.hub, synchronous=config.synchronous)
+    try:
+        released = hub.release_leases(worker_id)
+        hub.remove_worker(worker_id)
+        log.error("released %d leases", released)
     finally:
         hub.close()
 

@@ -1,4 +1,5 @@
-"""Fixtures of the hub conformance suite: one ``hub`` per backend, and a clock the tests step.
+"""Fixtures of the hub tests: one ``hub`` per backend, a clock the tests step, and for the SQLite-only
+tests ``path`` (where the hub file goes) and ``sqlite_hub`` (a fresh SQLite hub there, on that clock).
 
 A backend is a way to make a fresh, empty hub location and open hubs on it: a SQLite file in the
 test's temp dir, or a fresh hub schema on the session's throw-away PostgreSQL server (tests/pgserver.py;
@@ -17,6 +18,7 @@ import pytest
 
 from dtctl.hub import open_hub
 from dtctl.hub.base import TaskHub
+from dtctl.hub.sqlite import SqliteTaskHub
 
 START = 1_700_000_000_000_000  # 2023-11-14, epoch µs: far from "now", so only the stepped clock matters
 
@@ -86,5 +88,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) ->
 @pytest.fixture
 def hub(backend: Backend) -> Iterator[TaskHub]:
     opened = backend.open(create=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """Where a SQLite-only test's hub file lives."""
+    return tmp_path / "taskhub.db"
+
+
+@pytest.fixture
+def sqlite_hub(path: Path, clock: StepClock) -> Iterator[SqliteTaskHub]:
+    """A fresh SQLite hub at ``path`` on the stepped clock (for tests of SQLite-only behaviour)."""
+    opened = SqliteTaskHub(path, create=True, clock=clock)
     yield opened
     opened.close()

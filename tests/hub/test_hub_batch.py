@@ -23,7 +23,7 @@ def raw_execute(backend: Backend, sql: str) -> None:
             conn.execute(sql)
             conn.commit()
         return
-    from dtctl.hub import postgres_conn as pgc
+    from dtctl.hub.postgres import conn as pgc
 
     with pgc.connect(pgc.parse_url(backend.location)) as conn:  # autocommit, the hub's search_path
         conn.execute(sql)

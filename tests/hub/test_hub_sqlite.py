@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,15 @@ from dtctl.errors import (
     SchemaVersionMismatch,
     UsageError,
 )
-from dtctl.hub import open_hub, sqlite_conn, sqlite_queries
+from dtctl.hub import open_hub
 from dtctl.hub.base import ActivityResult
 from dtctl.hub.sqlite import SqliteTaskHub
+from dtctl.hub.sqlite import conn as sqlite_conn
+from dtctl.hub.sqlite import queries as sqlite_queries
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import decide, lease, start, step
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "taskhub.db"
-
-
-@pytest.fixture
-def sqlite_hub(path: Path, clock: StepClock) -> Iterator[SqliteTaskHub]:
-    hub = SqliteTaskHub(path, create=True, clock=clock)
-    yield hub
-    hub.close()
 
 
 def raw(path: Path) -> sqlite3.Connection:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -19,16 +18,17 @@ from dtctl.core.decision import CreateTimer, ScheduleTask
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import COMPLETED, FAILED, TaskCompleted, TaskFailed
 from dtctl.errors import UsageError
-from dtctl.hub import open_hub, sqlite_conn
+from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     HubInspector,
     TaskHub,
     WorkerInfo,
 )
-from dtctl.hub.inspect_common import LATENCY_SAMPLES, RETENTION_US, percentile
+from dtctl.hub.sql.inspect import LATENCY_SAMPLES, RETENTION_US, percentile
 from dtctl.hub.sqlite import SqliteTaskHub
-from dtctl.hub.sqlite_inspect import check_sqlite_version
+from dtctl.hub.sqlite import conn as sqlite_conn
+from dtctl.hub.sqlite.inspect import check_sqlite_version
 from dtctl.scale import recommend
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import decide, lease, start, step
@@ -128,18 +128,6 @@ def work_log_rows(hub: TaskHub) -> int:
 
     assert isinstance(hub, PostgresTaskHub)
     return hub._read(lambda conn: int(conn.execute("SELECT COUNT(*) FROM work_log").fetchone()[0]))
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "taskhub.db"
-
-
-@pytest.fixture
-def shub(path: Path, clock: StepClock) -> Iterator[SqliteTaskHub]:
-    hub = SqliteTaskHub(path, create=True, clock=clock)
-    yield hub
-    hub.close()
 
 
 def raw(path: Path) -> sqlite3.Connection:
@@ -287,9 +275,9 @@ def test_poison_activity_tasks(ihub: InspectedHub, clock: StepClock) -> None:
 # --- the SQLite hub's storage checks, backup, migration and query plans ------------------------------------
 
 
-def test_storage_findings_of_a_healthy_hub(shub: SqliteTaskHub) -> None:
-    start(shub, "a")
-    findings = {f.check: f for f in shub.storage_findings()}
+def test_storage_findings_of_a_healthy_hub(sqlite_hub: SqliteTaskHub) -> None:
+    start(sqlite_hub, "a")
+    findings = {f.check: f for f in sqlite_hub.storage_findings()}
     assert set(findings) >= {
         "schema-version",
         "journal-mode",
@@ -304,17 +292,19 @@ def test_storage_findings_of_a_healthy_hub(shub: SqliteTaskHub) -> None:
     assert all(f.area == "hub" for f in findings.values())
     assert all(f.severity == "ok" for c, f in findings.items() if c != "sqlite-version")
     assert "quick_check" in findings["integrity"].message
-    assert "integrity_check" in {f.check: f for f in shub.storage_findings(full=True)}["integrity"].message
+    assert (
+        "integrity_check" in {f.check: f for f in sqlite_hub.storage_findings(full=True)}["integrity"].message
+    )
 
 
-def test_storage_findings_report_loose_permissions_and_links(shub: SqliteTaskHub, path: Path) -> None:
+def test_storage_findings_report_loose_permissions_and_links(sqlite_hub: SqliteTaskHub, path: Path) -> None:
     path.chmod(0o644)
-    assert {f.check: f for f in shub.storage_findings()}["permissions"].severity == "warning"
+    assert {f.check: f for f in sqlite_hub.storage_findings()}["permissions"].severity == "warning"
     path.chmod(0o666)
-    assert {f.check: f for f in shub.storage_findings()}["permissions"].severity == "problem"
+    assert {f.check: f for f in sqlite_hub.storage_findings()}["permissions"].severity == "problem"
     path.chmod(0o600)
     os.link(path, path.with_name("other-name.db"))
-    assert {f.check: f for f in shub.storage_findings()}["links"].severity == "warning"
+    assert {f.check: f for f in sqlite_hub.storage_findings()}["links"].severity == "warning"
 
 
 def test_storage_findings_report_an_old_schema(path: Path, clock: StepClock) -> None:
@@ -333,20 +323,20 @@ def test_sqlite_version_check_knows_the_wal_reset_bug_range() -> None:
     assert check_sqlite_version((3, 30, 0)).severity == "problem"  # older than dtctl needs
 
 
-def test_backup_is_a_verified_private_copy(shub: SqliteTaskHub, path: Path, tmp_path: Path) -> None:
-    start(shub, "kept")
+def test_backup_is_a_verified_private_copy(sqlite_hub: SqliteTaskHub, path: Path, tmp_path: Path) -> None:
+    start(sqlite_hub, "kept")
     target = tmp_path / "backups" / "copy.db"
     target.parent.mkdir()
-    written = shub.backup(target)
+    written = sqlite_hub.backup(target)
     assert written == target and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert not list(target.parent.glob("*.partial"))
     copy = open_hub(target)
     assert copy.get_instance("kept") is not None
     copy.close()
     with pytest.raises(UsageError, match="exists"):
-        shub.backup(target)
+        sqlite_hub.backup(target)
     with pytest.raises(UsageError):
-        shub.backup(path)
+        sqlite_hub.backup(path)
 
 
 def test_a_version_1_hub_migrates_and_keeps_working(
@@ -396,11 +386,12 @@ def test_snapshot_counts_workers(ihub: InspectedHub, clock: StepClock) -> None:
         ("EXPIRED_TASK_LEASES", "INDEX new_tasks_leased"),
     ],
 )
-def test_snapshot_reads_use_their_indexes(shub: SqliteTaskHub, name: str, expected: str) -> None:
-    from dtctl.hub import sqlite_inspect
+def test_snapshot_reads_use_their_indexes(sqlite_hub: SqliteTaskHub, name: str, expected: str) -> None:
+    from dtctl.hub.sql import inspect as shared_reads
+    from dtctl.hub.sqlite import queries
 
     params = {"now": 0, "since": 0, "kind": "activity", "limit": 5, "before": 0}
-    sql = getattr(sqlite_inspect, name)
-    plan = " | ".join(r[3] for r in shub._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    sql = getattr(shared_reads, name, None) or getattr(queries, name)
+    plan = " | ".join(r[3] for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert expected in plan
     assert "SCAN new_events" not in plan and "SCAN new_tasks" not in plan and "SCAN instances" not in plan

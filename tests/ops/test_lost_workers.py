@@ -12,7 +12,7 @@ import pytest
 from dtctl.client import TaskHubClient
 from dtctl.hub import open_hub
 from dtctl.hub.base import TaskHub, WorkerInfo
-from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS
+from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS
 from tests.helpers import WorkerProcess, wait_until
 
 START = 1_700_000_000_000_000

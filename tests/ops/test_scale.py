@@ -81,7 +81,7 @@ def test_keda_refuses_bad_values(bad: dict[str, object]) -> None:
 def test_postgres_schema_from_the_url(url: str, schema: str) -> None:
     assert postgres_schema(url) == schema
     assert url_names_hub(url) == ("hub=" in url)
-    pg = pytest.importorskip("dtctl.hub.postgres_conn")
+    pg = pytest.importorskip("dtctl.hub.postgres.conn")
     assert pg.parse_url(url).schema == schema  # the same rule as the hub itself
 
 

@@ -16,9 +16,9 @@ import pytest
 from dtctl.core.decision import CreateTimer, ScheduleTask
 from dtctl.errors import HubBusy, HubNotFound, SchemaVersionMismatch
 from dtctl.hub import open_hub
-from dtctl.hub import postgres as pg_module
-from dtctl.hub import postgres_conn as pgc
 from dtctl.hub.postgres import PostgresTaskHub
+from dtctl.hub.postgres import conn as pgc
+from dtctl.hub.postgres import hub as pg_module
 from dtctl.hub.wakeup.listen import PostgresNotifyListener
 from tests import pgserver
 from tests.helpers import REPO, wait_until

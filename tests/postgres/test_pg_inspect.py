@@ -18,11 +18,11 @@ import pytest
 from dtctl.client import StartRequest, TaskHubClient
 from dtctl.core.decision import ScheduleTask
 from dtctl.core.history import COMPLETED, TaskCompleted
-from dtctl.hub import postgres_conn
-from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import ActivityResult, HubInspector
 from dtctl.hub.postgres import PostgresTaskHub
-from dtctl.hub.postgres_admin import ensure_runtime_role
+from dtctl.hub.postgres import conn as postgres_conn
+from dtctl.hub.postgres import queries as q
+from dtctl.hub.postgres.admin import ensure_runtime_role
 from tests import pgserver
 from tests.helpers import REPO, WorkerProcess, all_instances, child_env, dtctl, json_out, wait_until
 from tests.hub.hub_helpers import start, step
@@ -285,8 +285,8 @@ def test_a_new_runtime_role_can_write_and_prune_the_work_log(
 
 
 def test_snapshot_reads_use_their_indexes(pg_hub: PostgresTaskHub) -> None:
-    from dtctl.hub import inspect_common as common
-    from dtctl.hub.inspect_common import pyformat
+    from dtctl.hub.sql import inspect as common
+    from dtctl.hub.sql.inspect import pyformat
 
     params = {"now": 0, "since": 0, "kind": "activity", "limit": 5}
     expected = {

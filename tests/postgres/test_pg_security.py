@@ -17,8 +17,8 @@ from dtctl.errors import DtctlError, HubUnsafe
 from dtctl.hub import open_hub, redact
 from dtctl.hub.base import ActivityResult, PurgeQuery, WorkerInfo
 from dtctl.hub.postgres import PostgresTaskHub
-from dtctl.hub.postgres_admin import scram_verifier
-from dtctl.hub.postgres_conn import parse_url, redact_url
+from dtctl.hub.postgres.admin import scram_verifier
+from dtctl.hub.postgres.conn import parse_url, redact_url
 from tests import pgserver
 from tests.helpers import REPO, child_env
 from tests.hub.hub_helpers import start, step

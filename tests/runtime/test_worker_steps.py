@@ -69,9 +69,8 @@ def run_until_idle(worker: Worker, *, max_steps: int = 500) -> None:
         if worker.step():
             idle = 0
             continue
-        if worker._pool.inflight():
-            worker._wake.wait(5)
-            worker._wake.clear()
+        if worker.has_inflight_activities():
+            worker.wait_for_activity(5)
             continue
         idle += 1
         if idle >= 2:
@@ -80,6 +79,8 @@ def run_until_idle(worker: Worker, *, max_steps: int = 500) -> None:
 
 
 def new_worker(app: dtctl.App, hub: TaskHub, **settings: Any) -> Worker:
+    # Stepped in this process on a virtual clock: suspects are not isolated here (tests/crash does that).
+    settings.setdefault("isolate_suspects", False)
     config = WorkerConfig(hub="unused", app="unused", max_orchestrations=4, max_activities=2, **settings)
     return Worker(config, app, hub)
 
@@ -165,7 +166,8 @@ def test_activity_leased_too_often_fails_as_poison(hub: TaskHub, clock: Clock) -
     client = TaskHubClient(hub)
     client.start_instance("chain", input=1, instance_id="crashy")
     worker = new_worker(make_app(), hub, max_dequeue=2)
-    worker._run_episodes()  # schedules `double`
+    assert worker.step()  # the first episode schedules `double`; step() leases no activity after it
+    assert [i.name for i in hub.pending_activities("crashy") if i.lease_owner is None] == ["double"]
     for _ in range(3):  # three workers that leased it and died
         assert hub.lease_activities("ghost", None, limit=1, lease_seconds=1)
         clock.advance(5)
@@ -173,3 +175,43 @@ def test_activity_leased_too_often_fails_as_poison(hub: TaskHub, clock: Clock) -
     state = client.get_instance("crashy")
     assert state is not None and state.status == FAILED
     assert "double" in (state.failure.message if state.failure else "")
+
+
+def _task_events(hub: TaskHub, instance_id: str) -> list[str]:
+    return [r.event.kind for r in hub.get_history(instance_id) if r.event.kind.startswith("task_")]
+
+
+def test_a_result_whose_lease_was_lost_is_refused_by_the_commit(hub: TaskHub, clock: Clock) -> None:
+    client = TaskHubClient(hub)
+    client.start_instance("chain", input=1, instance_id="stolen")
+    worker = new_worker(make_app(), hub, lease_seconds=5)
+    assert worker.step()  # episode 1 schedules `double`
+    assert worker.step()  # leases and starts it
+    while worker.has_inflight_activities() and not worker.step():
+        worker.wait_for_activity(5)
+    # That step committed the result of `double`, leased the instance again and ran episode 2.
+    assert _task_events(hub, "stolen") == ["task_scheduled", "task_completed", "task_scheduled"]
+    assert worker.step()  # leases `triple` and starts it
+    assert worker.has_inflight_activities()
+    clock.advance(60)
+    (stolen,) = hub.lease_activities("thief", None, limit=1, lease_seconds=60)
+    while not worker.step():  # commits the result of `triple` with a lease token no longer valid
+        worker.wait_for_activity(5)
+    assert _task_events(hub, "stolen") == ["task_scheduled", "task_completed", "task_scheduled"]
+    assert [i.lease_owner for i in hub.pending_activities("stolen")] == ["thief"]
+    assert stolen.name == "triple"
+
+
+def test_a_drain_commits_finished_results_and_gives_every_lease_back(hub: TaskHub) -> None:
+    client = TaskHubClient(hub)
+    client.start_instance("chain", input=2, instance_id="drained")
+    worker = new_worker(make_app(), hub)
+    assert worker.step()  # episode 1 schedules `double`
+    assert worker.step()  # leases and starts it
+    worker.request_stop()
+    assert worker.run() == 0  # nothing new is leased; the in-flight result is committed, then released
+    assert [m.event.kind for m in hub.pending_messages("drained")] == ["task_completed"]
+    assert hub.pending_activities("drained") == []
+    state = client.get_instance("drained")
+    assert state is not None and state.lease_owner is None
+    assert hub.list_workers() == []

@@ -1,7 +1,7 @@
 """The PostgreSQL hub's answers to operators' questions (:class:`~dtctl.hub.base.HubInspector`), its work log.
 
 The statements and the turning of rows into records are the SQLite hub's
-(:mod:`dtctl.hub.inspect_common`), spelled for psycopg. Each answer is read in one ``REPEATABLE READ
+(:mod:`dtctl.hub.sql.inspect`), spelled for psycopg. Each answer is read in one ``REPEATABLE READ
 READ ONLY`` transaction, so every statement of a snapshot sees the same committed state (it takes no
 row locks and never blocks a worker); "now" is the server's clock (or the hub object's injected
 clock), read once inside that transaction.
@@ -17,12 +17,10 @@ connected role may do in the hub's schema, and the connection itself (never show
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import psycopg
 
-from dtctl.hub import postgres_conn as pgc
-from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import (
     DEFAULT_MAX_DEQUEUE,
     LARGE_HISTORY_EVENTS,
@@ -30,10 +28,11 @@ from dtctl.hub.base import (
     HubSnapshot,
     LeaseHolder,
     NameBacklog,
-    ScaleMetrics,
     StuckWork,
 )
-from dtctl.hub.inspect_common import (
+from dtctl.hub.postgres import conn as pgc
+from dtctl.hub.postgres import queries as q
+from dtctl.hub.sql.inspect import (
     PRUNE_EVERY_US,
     RETENTION_US,
     Fetch,
@@ -45,6 +44,7 @@ from dtctl.hub.inspect_common import (
     read_stuck_work,
     schema_version_finding,
 )
+from dtctl.hub.sql.records import first_from_row, scale_from_row
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -53,15 +53,36 @@ MIN_SERVER_VERSION = 130000
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
 
 
-def scale_from_row(row: Sequence[Any]) -> ScaleMetrics:
-    return ScaleMetrics(
-        live_orchestrations=int(row[0]),
-        live_activities=int(row[1]),
-        leased_orchestrations=int(row[2]),
-        visible_inbox_instances=int(row[3]),
-        future_timers=int(row[4]),
-        scheduled_activities=int(row[5]),
-    )
+class ServerFacts(NamedTuple):
+    """A row of ``SERVER_FACTS``: what doctor reports of the server and the connected role."""
+
+    version_num: int
+    version: str
+    fsync: str
+    synchronous_commit: str
+    full_page_writes: str
+    data_checksums: str
+    user: str
+    database: str
+    create_in_schema: bool
+    create_in_database: bool
+    ssl: bool | None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ServerFacts:
+        return cls(
+            int(row[0]),
+            str(row[1]),
+            str(row[2]),
+            str(row[3]),
+            str(row[4]),
+            str(row[5]),
+            str(row[6]),
+            str(row[7]),
+            bool(row[8]),
+            bool(row[9]),
+            row[10],
+        )
 
 
 def _fetcher(conn: Conn) -> Fetch:
@@ -150,10 +171,10 @@ class PostgresInspector:
 
         def work(conn: Conn, _now: int) -> list[Finding]:
             version = pgc.schema_version(conn, self.schema) or 0
-            facts = conn.execute(q.SERVER_FACTS, {"schema": self.schema}).fetchone()
-            assert facts is not None
-            missing = [r[0] for r in conn.execute(q.TABLES_WITHOUT_DML, {"schema": self.schema})]
-            host = conn.info.host
+            row = conn.execute(q.SERVER_FACTS, {"schema": self.schema}).fetchone()
+            assert row is not None
+            facts = ServerFacts.from_row(row)
+            missing = [first_from_row(r) for r in conn.execute(q.TABLES_WITHOUT_DML, {"schema": self.schema})]
             return [
                 schema_version_finding(
                     version,
@@ -161,17 +182,22 @@ class PostgresInspector:
                     migrate_hint="take a pg_dump of the schema, then run `dtctl hub migrate` "
                     "as the role that owns the hub",
                 ),
-                check_server_version(int(facts[0]), str(facts[1])),
+                check_server_version(facts.version_num, facts.version),
                 check_durability(
-                    fsync=str(facts[2]),
-                    synchronous_commit=self._durable_commit or str(facts[3]),
-                    full_page_writes=str(facts[4]),
-                    checksums=str(facts[5]),
+                    fsync=facts.fsync,
+                    synchronous_commit=self._durable_commit or facts.synchronous_commit,
+                    full_page_writes=facts.full_page_writes,
+                    checksums=facts.data_checksums,
                 ),
                 check_privileges(
-                    str(facts[6]), self.schema, str(facts[7]), bool(facts[8]), bool(facts[9]), missing
+                    facts.user,
+                    self.schema,
+                    facts.database,
+                    facts.create_in_schema,
+                    facts.create_in_database,
+                    missing,
                 ),
-                check_connection(self._location, str(facts[6]), str(facts[7]), host, facts[10]),
+                check_connection(self._location, facts.user, facts.database, conn.info.host, facts.ssl),
             ]
 
         return self._inspect(work)

@@ -20,8 +20,8 @@ from dtctl.errors import (
     HubUnsafe,
     UsageError,
 )
-from dtctl.hub.common import Migration as Migration
-from dtctl.hub.common import check_version_range, load_migrations
+from dtctl.hub.sql.migrations import Migration as Migration
+from dtctl.hub.sql.migrations import check_version_range, load_migrations
 
 MOUNTS_FILE = Path("/proc/mounts")
 # SQLite's locking (and WAL's shared memory) is unreliable on these: refuse them unless overridden.

@@ -34,15 +34,10 @@ from dtctl.core.history import (
     ExecutionResumed,
     ExecutionSuspended,
     HistoryEvent,
-    decode_event,
     encode_event,
 )
 from dtctl.errors import HubError, UsageError
 from dtctl.faults import fault_point
-from dtctl.hub import postgres_conn as pgc
-from dtctl.hub import postgres_ops as ops
-from dtctl.hub import postgres_queries as q
-from dtctl.hub import postgres_rows as rows_mod
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -61,14 +56,25 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
-from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
-from dtctl.hub.postgres_checkpoint import checkpoint_batch
-from dtctl.hub.postgres_inspect import PostgresInspector, scale_from_row
-from dtctl.hub.sqlite_rows import (
+from dtctl.hub.postgres import conn as pgc
+from dtctl.hub.postgres import ops
+from dtctl.hub.postgres import queries as q
+from dtctl.hub.postgres import rows as rows_mod
+from dtctl.hub.postgres.checkpoint import checkpoint_batch
+from dtctl.hub.postgres.inspect import PostgresInspector
+from dtctl.hub.sql.inspect import activity_log_row, committed_episode_rows
+from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_in_batches
+from dtctl.hub.sql.records import (
+    INSTANCE_COLUMNS,
+    INSTANCE_COLUMNS_NO_PAYLOADS,
     activity_from_row,
     encode_cursor,
+    first_from_row,
+    history_event_from_row,
+    history_record_from_row,
+    inbox_message_from_row,
     instance_from_row,
+    scale_from_row,
     worker_from_row,
     worker_params,
 )
@@ -340,14 +346,14 @@ class PostgresTaskHub(PostgresInspector):
         self._write(work)
 
     def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
-        columns = q.INSTANCE_COLUMNS if include_payloads else q.INSTANCE_COLUMNS_NO_PAYLOADS
+        columns = INSTANCE_COLUMNS if include_payloads else INSTANCE_COLUMNS_NO_PAYLOADS
         sql = f"SELECT {columns} FROM instances WHERE instance_id = %s"
         row = self._read(lambda conn: conn.execute(sql, (instance_id,)).fetchone())
         return None if row is None else instance_from_row(row)
 
     def list_instances(self, query: InstanceQuery) -> InstancePage:
         where, params = rows_mod.list_filters(query)
-        columns = q.INSTANCE_COLUMNS if query.include_payloads else q.INSTANCE_COLUMNS_NO_PAYLOADS
+        columns = INSTANCE_COLUMNS if query.include_payloads else INSTANCE_COLUMNS_NO_PAYLOADS
         limit = max(1, query.limit)
         sql = f"SELECT {columns} FROM instances {where} ORDER BY created_at DESC, instance_id DESC LIMIT %s"
         rows = self._read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
@@ -365,17 +371,17 @@ class PostgresTaskHub(PostgresInspector):
                 found = ops.status_of(conn, instance_id)
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
-                execution = found[1]
+                execution = found.execution_id
             # LIMIT NULL: no limit
             params = {"instance_id": instance_id, "execution_id": execution, "after": after, "limit": limit}
             rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
-            return [HistoryRecord(execution, r[0], decode_event(r[1])) for r in rows.fetchall()]
+            return [history_record_from_row(execution, r) for r in rows.fetchall()]
 
         return self._read(work)
 
     def pending_messages(self, instance_id: str) -> list[InboxMessage]:
         rows = self._read(lambda conn: conn.execute(q.SELECT_INBOX, (instance_id,)).fetchall())
-        return [InboxMessage(r[0], decode_event(r[1]), r[2]) for r in rows]
+        return [inbox_message_from_row(r) for r in rows]
 
     def pending_activities(self, instance_id: str) -> list[ActivityWorkItem]:
         rows = self._read(lambda conn: conn.execute(q.SELECT_TASKS_OF, (instance_id,)).fetchall())
@@ -398,7 +404,7 @@ class PostgresTaskHub(PostgresInspector):
         sql += " LIMIT %s FOR UPDATE SKIP LOCKED"
 
         def work(conn: Conn) -> int:
-            found = [r[0] for r in conn.execute(sql, (*params, limit)).fetchall()]
+            found = [first_from_row(r) for r in conn.execute(sql, (*params, limit)).fetchall()]
             ops.remove_instances(conn, found)
             return len(found)
 
@@ -415,7 +421,7 @@ class PostgresTaskHub(PostgresInspector):
         params = (max_orchestrations, max_activities, self._now_param())
         row = self._read(lambda conn: conn.execute(sql, params).fetchone())
         assert row is not None
-        return int(row[0])
+        return int(first_from_row(row))
 
     # --- worker operations: orchestrations ---------------------------------------------------
 
@@ -435,12 +441,12 @@ class PostgresTaskHub(PostgresInspector):
         rows = self._run(lambda conn: conn.execute(q.LEASE_ORCHESTRATIONS, params).fetchall())
         items: list[OrchestrationWorkItem] = []
         stale: list[int] = []
-        empty: list[tuple[str, str]] = []
-        for head, messages in rows_mod.group_leased(rows):
-            item, stale_ids = rows_mod.work_item(head, messages)
+        empty: list[rows_mod.LeasedHead] = []
+        for group in rows_mod.group_leased(rows):
+            item, stale_ids = rows_mod.work_item(group)
             stale.extend(stale_ids)
             if item is None:
-                empty.append((head[0], head[5]))
+                empty.append(group.head)
             else:
                 items.append(item)
         if stale or empty:
@@ -451,7 +457,7 @@ class PostgresTaskHub(PostgresInspector):
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]:
         params = {"instance_id": instance_id, "execution_id": execution_id}
         rows = self._read(lambda conn: conn.execute(q.LOAD_HISTORY, params).fetchall())
-        return [decode_event(r[1]) for r in rows]
+        return [history_event_from_row(r) for r in rows]
 
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:
@@ -566,7 +572,9 @@ class PostgresTaskHub(PostgresInspector):
                     "ids": [i.instance_id for i in orchestrations],
                     "tokens": [i.lease_token for i in orchestrations],
                 }
-                kept_instances = {r[0] for r in conn.execute(q.RENEW_INSTANCES, params).fetchall()}
+                kept_instances = {
+                    first_from_row(r) for r in conn.execute(q.RENEW_INSTANCES, params).fetchall()
+                }
             if activities:
                 params = {
                     "now": now,
@@ -574,7 +582,7 @@ class PostgresTaskHub(PostgresInspector):
                     "ids": [t.id for t in activities],
                     "tokens": [t.lease_token for t in activities],
                 }
-                kept_tasks = {r[0] for r in conn.execute(q.RENEW_TASKS, params).fetchall()}
+                kept_tasks = {first_from_row(r) for r in conn.execute(q.RENEW_TASKS, params).fetchall()}
             return kept_instances, kept_tasks
 
         kept_instances, kept_tasks = self._run(work, transaction=True, idempotent=True)
@@ -596,8 +604,8 @@ class PostgresTaskHub(PostgresInspector):
     # --- workers ----------------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        params = worker_params(info, 0)
-        params = (*params[:4], self._now_param(), *params[5:])  # heartbeats use the hub's clock too
+        # Heartbeats use the hub's clock too: None lets the statement read the server's.
+        params = worker_params(info, self._now_param())
 
         def work(conn: Conn) -> None:
             conn.execute(q.UPSERT_WORKER, params)

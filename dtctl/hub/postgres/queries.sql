@@ -1,37 +1,20 @@
-"""The SQL of the PostgreSQL hub, as module constants.
+-- The SQL of the PostgreSQL hub, one named block per statement (see dtctl/hub/sql/named.py).
+--
+-- Statements name tables without a schema: each hub connection's search_path is its hub's schema.
+-- Each statement has fixed text (lists travel as arrays), so psycopg prepares it once per connection.
+--
+-- Time: every statement that needs "now" takes %(now)s and uses {hub_now}, which is
+-- COALESCE(%(now)s, <server clock>). Production passes NULL, so leases and visibility are judged by
+-- the server's clock; only the tests' injectable clock passes a value. {server_now} is the server
+-- clock in microseconds, {token} a fresh lease token, {live} the live statuses and {work_kinds} the
+-- work log's kinds (dtctl.core.status).
 
-Statements name tables without a schema: each hub connection's ``search_path`` is its hub's schema.
-Each statement has fixed text (lists travel as arrays), so psycopg prepares it once per connection.
+-- select_now --
+SELECT {server_now}
 
-Time: every statement that needs "now" takes ``%(now)s`` and uses ``COALESCE(%(now)s, <server clock>)``.
-Production passes NULL, so leases and visibility are judged by the server's clock; only the tests'
-injectable clock passes a value.
-"""
-
-from __future__ import annotations
-
-SERVER_NOW = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
-NOW = f"COALESCE(%(now)s::bigint, {SERVER_NOW})"
-LIVE = "('PENDING', 'RUNNING', 'SUSPENDED')"
-TOKEN = "replace(gen_random_uuid()::text, '-', '')"
-
-SELECT_NOW = f"SELECT {SERVER_NOW}"
-
-# --- instances ---------------------------------------------------------------------------------------
-
-INSTANCE_HEAD = (
-    "instance_id, execution_id, name, status, created_at, updated_at, completed_at, scheduled_start"
-)
-INSTANCE_TAIL = (
-    "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length,"
-    " previous_execution_id"
-)
-INSTANCE_COLUMNS = f"{INSTANCE_HEAD}, input, output, custom_status, {INSTANCE_TAIL}"
-INSTANCE_COLUMNS_NO_PAYLOADS = f"{INSTANCE_HEAD}, NULL, NULL, NULL, {INSTANCE_TAIL}"
-
-# New PENDING instances, one array per column; an id that exists already is left alone and not
-# returned (a concurrent creator won the race).
-INSERT_INSTANCES = """
+-- insert_instances --
+-- New PENDING instances, one array per column; an id that exists already is left alone and not
+-- returned (a concurrent creator won the race).
 INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
                        scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
 SELECT u.instance_id, u.execution_id, u.name, 'PENDING', u.input, u.created_at, u.created_at,
@@ -43,94 +26,94 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bi
 ORDER BY u.n
 ON CONFLICT (instance_id) DO NOTHING
 RETURNING instance_id
-"""
 
-SELECT_STATUSES_FOR_UPDATE = """
+-- insert_child --
+-- A plain INSERT (no ON CONFLICT): an id created concurrently by someone else fails the checkpoint item.
+INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
+                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
+VALUES (%s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s)
+
+-- select_statuses_for_update --
 SELECT instance_id, status FROM instances WHERE instance_id = ANY(%s) ORDER BY instance_id FOR UPDATE
-"""
 
-SELECT_EXECUTIONS = "SELECT instance_id, execution_id FROM instances WHERE instance_id = ANY(%s)"
+-- select_executions --
+SELECT instance_id, execution_id FROM instances WHERE instance_id = ANY(%s)
 
-SELECT_STATUS = "SELECT status, execution_id, lease_expires FROM instances WHERE instance_id = %s"
-SELECT_STATUS_FOR_SHARE = SELECT_STATUS + " FOR SHARE"
-SELECT_STATUS_FOR_UPDATE = SELECT_STATUS + " FOR UPDATE"
+-- select_status --
+SELECT status, execution_id, lease_expires FROM instances WHERE instance_id = %s
 
-SELECT_PARENT = """
+-- select_status_for_share --
+SELECT status, execution_id, lease_expires FROM instances WHERE instance_id = %s FOR SHARE
+
+-- select_status_for_update --
+SELECT status, execution_id, lease_expires FROM instances WHERE instance_id = %s FOR UPDATE
+
+-- select_parent --
 SELECT parent_instance_id, parent_task_id, parent_execution_id FROM instances WHERE instance_id = %s
-"""
 
-# The rows of a checkpoint batch, locked in one order (no deadlock between two batches).
-SELECT_FOR_CHECKPOINT = """
+-- select_for_checkpoint --
+-- The rows of a checkpoint batch, locked in one order (no deadlock between two batches).
 SELECT instance_id, lease_token, execution_id, history_length, status, name,
        parent_instance_id, parent_task_id, parent_execution_id, instance_key, execution_no
 FROM instances WHERE instance_id = ANY(%s) ORDER BY instance_id FOR UPDATE
-"""
 
-UPDATE_AFTER_EPISODE = """
+-- update_after_episode --
 UPDATE instances
 SET status = %s, custom_status = %s, output = %s, failure = %s, completed_at = %s, updated_at = %s,
     history_length = history_length + %s, lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE instance_id = %s
-"""
 
-UPDATE_CONTINUE_AS_NEW = """
+-- update_continue_as_new --
 UPDATE instances
 SET previous_execution_id = execution_id, execution_no = execution_no + 1, execution_id = %s,
     status = 'RUNNING', input = %s, custom_status = %s, output = NULL, failure = NULL,
     completed_at = NULL, updated_at = %s, history_length = 0,
     lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE instance_id = %s
-"""
 
-TERMINATE_AT_ONCE = """
+-- terminate_at_once --
 UPDATE instances
 SET status = 'TERMINATED', output = %s, completed_at = %s, updated_at = %s,
     lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE instance_id = %s
-"""
 
-SELECT_DESCENDANTS = """
+-- select_descendants --
 WITH RECURSIVE descendants(id) AS (
     SELECT instance_id FROM instances WHERE parent_instance_id = %s
     UNION
     SELECT i.instance_id FROM instances AS i JOIN descendants AS d ON i.parent_instance_id = d.id
 )
 SELECT id FROM descendants
-"""
 
-# --- the orchestration inbox -------------------------------------------------------------------------
-
-INSERT_EVENTS = """
+-- insert_events --
 INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at)
 SELECT u.instance_id, u.execution_id, u.kind, u.name, u.task_id, u.payload, u.visible_at
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[])
      WITH ORDINALITY AS u(instance_id, execution_id, kind, name, task_id, payload, visible_at, n)
 ORDER BY u.n
-"""
 
-HAS_PENDING_TERMINATE = (
-    "SELECT 1 FROM new_events WHERE instance_id = %s AND kind = 'execution_terminated' LIMIT 1"
-)
+-- has_pending_terminate --
+SELECT 1 FROM new_events WHERE instance_id = %s AND kind = 'execution_terminated' LIMIT 1
 
-# One statement leases up to ``limit`` instances and takes their visible messages: oldest visible
-# message first, instances locked with SKIP LOCKED (a row another worker is leasing right now is
-# passed over, not waited for), a fresh token per instance, the dequeue count of each taken message
-# incremented. Messages of an instance come back as extra rows (LEFT JOIN: none are possible when
-# another transaction deleted them in between). The pick does not compare a message's execution tag:
-# that keeps the plan an ordered index scan that stops at the limit; an instance whose only messages
-# are stale (an execution that is gone) is released at once, its stale messages deleted.
-LEASE_ORCHESTRATIONS = f"""
-WITH clock AS MATERIALIZED (SELECT {NOW} AS now),
+-- lease_orchestrations --
+-- One statement leases up to ``limit`` instances and takes their visible messages: oldest visible
+-- message first, instances locked with SKIP LOCKED (a row another worker is leasing right now is
+-- passed over, not waited for), a fresh token per instance, the dequeue count of each taken message
+-- incremented. Messages of an instance come back as extra rows (LEFT JOIN: none are possible when
+-- another transaction deleted them in between). The pick does not compare a message's execution tag:
+-- that keeps the plan an ordered index scan that stops at the limit; an instance whose only messages
+-- are stale (an execution that is gone) is released at once, its stale messages deleted.
+WITH clock AS MATERIALIZED (SELECT {hub_now} AS now),
 leased AS (
     UPDATE instances AS i
-    SET lease_owner = %(owner)s, lease_expires = clock.now + %(lease_us)s, lease_token = {TOKEN}
+    SET lease_owner = %(owner)s, lease_expires = clock.now + %(lease_us)s, lease_token = {token}
     FROM clock
     WHERE i.instance_id IN (
         SELECT c.instance_id
         FROM new_events AS e JOIN instances AS c ON c.instance_id = e.instance_id
         WHERE e.visible_at <= (SELECT now FROM clock)
           AND (c.lease_expires IS NULL OR c.lease_expires <= (SELECT now FROM clock))
-          AND c.status IN {LIVE}
+          AND c.status IN {live}
           AND (%(names)s::text[] IS NULL OR c.name = ANY(%(names)s::text[]))
         ORDER BY e.visible_at, e.id
         LIMIT %(limit)s
@@ -149,66 +132,66 @@ SELECT l.instance_id, l.execution_id, l.name, l.status, l.history_length, l.leas
        l.now, t.id, t.execution_id, t.kind, t.payload, t.dequeue_count
 FROM leased AS l LEFT JOIN taken AS t ON t.instance_id = l.instance_id
 ORDER BY l.instance_id, t.id
-"""
 
-DELETE_MESSAGES = "DELETE FROM new_events WHERE instance_id = %s AND id = ANY(%s::bigint[])"
-DELETE_INBOX = "DELETE FROM new_events WHERE instance_id = %s"
-# A cancelled timer: its pending timer_fired must never wake the instance (CancelTimer).
-DELETE_TIMER_FIRED = (
-    "DELETE FROM new_events WHERE instance_id = %s AND execution_id = %s"
-    " AND kind = 'timer_fired' AND task_id = %s"
-)
-DELETE_OTHER_EXECUTION_EVENTS = (
-    "DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND execution_id <> %s"
-)
+-- delete_events_by_id --
+-- Stale messages a lease found (of an execution that is gone).
+DELETE FROM new_events WHERE id = ANY(%s::bigint[])
 
-SELECT_INBOX = "SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = %s ORDER BY id"
+-- delete_messages --
+DELETE FROM new_events WHERE instance_id = %s AND id = ANY(%s::bigint[])
 
-RELEASE_INSTANCE = """
+-- delete_inbox --
+DELETE FROM new_events WHERE instance_id = %s
+
+-- delete_timer_fired --
+-- A cancelled timer (CancelTimer): its pending timer_fired must never wake the instance.
+DELETE FROM new_events
+WHERE instance_id = %s AND execution_id = %s AND kind = 'timer_fired' AND task_id = %s
+
+-- delete_other_execution_events --
+DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND execution_id <> %s
+
+-- select_inbox --
+SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = %s ORDER BY id
+
+-- release_instance --
 WITH released AS (
     UPDATE instances SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL
     WHERE instance_id = %(instance_id)s AND lease_token = %(token)s
     RETURNING 1
 )
 SELECT pg_notify(%(channel)s, '') FROM released
-"""
 
-RELEASE_INSTANCES = """
+-- release_instances --
 UPDATE instances SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE (instance_id, lease_token) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
-"""
 
-RENEW_INSTANCES = f"""
-UPDATE instances SET lease_expires = {NOW} + %(lease_us)s
+-- renew_instances --
+UPDATE instances SET lease_expires = {hub_now} + %(lease_us)s
 WHERE (instance_id, lease_token) IN (SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::text[]))
 RETURNING instance_id
-"""
 
-RELEASE_OWNER_INSTANCES = """
+-- release_owner_instances --
 UPDATE instances SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE lease_expires IS NOT NULL AND lease_owner = %s
-"""
 
-NOTIFY = "SELECT pg_notify(%s, '')"
+-- notify --
+SELECT pg_notify(%s, '')
 
-# --- history -----------------------------------------------------------------------------------------
-
-INSERT_HISTORY = """
+-- insert_history --
 INSERT INTO history (instance_key, execution_no, sequence, payload)
 SELECT %s, %s, u.sequence, u.payload FROM unnest(%s::int[], %s::text[]) AS u(sequence, payload)
-"""
 
-LOAD_HISTORY = """
+-- load_history --
 SELECT h.sequence, h.payload
 FROM instances AS i
 JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE %(execution_id)s::text
     WHEN i.execution_id THEN i.execution_no WHEN i.previous_execution_id THEN i.execution_no - 1 END
 WHERE i.instance_id = %(instance_id)s
 ORDER BY h.sequence
-"""
 
-# One page of it (`history show --limit/--after`, a followed history's new events).
-LOAD_HISTORY_PAGE = """
+-- load_history_page --
+-- One page of it (`history show --limit/--after`, a followed history's new events).
 SELECT h.sequence, h.payload
 FROM instances AS i
 JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE %(execution_id)s::text
@@ -216,24 +199,18 @@ JOIN history AS h ON h.instance_key = i.instance_key AND h.execution_no = CASE %
 WHERE i.instance_id = %(instance_id)s AND h.sequence > %(after)s
 ORDER BY h.sequence
 LIMIT %(limit)s
-"""
 
-DELETE_OLDER_HISTORY = "DELETE FROM history WHERE instance_key = %s AND execution_no < %s"
+-- delete_older_history --
+DELETE FROM history WHERE instance_key = %s AND execution_no < %s
 
-# --- the activity queue ------------------------------------------------------------------------------
-
-INSERT_TASKS = """
+-- insert_tasks --
 INSERT INTO new_tasks (instance_id, execution_id, task_id, name, input, visible_at)
 SELECT %s, %s, u.task_id, u.name, u.input, %s
 FROM unnest(%s::int[], %s::text[], %s::text[]) WITH ORDINALITY AS u(task_id, name, input, n)
 ORDER BY u.n
-"""
 
-TASK_COLUMNS = """id, instance_id, execution_id, task_id, name, input, lease_token, lease_expires,
-          dequeue_count, lease_owner, visible_at"""
-
-LEASE_ACTIVITIES = f"""
-WITH clock AS MATERIALIZED (SELECT {NOW} AS now)
+-- lease_activities --
+WITH clock AS MATERIALIZED (SELECT {hub_now} AS now)
 UPDATE new_tasks AS t
 SET lease_owner = %(owner)s, lease_expires = clock.now + %(lease_us)s, lease_token = %(token)s,
     dequeue_count = t.dequeue_count + 1, leased_at = clock.now
@@ -249,11 +226,10 @@ WHERE t.id IN (
 )
 RETURNING t.id, t.instance_id, t.execution_id, t.task_id, t.name, t.input, t.lease_token, t.lease_expires,
           t.dequeue_count, t.lease_owner, t.visible_at
-"""
 
-# Fenced by token: a row whose lease was taken over (or that is gone) is not deleted, its result is
-# not stored. A stored result reaches the inbox only while its execution is current and live.
-COMPLETE_ACTIVITIES = f"""
+-- complete_activities --
+-- Fenced by token: a row whose lease was taken over (or that is gone) is not deleted, its result is
+-- not stored. A stored result reaches the inbox only while its execution is current and live.
 WITH r AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[], %(instance_ids)s::text[],
                          %(execution_ids)s::text[], %(kinds)s::text[], %(task_ids)s::int[],
@@ -269,81 +245,85 @@ delivered AS (
     SELECT r.instance_id, r.execution_id, r.kind, NULL, r.task_id, r.payload, %(now)s
     FROM r JOIN done ON done.id = r.id
     JOIN instances AS i ON i.instance_id = r.instance_id AND i.execution_id = r.execution_id
-                       AND i.status IN {LIVE}
+                       AND i.status IN {live}
     ORDER BY r.n
     RETURNING 1
 )
 SELECT id, leased_at FROM done
-"""
 
-DELETE_TASKS_OF = "DELETE FROM new_tasks WHERE instance_id = %s"
+-- delete_tasks_of --
+DELETE FROM new_tasks WHERE instance_id = %s
 
-ABANDON_TASK = f"""
+-- abandon_task --
 UPDATE new_tasks SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL,
-       visible_at = {NOW} + %(backoff_us)s
+       visible_at = {hub_now} + %(backoff_us)s
 WHERE id = %(id)s AND lease_token = %(token)s
-"""
 
-RENEW_TASKS = f"""
-UPDATE new_tasks SET lease_expires = {NOW} + %(lease_us)s
+-- renew_tasks --
+UPDATE new_tasks SET lease_expires = {hub_now} + %(lease_us)s
 WHERE (id, lease_token) IN (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[]))
 RETURNING id
-"""
 
-RELEASE_OWNER_TASKS = """
+-- release_owner_tasks --
 UPDATE new_tasks SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL WHERE lease_owner = %s
-"""
 
-SELECT_TASKS_OF = f"SELECT {TASK_COLUMNS} FROM new_tasks WHERE instance_id = %s ORDER BY id"
+-- select_tasks_of --
+SELECT id, instance_id, execution_id, task_id, name, input, lease_token, lease_expires,
+          dequeue_count, lease_owner, visible_at
+FROM new_tasks WHERE instance_id = %s ORDER BY id
 
-# --- scale metrics -----------------------------------------------------------------------------------
+-- scale_inputs --
+SELECT * FROM scale_inputs(%s::bigint)
 
-SCALE_INPUTS = "SELECT * FROM scale_inputs(%s::bigint)"
+-- remove_instances_1 --
+-- Removal (replace, purge): the four remove_instances_N statements, in order, remove every trace of
+-- the instances: their history (all executions), inboxes, activity tasks and rows.
+DELETE FROM history WHERE instance_key IN
+    (SELECT instance_key FROM instances WHERE instance_id = ANY(%s::text[]))
 
-# --- removal (replace, purge) ------------------------------------------------------------------------
+-- remove_instances_2 --
+DELETE FROM new_events WHERE instance_id = ANY(%s::text[])
 
-REMOVE_INSTANCES = (
-    "DELETE FROM history WHERE instance_key IN "
-    "(SELECT instance_key FROM instances WHERE instance_id = ANY(%s::text[]))",
-    "DELETE FROM new_events WHERE instance_id = ANY(%s::text[])",
-    "DELETE FROM new_tasks WHERE instance_id = ANY(%s::text[])",
-    "DELETE FROM instances WHERE instance_id = ANY(%s::text[])",
-)
+-- remove_instances_3 --
+DELETE FROM new_tasks WHERE instance_id = ANY(%s::text[])
 
-# --- workers -----------------------------------------------------------------------------------------
+-- remove_instances_4 --
+DELETE FROM instances WHERE instance_id = ANY(%s::text[])
 
-UPSERT_WORKER = f"""
+-- upsert_worker --
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, orchestrations, activities,
                      max_orchestrations, max_activities, inflight_orchestrations, inflight_activities, extra)
-VALUES (%s, %s, %s, %s, COALESCE(%s::bigint, {SERVER_NOW}), %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, COALESCE(%s::bigint, {server_now}), %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (worker_id) DO UPDATE SET
     host = excluded.host, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
     orchestrations = excluded.orchestrations, activities = excluded.activities,
     max_orchestrations = excluded.max_orchestrations, max_activities = excluded.max_activities,
     inflight_orchestrations = excluded.inflight_orchestrations,
     inflight_activities = excluded.inflight_activities, extra = excluded.extra
-"""
 
-SELECT_WORKERS = """
+-- select_workers --
 SELECT worker_id, host, pid, started_at, heartbeat_at, orchestrations, activities, max_orchestrations,
        max_activities, inflight_orchestrations, inflight_activities, extra
 FROM workers ORDER BY started_at, worker_id
-"""
 
-DELETE_WORKER = "DELETE FROM workers WHERE worker_id = %s"
-PRUNE_LOST_WORKERS = f"DELETE FROM workers WHERE heartbeat_at < COALESCE(%s::bigint, {SERVER_NOW}) - %s"
+-- prune_lost_workers --
+-- Lost workers' rows are kept for a while as evidence of the crash, then dropped.
+DELETE FROM workers WHERE heartbeat_at < COALESCE(%s::bigint, {server_now}) - %s
 
-# When a lease call could next find work (for an idle worker's wait): the earliest visible_at of an
-# inbox message of a live, unleased instance, and of an unleased activity task. Same shape as the
-# lease pick, so the same ordered index scans serve it; it takes no locks.
-NEXT_VISIBLE = f"""
-WITH clock AS MATERIALIZED (SELECT {NOW} AS now)
+-- delete_worker --
+DELETE FROM workers WHERE worker_id = %s
+
+-- next_visible --
+-- When a lease call could next find work (for an idle worker's wait): the earliest visible_at of an
+-- inbox message of a live, unleased instance, and of an unleased activity task. Same shape as the
+-- lease pick, so the same ordered index scans serve it; it takes no locks.
+WITH clock AS MATERIALIZED (SELECT {hub_now} AS now)
 SELECT
     (SELECT e.visible_at
      FROM new_events AS e JOIN instances AS c ON c.instance_id = e.instance_id
      WHERE %(orchestrations)s
        AND (c.lease_expires IS NULL OR c.lease_expires <= (SELECT now FROM clock))
-       AND c.status IN {LIVE}
+       AND c.status IN {live}
        AND (e.execution_id IS NULL OR e.execution_id = c.execution_id)
        AND (%(onames)s::text[] IS NULL OR c.name = ANY(%(onames)s::text[]))
      ORDER BY e.visible_at, e.id
@@ -355,27 +335,20 @@ SELECT
        AND (%(anames)s::text[] IS NULL OR t.name = ANY(%(anames)s::text[]))
      ORDER BY t.visible_at
      LIMIT 1)
-"""
 
-# --- the work log (dtctl top): written in the transaction that commits the work ------------------------
-
-LOG_WORK = """
+-- log_work --
 INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
-"""
 
-# Rows another writer is pruning at the same moment are skipped, never waited for.
-PRUNE_WORK_LOG = """
+-- prune_work_log --
+-- Rows another writer is pruning at the same moment are skipped, never waited for.
 DELETE FROM work_log WHERE id IN (
     SELECT id FROM work_log
-    WHERE kind IN ('activity', 'orchestration') AND finished_at < %s
+    WHERE kind IN {work_kinds} AND finished_at < %s
     FOR UPDATE SKIP LOCKED
 )
-"""
 
-# --- doctor: the server and what the connected role may do in the hub's schema ------------------------
-
-SERVER_FACTS = """
+-- server_facts --
 SELECT current_setting('server_version_num')::int, current_setting('server_version'),
        current_setting('fsync'), current_setting('synchronous_commit'),
        current_setting('full_page_writes'), current_setting('data_checksums'),
@@ -383,13 +356,12 @@ SELECT current_setting('server_version_num')::int, current_setting('server_versi
        has_schema_privilege(%(schema)s, 'CREATE'),
        has_database_privilege(current_database(), 'CREATE'),
        (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())
-"""
 
-# Hub tables the connected role cannot read and write (workers need SELECT/INSERT/UPDATE/DELETE on all).
-TABLES_WITHOUT_DML = """
+-- tables_without_dml --
+-- Hub tables the connected role cannot read and write (workers need SELECT/INSERT/UPDATE/DELETE on all).
 SELECT c.relname FROM pg_class AS c
 WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r'
   AND NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')
            AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
 ORDER BY c.relname
-"""
+

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dtctl.core.decision import Decision
 from dtctl.core.history import (
@@ -25,14 +25,10 @@ from dtctl.core.history import (
     ExecutionResumed,
     ExecutionSuspended,
     HistoryEvent,
-    decode_event,
     encode_event,
 )
 from dtctl.errors import UsageError
 from dtctl.faults import fault_point
-from dtctl.hub import sqlite_conn as conn_mod
-from dtctl.hub import sqlite_ops as ops
-from dtctl.hub import sqlite_queries as q
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -51,20 +47,30 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
-from dtctl.hub.common import LOST_WORKER_RETENTION_MICROS, purge_in_batches
-from dtctl.hub.inspect_common import activity_log_row, committed_episode_rows
-from dtctl.hub.sqlite_checkpoint import checkpoint_item
-from dtctl.hub.sqlite_inspect import SqliteInspector
-from dtctl.hub.sqlite_rows import (
+from dtctl.hub.sql.inspect import WorkLogRow, activity_log_row, committed_episode_rows
+from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_in_batches
+from dtctl.hub.sql.records import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
+    LeasedInstance,
+    MessageRow,
     activity_from_row,
     decode_cursor,
     encode_cursor,
+    first_from_row,
+    history_event_from_row,
+    history_record_from_row,
+    inbox_message_from_row,
     instance_from_row,
+    scale_from_row,
     worker_from_row,
     worker_params,
 )
+from dtctl.hub.sqlite import conn as conn_mod
+from dtctl.hub.sqlite import ops
+from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.checkpoint import checkpoint_item
+from dtctl.hub.sqlite.inspect import SqliteInspector
 from dtctl.hub.wakeup import WakeSource
 
 Clock = Callable[[], int]
@@ -72,6 +78,18 @@ VISIBLE_MEMO_US = 100_000  # how long next_visible_at may repeat an answer while
 ABANDON_BACKOFF_US = 1_000_000  # an abandoned activity waits this long per attempt so far (capped)
 MAX_ABANDON_BACKOFF_US = 30_000_000
 _IF_EXISTS = ("fail", "skip", "replace")
+
+
+class _VisibleMemo(NamedTuple):
+    """next_visible_at's last answer, and what it was an answer to."""
+
+    key: tuple[Collection[str] | None, Collection[str] | None]
+    data_version: int
+    at: int
+    answer: int | None
+
+    def answers(self, key: object, data_version: int, now: int) -> bool:
+        return 0 <= now - self.at < VISIBLE_MEMO_US and self.key == key and self.data_version == data_version
 
 
 def system_clock() -> int:
@@ -82,7 +100,7 @@ class SqliteTaskHub(SqliteInspector):
     """A task hub in one SQLite file. Used from one thread at a time (its own connection).
 
     The :class:`~dtctl.hub.base.HubInspector` reads, the work log and ``backup`` come from
-    :class:`~dtctl.hub.sqlite_inspect.SqliteInspector`.
+    :class:`~dtctl.hub.sqlite.inspect.SqliteInspector`.
     """
 
     def __init__(
@@ -102,7 +120,7 @@ class SqliteTaskHub(SqliteInspector):
         self._synchronous = self._sync_now = synchronous  # the durable mode; the one set right now
         self._batch_faults: list[str] | None = None  # set while a batch() transaction is open
         self._batch_durable = True
-        self._visible_memo: tuple[object, int, int, int | None] | None = None  # next_visible_at's last answer
+        self._visible_memo: _VisibleMemo | None = None  # next_visible_at's last answer
         existed = conn_mod.check_path(self.path, create=create)
         conn_mod.check_local(self.path, allow_network_fs)
         self._conn = conn_mod.connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
@@ -300,17 +318,17 @@ class SqliteTaskHub(SqliteInspector):
                 found = ops.status_of(conn, instance_id)
                 if found is None:
                     raise ops.not_found(instance_id, self.url)
-                execution_id = found[1]
+                execution_id = found.execution_id
             limit_or_all = -1 if limit is None else limit  # LIMIT -1: no limit
             params: dict[str, object] = {"instance_id": instance_id, "execution_id": execution_id}
             params |= {"after": after, "limit": limit_or_all}
             rows = conn.execute(q.LOAD_HISTORY_PAGE, params)
-            return [HistoryRecord(execution_id, r[0], decode_event(r[1])) for r in rows]
+            return [history_record_from_row(execution_id, r) for r in rows]
 
     def pending_messages(self, instance_id: str) -> list[InboxMessage]:
         with self._edge() as conn:
             rows = conn.execute(q.SELECT_INBOX, (instance_id,)).fetchall()
-        return [InboxMessage(r[0], decode_event(r[1]), r[2]) for r in rows]
+        return [inbox_message_from_row(r) for r in rows]
 
     def pending_activities(self, instance_id: str) -> list[ActivityWorkItem]:
         with self._edge() as conn:
@@ -333,7 +351,7 @@ class SqliteTaskHub(SqliteInspector):
             sql += " AND instance_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(ids))
         with self._write() as conn:
-            found = [r[0] for r in conn.execute(f"{sql} LIMIT ?", (*params, limit)).fetchall()]
+            found = [first_from_row(r) for r in conn.execute(f"{sql} LIMIT ?", (*params, limit)).fetchall()]
             for instance_id in found:
                 ops.remove_instance(conn, instance_id)
         return len(found)
@@ -341,14 +359,7 @@ class SqliteTaskHub(SqliteInspector):
     def scale_metrics(self) -> ScaleMetrics:
         with self._edge() as conn:
             row = conn.execute(q.SCALE_METRICS, {"now": self.now()}).fetchone()
-        return ScaleMetrics(
-            live_orchestrations=row[0],
-            live_activities=row[1],
-            leased_orchestrations=row[2],
-            visible_inbox_instances=row[3],
-            future_timers=row[4],
-            scheduled_activities=row[5],
-        )
+        return scale_from_row(row)
 
     # --- worker operations: orchestrations ---------------------------------------------------
 
@@ -369,40 +380,39 @@ class SqliteTaskHub(SqliteInspector):
         self, conn: sqlite3.Connection, instance_id: str, owner: str, now: int, expires: int
     ) -> OrchestrationWorkItem | None:
         token = os.urandom(16).hex()  # as secrets.token_hex, without importing hashlib/OpenSSL
-        leased = conn.execute(q.LEASE_INSTANCE, (owner, expires, token, instance_id)).fetchone()
-        execution_id = leased[0]
-        fresh: list[tuple[Any, ...]] = []
+        leased = LeasedInstance.from_row(
+            conn.execute(q.LEASE_INSTANCE, (owner, expires, token, instance_id)).fetchone()
+        )
+        fresh: list[MessageRow] = []
         stale: list[tuple[int, str]] = []
-        for row in conn.execute(q.TAKE_MESSAGES, (instance_id, now)).fetchall():
-            if row[1] is None or row[1] == execution_id:
-                fresh.append(row)
+        for message in map(MessageRow.from_row, conn.execute(q.TAKE_MESSAGES, (instance_id, now)).fetchall()):
+            if message.is_for(leased.execution_id):
+                fresh.append(message)
             else:
-                stale.append((row[0], instance_id))
+                stale.append((message.id, instance_id))
         if stale:  # completions and timers of an execution that is gone: never hand them out
             conn.executemany(q.DELETE_MESSAGE, stale)
         if not fresh:
             conn.execute(q.RELEASE_INSTANCE, (instance_id, token))
             return None
-        # FIFO, except that an execution's start always comes first (after continue-as-new, events
-        # raised during the ending episode are older than the new execution's start).
-        fresh.sort(key=lambda r: (r[2] != "execution_started", r[0]))
-        messages = tuple(InboxMessage(r[0], decode_event(r[3]), r[4]) for r in fresh)
+        if len(fresh) > 1:
+            fresh.sort(key=MessageRow.sort_key)
         return OrchestrationWorkItem(
             instance_id=instance_id,
-            execution_id=execution_id,
-            name=leased[1],
-            status=leased[2],
+            execution_id=leased.execution_id,
+            name=leased.name,
+            status=leased.status,
             lease_token=token,
             lease_expires=expires,
             leased_at=now,
-            history_length=leased[3],
-            messages=messages,
+            history_length=leased.history_length,
+            messages=tuple(m.message() for m in fresh),
         )
 
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]:
         with self._edge() as conn:
             rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
-            return [decode_event(r[1]) for r in rows]
+            return [history_event_from_row(r) for r in rows]
 
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:
@@ -443,7 +453,7 @@ class SqliteTaskHub(SqliteInspector):
         accepted: list[bool] = []
         with self._write(fault="activity") as conn:
             now = self.now()
-            log: list[Any] = []
+            log: list[WorkLogRow] = []
             for result in results:
                 accepted.append(_complete_one(conn, now, result, log))
             self._log_work(conn, now, log)
@@ -463,12 +473,11 @@ class SqliteTaskHub(SqliteInspector):
         # ages out, so a lease that expired without any commit is seen within VISIBLE_MEMO_US.
         key = (orchestrations, activities)
         with self._edge() as conn:
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            version = first_from_row(conn.execute("PRAGMA data_version").fetchone())
             now = self.now()
             memo = self._visible_memo
-            fresh = memo is not None and 0 <= now - memo[2] < VISIBLE_MEMO_US
-            if fresh and memo is not None and memo[0] == key and memo[1] == version:
-                return memo[3]
+            if memo is not None and memo.answers(key, version, now):
+                return memo.answer
             found: list[int] = []
             for names, query in ((orchestrations, q.NEXT_VISIBLE_EVENT), (activities, q.NEXT_VISIBLE_TASK)):
                 if names is not None and not names:
@@ -476,9 +485,9 @@ class SqliteTaskHub(SqliteInspector):
                 params = {"now": now, "names": None if names is None else json.dumps(sorted(names))}
                 row = conn.execute(query, params).fetchone()
                 if row is not None:
-                    found.append(row[0])
+                    found.append(first_from_row(row))
         answer = min(found, default=None)
-        self._visible_memo = (key, version, now, answer)
+        self._visible_memo = _VisibleMemo(key, version, now, answer)
         return answer
 
     # --- leases -----------------------------------------------------------------------------------
@@ -547,12 +556,12 @@ def _pick_instances(conn: sqlite3.Connection, now: int, names_json: str | None, 
     return list(picked)
 
 
-def _complete_one(conn: sqlite3.Connection, now: int, result: ActivityResult, log: list[Any]) -> bool:
+def _complete_one(conn: sqlite3.Connection, now: int, result: ActivityResult, log: list[WorkLogRow]) -> bool:
     item = result.item
     deleted = conn.execute(q.DELETE_LEASED_TASK, (item.id, item.lease_token)).fetchone()
     if deleted is None:
         return False  # stale token: the lease expired and someone else owns (or finished) the task
-    log.append(activity_log_row(item, result.event.kind, deleted[0], now))
+    log.append(activity_log_row(item, result.event.kind, first_from_row(deleted), now))
     event = result.event if result.event.timestamp else replace(result.event, timestamp=now)
     # The row is gone either way: a result for a finished or replaced execution is discarded, not retried.
     conn.execute(

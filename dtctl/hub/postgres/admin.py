@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from dtctl.errors import UsageError
-from dtctl.hub import postgres_conn as pgc
+from dtctl.hub.postgres import conn as pgc
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCRAM_ITERATIONS = 4096

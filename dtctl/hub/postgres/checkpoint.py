@@ -16,15 +16,16 @@ batch SAVEPOINT and the items run again one SAVEPOINT each, so the failing item 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
 from dtctl.core.decision import Decision
-from dtctl.hub import postgres_queries as q
 from dtctl.hub.base import CheckpointResult, OrchestrationWorkItem
-from dtctl.hub.checkpoint_plan import DUPLICATE_HISTORY, LEASE_LOST, Owner, check_status, write_episode
-from dtctl.hub.postgres_conn import constraint_of
-from dtctl.hub.postgres_ops import DIALECT, Conn
+from dtctl.hub.postgres import queries as q
+from dtctl.hub.postgres.conn import constraint_of
+from dtctl.hub.postgres.ops import DIALECT, Conn
+from dtctl.hub.sql.checkpoint import DUPLICATE_HISTORY, LEASE_LOST, Owner, check_status, write_episode
 
 SAVEPOINT = "SAVEPOINT dtctl_checkpoint"
 RELEASE = "RELEASE SAVEPOINT dtctl_checkpoint"
@@ -38,7 +39,7 @@ def checkpoint_batch(
     for _item, decision in batch:
         check_status(decision)
     ids = sorted({item.instance_id for item, _ in batch})
-    owners = {row[0]: Owner(*row[1:]) for row in conn.execute(q.SELECT_FOR_CHECKPOINT, (ids,)).fetchall()}
+    owners = dict(_owner_from_row(row) for row in conn.execute(q.SELECT_FOR_CHECKPOINT, (ids,)).fetchall())
     fenced = [(item, decision, owners.get(item.instance_id)) for item, decision in batch]
     if _write_together(conn, now, fenced):
         return [
@@ -50,12 +51,13 @@ def checkpoint_batch(
     return [_checkpoint_item(conn, now, item, decision, owner) for item, decision, owner in fenced]
 
 
+def _owner_from_row(row: Sequence[Any]) -> tuple[str, Owner]:
+    """A row of ``SELECT_FOR_CHECKPOINT``: the instance id, then the columns of :class:`Owner`."""
+    return row[0], Owner.from_row(row[1:])
+
+
 def _holds(item: OrchestrationWorkItem, owner: Owner | None) -> bool:
-    return (
-        owner is not None
-        and owner.lease_token == item.lease_token
-        and owner.execution_id == item.execution_id
-    )
+    return owner is not None and owner.holds(item)
 
 
 def _write_together(

@@ -6,7 +6,7 @@ older than :data:`WORK_LOG_RETENTION_SECONDS` every few seconds. ``dtctl top`` r
 latency from it; workers never read it.
 
 The read statements and the turning of their rows into records are shared with the PostgreSQL hub
-(:mod:`dtctl.hub.inspect_common`). A snapshot is one short read transaction (WAL readers never block
+(:mod:`dtctl.hub.sql.inspect`). A snapshot is one short read transaction (WAL readers never block
 the writer).
 """
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dtctl.errors import HubError, UsageError
-from dtctl.hub import sqlite_conn as conn_mod
 from dtctl.hub.base import (
     DEFAULT_MAX_DEQUEUE,
     LARGE_HISTORY_EVENTS,
@@ -32,48 +31,23 @@ from dtctl.hub.base import (
     ScaleMetrics,
     StuckWork,
 )
-from dtctl.hub.inspect_common import (  # noqa: F401 (re-exported: the SQLite hub and tests use them)
-    BACKLOG_ACTIVITIES,
-    BACKLOG_ORCHESTRATIONS,
-    EXPIRED_INSTANCE_LEASES,
-    EXPIRED_TASK_LEASES,
-    FAILURES_BY_NAME,
-    FINISHED_INSTANCES,
-    INBOX_DEPTH,
-    LARGE_HISTORIES,
-    LATENCY_SAMPLES,
-    LEASED_INSTANCES,
-    LEASED_TASKS,
-    LIVE_INSTANCES,
-    OLDEST_MESSAGE,
-    OLDEST_TASK,
-    POISON_MESSAGES,
-    POISON_TASKS,
+from dtctl.hub.sql.inspect import (
     PRUNE_EVERY_US,
     RETENTION_US,
-    TASK_DEPTH,
-    WORK_COUNTS,
-    WORK_SAMPLES,
     Fetch,
     WorkLogRow,
-    percentile,
     read_backlog,
     read_leases,
     read_snapshot,
     read_stuck_work,
     schema_version_finding,
 )
+from dtctl.hub.sqlite import conn as conn_mod
+from dtctl.hub.sqlite import queries as q
 
 # sqlite.org "Write-Ahead Logging", section "The WAL-Reset Bug": present from 3.7.0, fixed in 3.52.0.
 WAL_RESET_BUG = ((3, 7, 0), (3, 51, 2))
 LARGE_WAL_BYTES = 256 * 1024 * 1024
-
-# --- the work log (written on the hot path: fixed statements, one row per committed item) -------------
-
-LOG_WORK = """
-INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)
-"""
-PRUNE_WORK_LOG = "DELETE FROM work_log WHERE kind IN ('activity', 'orchestration') AND finished_at < :before"
 
 
 def _fetcher(conn: sqlite3.Connection) -> Fetch:
@@ -104,10 +78,10 @@ class SqliteInspector:
 
     def _log_work(self, conn: sqlite3.Connection, now: int, rows: Sequence[WorkLogRow]) -> None:
         if rows:
-            conn.executemany(LOG_WORK, rows)
+            conn.executemany(q.LOG_WORK, rows)
         if now >= self._next_log_prune:
             self._next_log_prune = now + PRUNE_EVERY_US
-            conn.execute(PRUNE_WORK_LOG, {"before": now - RETENTION_US})
+            conn.execute(q.PRUNE_WORK_LOG, {"before": now - RETENTION_US})
 
     # --- reads -------------------------------------------------------------------------------------
 

@@ -1,15 +1,15 @@
 """One checkpoint item, for both hubs: turn an episode's :class:`Decision` into rows.
 
 The backend's checkpoint module checks the lease (and fences the item with its own SAVEPOINT); then
-:func:`write_episode` writes the episode through the backend's :class:`~dtctl.hub.common.Dialect`: the
+:func:`write_episode` writes the episode through the backend's :class:`~dtctl.hub.sql.dialect.Dialect`: the
 same statements in the same order on SQLite and PostgreSQL, only the SQL text and the row shapes differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, Generic, NamedTuple, get_args
 
 from dtctl.core.decision import (
     Action,
@@ -21,26 +21,19 @@ from dtctl.core.decision import (
     StartSubOrchestration,
 )
 from dtctl.core.failure import FailureDetails
-from dtctl.core.history import (
-    ALL_STATUSES,
-    CONTINUED_AS_NEW,
-    TERMINAL_STATUSES,
-    EventRaised,
-    ExecutionStarted,
-    SubOrchestrationFailed,
-    TimerFired,
-)
+from dtctl.core.history import EventRaised, ExecutionStarted, SubOrchestrationFailed, TimerFired
+from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem
-from dtctl.hub.common import Dialect, TaskRow, instance_rows_for, new_execution_id, notify_parent
-from dtctl.hub.sqlite_rows import EventRow, event_row, failure_to_json
+from dtctl.hub.sql.dialect import C, Dialect
+from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, notify_parent
+from dtctl.hub.sql.records import EventRow, ParentRef, TaskRow, event_row, failure_to_json
 
 LEASE_LOST = "lease lost: the instance's lease token changed (another worker owns it now)"
 DUPLICATE_HISTORY = "lease lost: another worker already wrote this history (split brain guard)"
-DECISION_STATUSES = frozenset(ALL_STATUSES) | {CONTINUED_AS_NEW}
+DECISION_STATUSES = frozenset(STORED) | {RuntimeStatus.CONTINUED_AS_NEW}
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(NamedTuple):
     """The instance row as the checkpoint found it (under the write lock, or locked FOR UPDATE)."""
 
     lease_token: str | None
@@ -54,11 +47,24 @@ class Owner:
     instance_key: int
     execution_no: int
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Owner:
+        """A row of ``SELECT_FOR_CHECKPOINT`` (PostgreSQL's starts with the instance id: pass ``row[1:]``)."""
+        return tuple.__new__(cls, row)
+
+    def holds(self, item: OrchestrationWorkItem) -> bool:
+        """The item's lease is still this row's (same token, same execution)."""
+        return self.lease_token == item.lease_token and self.execution_id == item.execution_id
+
+    @property
+    def parent(self) -> ParentRef:
+        return ParentRef(self.parent_instance_id, self.parent_task_id, self.parent_execution_id)
+
 
 @dataclass(slots=True)
-class _Episode:
-    d: Dialect
-    conn: Any
+class _Episode(Generic[C]):
+    d: Dialect[C]
+    conn: C
     now: int
     instance_id: str
     execution_id: str
@@ -74,13 +80,13 @@ def check_status(decision: Decision) -> None:
 
 
 def write_episode(
-    d: Dialect, conn: Any, now: int, item: OrchestrationWorkItem, decision: Decision, owner: Owner
+    d: Dialect[C], conn: C, now: int, item: OrchestrationWorkItem, decision: Decision, owner: Owner
 ) -> None:
-    q = d.queries
+    q = d.sql
     iid, execution_id = item.instance_id, owner.execution_id
     status = decision.status
-    ends = status in TERMINAL_STATUSES
-    continues = status == CONTINUED_AS_NEW
+    ends = status in TERMINAL
+    continues = status == RuntimeStatus.CONTINUED_AS_NEW
     new_history = decision.new_history
     if new_history:
         d.insert_history(conn, owner.instance_key, owner.execution_no, owner.history_length, new_history)
@@ -97,7 +103,7 @@ def write_episode(
         _continue_as_new(d, conn, now, decision, owner, iid)
         return
     conn.execute(
-        q.UPDATE_AFTER_EPISODE,
+        q.update_after_episode,
         (
             status,
             decision.custom_status,
@@ -110,22 +116,21 @@ def write_episode(
         ),
     )
     if ends:
-        conn.execute(q.DELETE_INBOX, (iid,))
-        conn.execute(q.DELETE_TASKS_OF, (iid,))
-        parent = (owner.parent_instance_id, owner.parent_task_id, owner.parent_execution_id)
-        notify_parent(d, conn, now, iid, parent, status, decision.output, decision.failure)
+        conn.execute(q.delete_inbox, (iid,))
+        conn.execute(q.delete_tasks_of, (iid,))
+        notify_parent(d, conn, now, iid, owner.parent, status, decision.output, decision.failure)
 
 
-def _continue_as_new(d: Dialect, conn: Any, now: int, decision: Decision, owner: Owner, iid: str) -> None:
-    q = d.queries
+def _continue_as_new(d: Dialect[C], conn: C, now: int, decision: Decision, owner: Owner, iid: str) -> None:
+    q = d.sql
     spec = decision.continue_as_new
     if spec is None:
         raise ValueError("a CONTINUED_AS_NEW decision needs continue_as_new")
     new_execution = spec.execution_id
     # Keep the execution that just ended (for `history show --execution`), drop the ones before it.
-    conn.execute(q.DELETE_OLDER_HISTORY, (owner.instance_key, owner.execution_no))
-    conn.execute(q.DELETE_OTHER_EXECUTION_EVENTS, (iid, new_execution))
-    conn.execute(q.DELETE_TASKS_OF, (iid,))
+    conn.execute(q.delete_older_history, (owner.instance_key, owner.execution_no))
+    conn.execute(q.delete_other_execution_events, (iid, new_execution))
+    conn.execute(q.delete_tasks_of, (iid,))
     started = ExecutionStarted(
         timestamp=now,
         name=owner.name,
@@ -138,35 +143,37 @@ def _continue_as_new(d: Dialect, conn: Any, now: int, decision: Decision, owner:
     rows = [event_row(iid, new_execution, started, now)]
     rows.extend(event_row(iid, None, event, now) for event in spec.carryover_events)
     d.enqueue(conn, rows)
-    conn.execute(q.UPDATE_CONTINUE_AS_NEW, (new_execution, spec.input, decision.custom_status, now, iid))
+    conn.execute(q.update_continue_as_new, (new_execution, spec.input, decision.custom_status, now, iid))
 
 
 # --- actions -------------------------------------------------------------------------------------------
 
 
-def _schedule_task(ep: _Episode, action: ScheduleTask) -> None:
+def _schedule_task(ep: _Episode[Any], action: ScheduleTask) -> None:
     if ep.local:
-        ep.tasks.append((ep.instance_id, ep.execution_id, action.task_id, action.name, action.input, ep.now))
+        ep.tasks.append(
+            TaskRow(ep.instance_id, ep.execution_id, action.task_id, action.name, action.input, ep.now)
+        )
 
 
-def _create_timer(ep: _Episode, action: CreateTimer) -> None:
+def _create_timer(ep: _Episode[Any], action: CreateTimer) -> None:
     if ep.local:
         fired = TimerFired(timestamp=action.fire_at, task_id=action.task_id, fire_at=action.fire_at)
         ep.inbox.append(event_row(ep.instance_id, ep.execution_id, fired, action.fire_at))
 
 
-def _cancel_timer(ep: _Episode, action: CancelTimer) -> None:
+def _cancel_timer(ep: _Episode[Any], action: CancelTimer) -> None:
     if ep.local:  # an ending execution drops its whole inbox anyway
-        ep.conn.execute(ep.d.queries.DELETE_TIMER_FIRED, (ep.instance_id, ep.execution_id, action.task_id))
+        ep.conn.execute(ep.d.sql.delete_timer_fired, (ep.instance_id, ep.execution_id, action.task_id))
 
 
-def _start_sub_orchestration(ep: _Episode, action: StartSubOrchestration) -> None:
+def _start_sub_orchestration(ep: _Episode[Any], action: StartSubOrchestration) -> None:
     found = ep.d.status_of(ep.conn, action.instance_id, "")
-    if found is not None and found[0] not in TERMINAL_STATUSES:
+    if found is not None and found.status not in TERMINAL:
         if ep.local:
             failure = FailureDetails(
                 message=f"cannot start sub-orchestration {action.instance_id!r}: "
-                f"an instance with that id exists and is {found[0]}",
+                f"an instance with that id exists and is {found.status}",
                 error_type="dtctl.errors.InstanceAlreadyExists",
             )
             refused = SubOrchestrationFailed(timestamp=ep.now, task_id=action.task_id, failure=failure)
@@ -184,19 +191,19 @@ def _start_sub_orchestration(ep: _Episode, action: StartSubOrchestration) -> Non
     row, started = instance_rows_for(child, ep.now, new_execution_id(), ep.execution_id)
     # Inserted now, not batched: a second start of the same id in this episode must see it. A plain
     # INSERT: on PostgreSQL an id created concurrently by someone else fails the item (it runs again).
-    ep.conn.execute(ep.d.insert_child, row)
+    ep.conn.execute(ep.d.sql.insert_child, row)
     ep.inbox.append(started)
 
 
-def _send_event(ep: _Episode, action: SendEvent) -> None:
+def _send_event(ep: _Episode[Any], action: SendEvent) -> None:
     found = ep.d.status_of(ep.conn, action.instance_id, "")
-    if found is None or found[0] in TERMINAL_STATUSES:
+    if found is None or found.status in TERMINAL:
         return  # DESIGN §5: an event to a missing or finished instance is dropped
     raised = EventRaised(timestamp=ep.now, name=action.name, input=action.data)
     ep.inbox.append(event_row(action.instance_id, None, raised, ep.now))
 
 
-_HANDLERS: dict[type[Any], Callable[[_Episode, Any], None]] = {
+_HANDLERS: dict[type[Any], Callable[[_Episode[Any], Any], None]] = {
     ScheduleTask: _schedule_task,
     CreateTimer: _create_timer,
     CancelTimer: _cancel_timer,

@@ -25,8 +25,8 @@ from dtctl.errors import (
     SchemaVersionMismatch,
     UsageError,
 )
-from dtctl.hub.common import Migration as Migration
-from dtctl.hub.common import check_version_range, load_migrations
+from dtctl.hub.sql.migrations import Migration as Migration
+from dtctl.hub.sql.migrations import check_version_range, load_migrations
 
 DEFAULT_HUB_NAME = "default"
 SCHEMA_PREFIX = "dtctl_"
