@@ -21,7 +21,17 @@ from dtctl.core.history import (
     SUSPENDED,
     TERMINATED,
 )
-from dtctl.core.task import CompletableTask, RetryPolicy, Task, TaskFailedError, when_all, when_any
+from dtctl.core.payload import DataConverter, JsonDataConverter
+from dtctl.core.task import (
+    CancellableTask,
+    CompletableTask,
+    RetryPolicy,
+    Task,
+    TaskCancelledError,
+    TaskFailedError,
+    when_all,
+    when_any,
+)
 from dtctl.errors import DtctlError, NonDeterminismError, OrchestrationStateError, PayloadError
 
 if TYPE_CHECKING:
@@ -39,15 +49,19 @@ __all__ = [
     "TERMINATED",
     "ActivityContext",
     "App",
+    "CancellableTask",
     "CompletableTask",
+    "DataConverter",
     "DtctlError",
     "FailureDetails",
+    "JsonDataConverter",
     "NonDeterminismError",
     "OrchestrationContext",
     "OrchestrationStateError",
     "PayloadError",
     "RetryPolicy",
     "Task",
+    "TaskCancelledError",
     "TaskFailedError",
     "TaskHubClient",
     "__version__",

@@ -95,10 +95,14 @@ def to_micros(value: Time | None) -> int | None:
 class TaskHubClient:
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
-    def __init__(self, hub: TaskHub | str | Path | None = None) -> None:
+    def __init__(
+        self, hub: TaskHub | str | Path | None = None, *, data_converter: payload.DataConverter | None = None
+    ) -> None:
         if hub is None:
             hub = os.environ.get(HUB_ENV) or DEFAULT_HUB
         self.hub: TaskHub = open_hub(hub) if isinstance(hub, (str, Path)) else hub
+        # Encodes inputs and event data, decodes outputs: the same converter as the app's workers.
+        self.data_converter = data_converter
         self._wake: WakeSource | None = None  # made by the first wait, kept for the next ones
 
     def close(self) -> None:
@@ -141,7 +145,7 @@ class TaskHubClient:
 
         Each request is a :class:`StartRequest` or a tuple ``(name, input[, instance_id[, start_at]])``.
         """
-        instances = [_new_instance(_as_request(r)) for r in requests]
+        instances = [_new_instance(_as_request(r), self.data_converter) for r in requests]
         self.hub.create_instances(instances, if_exists=if_exists)
         return [i.instance_id for i in instances]
 
@@ -155,7 +159,7 @@ class TaskHubClient:
         if_exists: IfExists = "fail",
     ) -> CreateOutcome:
         """Like :meth:`start_instance`, but says whether it was created (False: skipped, it exists)."""
-        new = _new_instance(StartRequest(name_or_fn, input, instance_id, start_at))
+        new = _new_instance(StartRequest(name_or_fn, input, instance_id, start_at), self.data_converter)
         return self.hub.create_instances([new], if_exists=if_exists)[0]
 
     # --- messages to instances --------------------------------------------------------------------
@@ -163,7 +167,7 @@ class TaskHubClient:
     def raise_event(self, instance_id: str, name: str, data: Any = None, *, force: bool = False) -> None:
         names.instance_ref(instance_id)
         names.task_name(name, "event name")
-        encoded = payload.encode(data, what=f"the data of event {name!r}")
+        encoded = payload.encode(data, what=f"the data of event {name!r}", converter=self.data_converter)
         self.hub.raise_event(instance_id, name, encoded, force=force)
 
     def terminate(
@@ -221,18 +225,15 @@ class TaskHubClient:
         )
         return self.hub.list_instances(query)
 
-    @staticmethod
-    def decode_output(state: InstanceState, type_hint: Any = None) -> Any:
-        """The instance's result as Python data (dataclasses rebuilt from ``type_hint``)."""
-        return payload.decode(state.output, type_hint)
+    def decode_output(self, state: InstanceState, type_hint: Any = None) -> Any:
+        """The instance's result as Python data (dataclasses or the converter's types from ``type_hint``)."""
+        return payload.decode(state.output, type_hint, converter=self.data_converter)
 
-    @staticmethod
-    def decode_input(state: InstanceState, type_hint: Any = None) -> Any:
-        return payload.decode(state.input, type_hint)
+    def decode_input(self, state: InstanceState, type_hint: Any = None) -> Any:
+        return payload.decode(state.input, type_hint, converter=self.data_converter)
 
-    @staticmethod
-    def decode_custom_status(state: InstanceState, type_hint: Any = None) -> Any:
-        return payload.decode(state.custom_status, type_hint)
+    def decode_custom_status(self, state: InstanceState, type_hint: Any = None) -> Any:
+        return payload.decode(state.custom_status, type_hint, converter=self.data_converter)
 
     def get_history(self, instance_id: str, execution_id: str | None = None) -> list[HistoryRecord]:
         names.instance_ref(instance_id)
@@ -557,13 +558,13 @@ def _check_refs(instance_ids: Sequence[str]) -> None:
         names.instance_ref(instance_id)
 
 
-def _new_instance(request: StartRequest) -> NewInstance:
+def _new_instance(request: StartRequest, converter: payload.DataConverter | None = None) -> NewInstance:
     name = names.task_name(function_name(request.name), "orchestration name")
     if request.instance_id is not None:
         names.new_instance_id(request.instance_id)
     return NewInstance(
         instance_id=request.instance_id or uuid.uuid4().hex,
         name=name,
-        input=payload.encode(request.input, what=f"the input of {name!r}"),
+        input=payload.encode(request.input, what=f"the input of {name!r}", converter=converter),
         start_at=to_micros(request.start_at),
     )

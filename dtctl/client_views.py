@@ -30,6 +30,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -165,6 +166,7 @@ _COMPLETIONS: dict[type[HistoryEvent], str] = {
     TaskCompleted: "completed",
     TaskFailed: "failed",
     TimerFired: "fired",
+    TimerCancelled: "cancelled",  # the timer will never fire: it no longer keeps the instance waiting
     SubOrchestrationCompleted: "completed",
     SubOrchestrationFailed: "failed",
 }

@@ -7,17 +7,19 @@ Orchestrator and activity bodies written against the durabletask SDK run unchang
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dtctl.core.app import function_name as get_name
-from dtctl.core.context import ActivityContext, OrchestrationContext, ReplaySafeLogger
+from dtctl.core.context import ActivityContext, OrchestrationContext
 from dtctl.core.failure import FailureDetails
 from dtctl.core.task import (
+    CancellableTask,
     CompletableTask,
     CompositeTask,
     RetryableTask,
     RetryPolicy,
     Task,
+    TaskCancelledError,
     TaskFailedError,
     TimerTask,
     WhenAllTask,
@@ -27,9 +29,13 @@ from dtctl.core.task import (
 )
 from dtctl.errors import NonDeterminismError, OrchestrationStateError
 
+if TYPE_CHECKING:
+    from dtctl.replay_logging import ReplaySafeLogger
+
 __all__ = [
     "Activity",
     "ActivityContext",
+    "CancellableTask",
     "CompletableTask",
     "CompositeTask",
     "FailureDetails",
@@ -41,6 +47,7 @@ __all__ = [
     "RetryPolicy",
     "RetryableTask",
     "Task",
+    "TaskCancelledError",
     "TaskFailedError",
     "TimerTask",
     "WhenAllTask",
@@ -56,3 +63,12 @@ TOutput = TypeVar("TOutput")
 # The SDK's type aliases, for code that annotates with them.
 Orchestrator = Callable[[OrchestrationContext, TInput], Generator[Task[Any], Any, TOutput] | TOutput]
 Activity = Callable[[ActivityContext, TInput], TOutput]
+
+
+def __getattr__(name: str) -> Any:
+    # The logger adapter loads logging (and threading): only when someone asks for it.
+    if name == "ReplaySafeLogger":
+        from dtctl.replay_logging import ReplaySafeLogger
+
+        return ReplaySafeLogger
+    raise AttributeError(f"module 'dtctl.task' has no attribute {name!r}")

@@ -45,6 +45,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -71,8 +72,10 @@ class HistoryBuilder:
         *,
         start: datetime = DEFAULT_START,
         execution_id: str = "execution-1",
+        data_converter: payload.DataConverter | None = None,
     ) -> None:
         self.instance_id = instance_id
+        self.data_converter = data_converter  # encodes payloads as the app's converter would
         self.name = name
         self.execution_id = execution_id
         self.now = to_epoch_us(start)  # epoch µs, UTC
@@ -95,6 +98,9 @@ class HistoryBuilder:
         taken = self.events[self._taken :]
         self._taken = len(self.events)
         return taken
+
+    def _encode(self, value: Any) -> str | None:
+        return payload.encode(value, converter=self.data_converter)
 
     def add(self, event: HistoryEvent) -> HistoryBuilder:
         self.events.append(event)
@@ -123,21 +129,21 @@ class HistoryBuilder:
                 name=self.name,
                 instance_id=self.instance_id,
                 execution_id=self.execution_id,
-                input=payload.encode(input),
+                input=self._encode(input),
                 parent_instance_id=parent_instance_id,
                 parent_task_id=parent_task_id,
             )
         )
 
     def completed(self, result: Any = None) -> HistoryBuilder:
-        encoded = payload.encode(result)
+        encoded = self._encode(result)
         return self.add(ExecutionCompleted(timestamp=self.now, status=COMPLETED, result=encoded))
 
     def failed(self, error: BaseException | FailureDetails) -> HistoryBuilder:
         return self.add(ExecutionCompleted(timestamp=self.now, status=FAILED, failure=failure_of(error)))
 
     def continued_as_new(self, input: Any = None, new_execution_id: str | None = None) -> HistoryBuilder:
-        encoded = payload.encode(input)
+        encoded = self._encode(input)
         return self.add(ContinuedAsNew(timestamp=self.now, input=encoded, new_execution_id=new_execution_id))
 
     def suspended(self, reason: str | None = None) -> HistoryBuilder:
@@ -155,11 +161,11 @@ class HistoryBuilder:
     # --- activities --------------------------------------------------------------------------------
 
     def task_scheduled(self, task_id: int, name: str, input: Any = None) -> HistoryBuilder:
-        encoded = payload.encode(input)
+        encoded = self._encode(input)
         return self.add(TaskScheduled(timestamp=self.now, task_id=task_id, name=name, input=encoded))
 
     def task_completed(self, task_id: int, result: Any = None) -> HistoryBuilder:
-        return self.add(TaskCompleted(timestamp=self.now, task_id=task_id, result=payload.encode(result)))
+        return self.add(TaskCompleted(timestamp=self.now, task_id=task_id, result=self._encode(result)))
 
     def task_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
         return self.add(TaskFailed(timestamp=self.now, task_id=task_id, failure=failure_of(error)))
@@ -180,6 +186,10 @@ class HistoryBuilder:
         at = self.fire_time(fire_at) if fire_at is not None else self._recorded_fire_time(task_id)
         return self.add(TimerFired(timestamp=self.now, task_id=task_id, fire_at=at))
 
+    def timer_cancelled(self, task_id: int) -> HistoryBuilder:
+        """The code cancelled timer ``task_id`` (created in an earlier episode)."""
+        return self.add(TimerCancelled(timestamp=self.now, task_id=task_id))
+
     def _recorded_fire_time(self, task_id: int) -> int:
         for event in reversed(self.events):
             if isinstance(event, TimerCreated) and event.task_id == task_id:
@@ -189,10 +199,10 @@ class HistoryBuilder:
     # --- events ------------------------------------------------------------------------------------
 
     def event_raised(self, name: str, data: Any = None) -> HistoryBuilder:
-        return self.add(EventRaised(timestamp=self.now, name=name, input=payload.encode(data)))
+        return self.add(EventRaised(timestamp=self.now, name=name, input=self._encode(data)))
 
     def event_sent(self, task_id: int, instance_id: str, name: str, data: Any = None) -> HistoryBuilder:
-        encoded = payload.encode(data)
+        encoded = self._encode(data)
         return self.add(
             EventSent(timestamp=self.now, task_id=task_id, instance_id=instance_id, name=name, input=encoded)
         )
@@ -204,14 +214,14 @@ class HistoryBuilder:
     ) -> HistoryBuilder:
         """``instance_id`` defaults to the id the context gives a child: ``"{instance_id}:{task_id:04d}"``."""
         child = instance_id if instance_id is not None else f"{self.instance_id}:{task_id:04d}"
-        encoded = payload.encode(input)
+        encoded = self._encode(input)
         event = SubOrchestrationCreated(
             timestamp=self.now, task_id=task_id, name=name, instance_id=child, input=encoded
         )
         return self.add(event)
 
     def sub_orchestration_completed(self, task_id: int, result: Any = None) -> HistoryBuilder:
-        encoded = payload.encode(result)
+        encoded = self._encode(result)
         return self.add(SubOrchestrationCompleted(timestamp=self.now, task_id=task_id, result=encoded))
 
     def sub_orchestration_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:

@@ -35,9 +35,10 @@ class OrchestratorDefinition:
     fn: Callable[..., Any]
     input_type: Any = None
     output_type: Any = None
+    converter: payload.DataConverter | None = None  # the app's; None: dtctl's JSON codec
 
     def decode_input(self, text: str | None) -> Any:
-        return payload.decode(text, self.input_type)
+        return payload.decode(text, self.input_type, converter=self.converter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,13 @@ class ActivityDefinition:
     is_async: bool = False
     input_type: Any = None
     output_type: Any = None
+    converter: payload.DataConverter | None = None
 
     def decode_input(self, text: str | None) -> Any:
-        return payload.decode(text, self.input_type)
+        return payload.decode(text, self.input_type, converter=self.converter)
 
     def encode_output(self, value: Any) -> str | None:
-        return payload.encode(value, what=f"the result of activity {self.name!r}")
+        return payload.encode(value, what=f"the result of activity {self.name!r}", converter=self.converter)
 
 
 @dataclass
@@ -66,11 +68,16 @@ class App:
 
         @app.orchestrator(name="greet")
         def hello(ctx, _): ...
+
+    ``data_converter`` (a :class:`~dtctl.core.payload.DataConverter`) encodes and decodes every payload
+    of the app's orchestrators and activities; give the client the same one. Set it when making the
+    app: functions registered before a change keep the converter they were registered with.
     """
 
     orchestrators: dict[str, OrchestratorDefinition] = field(default_factory=dict)
     activities: dict[str, ActivityDefinition] = field(default_factory=dict)
     middleware: list[Any] = field(default_factory=list)
+    data_converter: payload.DataConverter | None = None
 
     @overload
     def orchestrator(self, fn: F, /) -> F: ...
@@ -99,7 +106,11 @@ class App:
         key = name or function_name(fn)
         self._refuse_duplicate(key, self.orchestrators, "orchestrator")
         definition = OrchestratorDefinition(
-            key, fn, input_type=payload.input_hint(fn), output_type=payload.return_hint(fn)
+            key,
+            fn,
+            input_type=payload.input_hint(fn),
+            output_type=payload.return_hint(fn),
+            converter=self.data_converter,
         )
         self.orchestrators[key] = definition
         _remember_name(fn, key)
@@ -115,6 +126,7 @@ class App:
             is_async=inspect.iscoroutinefunction(fn),
             input_type=payload.input_hint(fn),
             output_type=payload.return_hint(fn),
+            converter=self.data_converter,
         )
         self.activities[key] = definition
         _remember_name(fn, key)

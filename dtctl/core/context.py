@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from dtctl.core import payload
 from dtctl.core.app import function_name
-from dtctl.core.decision import Action, CreateTimer, ScheduleTask, SendEvent, StartSubOrchestration
+from dtctl.core.decision import (
+    Action,
+    CancelTimer,
+    CreateTimer,
+    ScheduleTask,
+    SendEvent,
+    StartSubOrchestration,
+)
 from dtctl.core.history import (
     EventRaised,
     EventSent,
@@ -31,14 +38,17 @@ from dtctl.core.history import (
     HistoryEvent,
     SubOrchestrationCreated,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
 )
-from dtctl.core.task import CompletableTask, RetryableTask, RetryPolicy, TimerTask
+from dtctl.core.task import CancellableTask, CompletableTask, RetryableTask, RetryPolicy, TimerTask
 
 if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
     import logging
 
-__all__ = ["ActivityContext", "ContinueAsNewRequest", "OrchestrationContext", "Pending", "ReplaySafeLogger"]
+    from dtctl.replay_logging import ReplaySafeLogger
+
+__all__ = ["ActivityContext", "ContinueAsNewRequest", "OrchestrationContext", "Pending"]
 
 EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
@@ -51,6 +61,7 @@ ACTIVITY = "call_activity"
 TIMER = "create_timer"
 SUB_ORCHESTRATION = "call_sub_orchestrator"
 SEND_EVENT = "send_event"
+CANCEL_TIMER = "cancel"  # TimerTask.cancel() of a timer history already records
 
 
 def to_epoch_us(moment: datetime) -> int:
@@ -84,6 +95,8 @@ class Call:
     def describe(self) -> str:
         if self.kind == TIMER:
             return f"{TIMER}()"
+        if self.kind == CANCEL_TIMER:
+            return "cancel() of a timer"
         if self.kind == SEND_EVENT:
             return f"{SEND_EVENT}({self.target!r}, {self.name!r})"
         return f"{self.kind}({self.name!r})"
@@ -94,6 +107,8 @@ class Call:
             return ScheduleTask(task_id=task_id, name=name, input=data)
         if self.kind == TIMER:
             return CreateTimer(task_id=task_id, fire_at=self.fire_at)
+        if self.kind == CANCEL_TIMER:
+            return CancelTimer(task_id=task_id)
         target = self.target or ""
         if self.kind == SUB_ORCHESTRATION:
             return StartSubOrchestration(task_id=task_id, name=name, instance_id=target, input=data)
@@ -106,6 +121,8 @@ class Call:
             return TaskScheduled(timestamp=at, task_id=task_id, name=name, input=data)
         if self.kind == TIMER:
             return TimerCreated(timestamp=at, task_id=task_id, fire_at=self.fire_at)
+        if self.kind == CANCEL_TIMER:
+            return TimerCancelled(timestamp=at, task_id=task_id)
         target = self.target or ""
         if self.kind == SUB_ORCHESTRATION:
             return SubOrchestrationCreated(
@@ -165,6 +182,7 @@ class OrchestrationContext:
     __slots__ = (
         "_actions",
         "_arrivals",
+        "_converter",
         "_custom_status",
         "_execution_id",
         "_inbox",
@@ -180,8 +198,11 @@ class OrchestrationContext:
         "_waiters",
     )
 
-    def __init__(self, instance_id: str = "", *, name: str = "") -> None:
+    def __init__(
+        self, instance_id: str = "", *, name: str = "", converter: payload.DataConverter | None = None
+    ) -> None:
         self._instance_id = instance_id
+        self._converter = converter  # the app's DataConverter; None: dtctl's JSON codec
         self._name = name
         self._execution_id = ""
         self._parent_instance_id: str | None = None
@@ -237,7 +258,7 @@ class OrchestrationContext:
     ) -> CompletableTask[Any]:
         """Schedule an activity; the task completes with its (decoded) result."""
         name, hint = _callee(activity)
-        data = payload.encode(input, what=f"the input of activity {name!r}")
+        data = payload.encode(input, what=f"the input of activity {name!r}", converter=self._converter)
         call = Call(ACTIVITY, name, None, data)
         return self._start_work(call, f"activity {name!r}", return_type or hint, retry_policy)
 
@@ -252,7 +273,8 @@ class OrchestrationContext:
     ) -> CompletableTask[Any]:
         """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given)."""
         name, hint = _callee(orchestrator)
-        data = payload.encode(input, what=f"the input of sub-orchestration {name!r}")
+        what = f"the input of sub-orchestration {name!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
         call = Call(SUB_ORCHESTRATION, name, instance_id, data)
         return self._start_work(call, f"sub-orchestration {name!r}", return_type or hint, retry_policy)
 
@@ -266,26 +288,30 @@ class OrchestrationContext:
             raise TypeError(f"create_timer takes a datetime or a timedelta, not {type(fire_at).__qualname__}")
         return self._start_timer(at)
 
-    def wait_for_external_event(self, name: str, *, data_type: Any = None) -> CompletableTask[Any]:
+    def wait_for_external_event(self, name: str, *, data_type: Any = None) -> CancellableTask[Any]:
         """A task completed by the next event called ``name`` (case-insensitive), with its data.
 
-        Events that arrived before anyone waited are delivered first, oldest first.
+        Events that arrived before anyone waited are delivered first, oldest first. Cancelling the
+        task leaves the queue of waiters: a later event of that name goes to the next waiter (or is
+        kept for a later wait), never to the cancelled one.
         """
         key = name.casefold()
-        task: CompletableTask[Any] = CompletableTask(f"event {name!r}", data_type)
+        task: CancellableTask[Any] = CancellableTask(f"event {name!r}", data_type)
         buffered = self._inbox.get(key)
         if buffered:
-            task.complete(payload.decode(buffered.popleft()[1].input, data_type))
+            task.complete(payload.decode(buffered.popleft()[1].input, data_type, converter=self._converter))
             return task
         waiters = self._waiters.get(key)
         if waiters is None:
             self._waiters[key] = waiters = deque()
         waiters.append(task)
+        task.set_cancel_handler(lambda: waiters.remove(task))
         return task
 
     def send_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Raise ``event_name`` on another instance (fire and forget)."""
-        encoded = payload.encode(data, what=f"the data of event {event_name!r}")
+        what = f"the data of event {event_name!r}"
+        encoded = payload.encode(data, what=what, converter=self._converter)
         self._add_call(Call(SEND_EVENT, event_name, instance_id, encoded))
 
     def continue_as_new(self, new_input: Any, *, save_events: bool = False) -> None:
@@ -293,11 +319,13 @@ class OrchestrationContext:
 
         With ``save_events``, external events nobody consumed yet are carried into the new execution.
         """
-        encoded = payload.encode(new_input, what="the input of continue_as_new")
+        encoded = payload.encode(new_input, what="the input of continue_as_new", converter=self._converter)
         self._pending.continue_as_new = ContinueAsNewRequest(encoded, save_events)
 
     def set_custom_status(self, custom_status: Any) -> None:
-        self._custom_status = payload.encode(custom_status, what="the custom status")
+        self._custom_status = payload.encode(
+            custom_status, what="the custom status", converter=self._converter
+        )
 
     def new_uuid(self) -> str:
         """A uuid that is the same on every replay (the durabletask SDK's derivation)."""
@@ -307,7 +335,10 @@ class OrchestrationContext:
         return str(uuid.uuid5(UUID_NAMESPACE, name))
 
     def create_replay_safe_logger(self, logger: logging.Logger) -> ReplaySafeLogger:
-        return ReplaySafeLogger(logger, self)
+        """``logger`` wrapped in a :class:`logging.LoggerAdapter` that drops records while replaying."""
+        from dtctl.replay_logging import ReplaySafeLogger  # loads logging (and threading): only when asked
+
+        return ReplaySafeLogger(logger, lambda: self._is_replaying)
 
     # --- the replay engine's half ---------------------------------------------------------------------
 
@@ -402,56 +433,22 @@ class OrchestrationContext:
 
     def _start_timer(self, fire_at: int, retry_of: RetryableTask[Any] | None = None) -> TimerTask:
         task = TimerTask(fire_at, retry_of)
-        self._tasks[self._add_call(Call(TIMER, "", None, None, fire_at))] = task
+        task_id = self._add_call(Call(TIMER, "", None, None, fire_at))
+        self._tasks[task_id] = task
+        task.set_cancel_handler(lambda: self._cancel_timer(task_id))
         return task
 
-
-class ReplaySafeLogger:
-    """Wraps a logger so that nothing is logged while the orchestrator replays history."""
-
-    __slots__ = ("_context", "_logger")
-
-    def __init__(self, logger: logging.Logger, context: OrchestrationContext) -> None:
-        self._logger = logger
-        self._context = context
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self._logger
-
-    def _live(self) -> bool:
-        return not self._context.is_replaying
-
-    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.debug(msg, *args, **kwargs)
-
-    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.info(msg, *args, **kwargs)
-
-    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.warning(msg, *args, **kwargs)
-
-    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.error(msg, *args, **kwargs)
-
-    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.exception(msg, *args, **kwargs)
-
-    def critical(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.critical(msg, *args, **kwargs)
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._live():
-            self._logger.log(level, msg, *args, **kwargs)
-
-    def isEnabledFor(self, level: int) -> bool:  # the logging module's spelling
-        return self._live() and self._logger.isEnabledFor(level)
+    def _cancel_timer(self, task_id: int) -> None:
+        # The timer's TimerFired is ignored from now on, in this episode and in every replay.
+        self._tasks.pop(task_id, None)
+        actions = self._actions
+        call = actions.get(task_id)
+        if call is not None and call.kind == TIMER:
+            del actions[task_id]  # not recorded yet: the timer is simply never created
+        else:
+            # Recorded in an earlier episode: ask the hub to drop its pending timer_fired, and record
+            # the cancellation (TimerCancelled) so a replay knows the request went out already.
+            actions[task_id] = Call(CANCEL_TIMER, "", None, None)
 
 
 class ActivityContext:

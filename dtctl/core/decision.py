@@ -30,6 +30,13 @@ class CreateTimer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CancelTimer:
+    """Delete the pending ``timer_fired`` of timer ``task_id`` (created in an earlier episode)."""
+
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StartSubOrchestration:
     """Create the child instance with a parent link back to this instance and ``task_id``."""
 
@@ -49,7 +56,7 @@ class SendEvent:
     data: str | None = None
 
 
-Action = ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent
+Action = ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent | CancelTimer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

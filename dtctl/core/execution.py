@@ -136,7 +136,7 @@ class Execution:
         self._definition = definition
         self._tables = tables
         # Read-only outside (plain attributes, not properties: handlers reach them on every event).
-        self.context = ctx = OrchestrationContext(name=definition.name)
+        self.context = ctx = OrchestrationContext(name=definition.name, converter=definition.converter)
         self.pending = ctx.pending  # the context fills it, handlers empty it
         self.handlers: HandlerTable = tables.live  # the table for the current state
         self._gen: types.GeneratorType[Any, Any, Any] | None = None
@@ -251,7 +251,7 @@ class Execution:
 
     def deliver(self, task: CompletableTask[Any], encoded: str | None) -> None:
         """Complete ``task`` with a result from history; run the code on if it was waiting for it."""
-        task.resolve(encoded)
+        task.resolve(encoded, self._definition.converter)
         awaited = self._awaited
         # the usual case first: the code waits for exactly this task (a composite has to be asked)
         if awaited is task or (awaited is not None and awaited.is_complete):
@@ -358,7 +358,8 @@ class Execution:
             self._continued()
             return
         try:
-            output = payload.encode(value, what=f"the output of orchestration {self._definition.name!r}")
+            what = f"the output of orchestration {self._definition.name!r}"
+            output = payload.encode(value, what=what, converter=self._definition.converter)
         except PayloadError as error:
             self._raised(error)
             return

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any, TypeVar, cast
 
 from dtctl.core import payload
-from dtctl.core.context import ACTIVITY, SEND_EVENT, SUB_ORCHESTRATION, TIMER
+from dtctl.core.context import ACTIVITY, CANCEL_TIMER, SEND_EVENT, SUB_ORCHESTRATION, TIMER
 from dtctl.core.execution import Execution, Handler, HandlerTables, NextExecution
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -38,6 +38,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -143,6 +144,13 @@ def _on_timer_created(ex: Execution, event: TimerCreated) -> None:
     call = ex.pending.calls.pop(event.task_id, None)
     if call is None or call.kind is not TIMER:
         ex.mismatch(event.task_id, f"{TIMER}()", call)
+
+
+@handles(TimerCancelled, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_timer_cancelled(ex: Execution, event: TimerCancelled) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    if call is None or call.kind is not CANCEL_TIMER:
+        ex.mismatch(event.task_id, "cancel() of a timer", call)
 
 
 @handles(SubOrchestrationCreated, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)

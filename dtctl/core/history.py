@@ -105,6 +105,14 @@ class TimerFired(HistoryEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TimerCancelled(HistoryEvent):
+    """The code cancelled the timer ``task_id`` after it was created: it must never wake the instance."""
+
+    kind: ClassVar[str] = "timer_cancelled"
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventRaised(HistoryEvent):
     kind: ClassVar[str] = "event_raised"
     name: str
@@ -199,6 +207,7 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
         TaskFailed,
         TimerCreated,
         TimerFired,
+        TimerCancelled,
         EventRaised,
         EventSent,
         SubOrchestrationCreated,

@@ -3,6 +3,13 @@
 Payloads are JSON. Dataclass values travel as JSON objects and are rebuilt only from the *receiving*
 function's type annotation: a type is never chosen from names carried in the data, and decoding never
 imports anything.
+
+A :class:`DataConverter` (the durabletask SDK's interface: ``serialize``, ``deserialize``, ``coerce``,
+``can_reconstruct``) changes how values become that JSON and back, for types dtctl does not know
+(pydantic models, ``Decimal``, ...). It is given to the app (``App(data_converter=...)``) and to the
+client (``TaskHubClient(..., data_converter=...)``); every ``encode`` / ``decode`` takes it as
+``converter``. What it produces must still be JSON (checked), and it is handed the receiving side's
+type, never one named by the data. ``None`` means dtctl's own codec, the fast path.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import dataclasses
 import json
 import types
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -72,17 +80,70 @@ def parse_json(text: str) -> Any:
     return value
 
 
-def encode(value: Any, *, what: str = "payload") -> str | None:
+class DataConverter(ABC):
+    """How payloads become JSON text and back: the seam for types dtctl's codec does not know.
+
+    Implement ``serialize`` / ``deserialize`` / ``coerce`` (and ``can_reconstruct`` to receive type
+    hints), delegating what you do not handle to :class:`JsonDataConverter`. Give the same converter
+    to the app and to the client. It must be deterministic (the same value, the same text): replay
+    compares what the code sends now with what history recorded.
+    """
+
+    @abstractmethod
+    def serialize(self, value: Any) -> str | None:
+        """``value`` as JSON text, or ``None`` for ``None``."""
+
+    @abstractmethod
+    def deserialize(self, data: str | None, target_type: type | None = None) -> Any:
+        """JSON text (``None`` for no payload) as a Python value, shaped as ``target_type`` if given."""
+
+    @abstractmethod
+    def coerce(self, value: Any, target_type: type | None = None) -> Any:
+        """An already-parsed JSON value shaped as ``target_type`` (entity state will use this)."""
+
+    def can_reconstruct(self, target_type: Any) -> bool:
+        """Whether ``deserialize`` should be given ``target_type`` (a function's annotation, a
+        ``return_type=`` / ``data_type=``, a client's type hint). When False it gets ``None`` and the
+        receiver gets plain JSON data."""
+        return False
+
+
+class JsonDataConverter(DataConverter):
+    """dtctl's own codec as a converter: plain JSON, dataclasses rebuilt from the receiving type."""
+
+    def serialize(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return _to_json(value)
+
+    def deserialize(self, data: str | None, target_type: type | None = None) -> Any:
+        if data is None or data == "":
+            return None
+        return decode(data, target_type)
+
+    def coerce(self, value: Any, target_type: type | None = None) -> Any:
+        return convert(value, target_type)
+
+    def can_reconstruct(self, target_type: Any) -> bool:
+        return True  # convert() shapes what it knows (dataclasses) and passes anything else through
+
+
+def encode(value: Any, *, what: str = "payload", converter: DataConverter | None = None) -> str | None:
     """Encode ``value`` as compact JSON; ``None`` stays ``None`` (nothing stored).
 
     Raises :class:`PayloadError` naming ``what`` and the offending type, or the size over the limit.
     """
     if value is None:
         return None
-    try:
-        text = _to_json(value)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"{what} cannot be stored as JSON: {exc}") from None
+    if converter is not None:
+        text = _serialize(converter, value, what)
+        if text is None:
+            return None
+    else:
+        try:
+            text = _to_json(value)
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"{what} cannot be stored as JSON: {exc}") from None
     # A character is at most 4 bytes of UTF-8: only texts that could be over the limit get measured.
     size = len(text.encode("utf-8")) if len(text) * 4 > _max_payload_bytes else len(text)
     if size > _max_payload_bytes:
@@ -93,10 +154,38 @@ def encode(value: Any, *, what: str = "payload") -> str | None:
     return text
 
 
-def decode(text: str | None, type_hint: Any = None) -> Any:
-    """Decode JSON text; with a ``type_hint``, rebuild dataclasses (nested, in lists and dicts)."""
+def _serialize(converter: DataConverter, value: Any, what: str) -> str | None:
+    try:
+        text = converter.serialize(value)
+    except Exception as exc:
+        raise PayloadError(
+            f"{what} cannot be stored: {type(converter).__name__}.serialize failed: {exc}"
+        ) from None
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise PayloadError(
+            f"{what}: {type(converter).__name__}.serialize returned a {type(text).__name__}, not str"
+        )
+    try:
+        parse_json(text)  # JSON stays the only stored format, whatever the converter
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"{what}: {type(converter).__name__}.serialize did not produce JSON: {exc}"
+        ) from None
+    return text
+
+
+def decode(text: str | None, type_hint: Any = None, *, converter: DataConverter | None = None) -> Any:
+    """Decode JSON text; with a ``type_hint``, rebuild dataclasses (nested, in lists and dicts).
+
+    With a ``converter``, the converter decodes (given ``type_hint`` if it can reconstruct it); any
+    error it raises (a pydantic ``ValidationError``, say) becomes a :class:`PayloadError`.
+    """
+    if text is None:
+        return None
+    if converter is not None:
+        return _deserialize(converter, text, type_hint)
     try:
         value = parse_json(text)
     except json.JSONDecodeError as exc:
@@ -104,6 +193,17 @@ def decode(text: str | None, type_hint: Any = None) -> Any:
     if type_hint is None or type_hint is Any:
         return value
     return convert(value, type_hint)
+
+
+def _deserialize(converter: DataConverter, text: str, type_hint: Any) -> Any:
+    name = type(converter).__name__
+    try:
+        hint = type_hint if type_hint is not None and converter.can_reconstruct(type_hint) else None
+        return converter.deserialize(text, hint)
+    except PayloadError:
+        raise
+    except Exception as exc:
+        raise PayloadError(f"stored payload could not be read by {name}: {exc}") from None
 
 
 def convert(value: Any, hint: Any) -> Any:

@@ -18,6 +18,7 @@ from dtctl.core.failure import FailureDetails
 from dtctl.errors import NonDeterminismError, OrchestrationStateError, PayloadError
 
 __all__ = [
+    "CancellableTask",
     "CompletableTask",
     "CompositeTask",
     "FailureDetails",
@@ -26,6 +27,7 @@ __all__ = [
     "RetryPolicy",
     "RetryableTask",
     "Task",
+    "TaskCancelledError",
     "TaskFailedError",
     "TimerTask",
     "WhenAllTask",
@@ -57,6 +59,10 @@ class TaskFailedError(Exception):
         return self._details
 
 
+class TaskCancelledError(Exception):
+    """Raised by the result of a task the orchestrator cancelled (a timer, an external-event wait)."""
+
+
 class Task(Generic[T]):
     """Something an orchestrator can ``yield``; it completes with a result or fails with an error."""
 
@@ -65,7 +71,8 @@ class Task(Generic[T]):
     def __init__(self) -> None:
         self._is_complete = False
         self._result: Any = None
-        self._exception: TaskFailedError | None = None
+        # a TaskFailedError, or the TaskCancelledError of a cancelled task
+        self._exception: Exception | None = None
         self._callbacks: list[Callable[[Task[Any]], None]] | None = None
 
     @property
@@ -74,7 +81,8 @@ class Task(Generic[T]):
 
     @property
     def is_failed(self) -> bool:
-        return self._exception is not None
+        """True when the work failed (a cancelled task is complete, not failed)."""
+        return isinstance(self._exception, TaskFailedError)
 
     @property
     def result(self) -> T:
@@ -90,9 +98,10 @@ class Task(Generic[T]):
         return result
 
     def get_exception(self) -> TaskFailedError:
-        if self._exception is None:
+        error = self._exception
+        if not isinstance(error, TaskFailedError):
             raise ValueError("the task has not failed")
-        return self._exception
+        return error
 
     def add_done_callback(self, callback: Callable[[Task[Any]], None]) -> None:
         """Call ``callback(task)`` when this task completes (how when_all / when_any follow children)."""
@@ -101,7 +110,7 @@ class Task(Generic[T]):
         else:
             self._callbacks.append(callback)
 
-    def outcome(self) -> tuple[Any, TaskFailedError | None]:
+    def outcome(self) -> tuple[Any, Exception | None]:
         """For the replay engine: the result and the error of a complete task, without raising."""
         return self._result, self._exception
 
@@ -111,7 +120,7 @@ class Task(Generic[T]):
         if self._callbacks:
             self._notify()
 
-    def _fail(self, error: TaskFailedError) -> None:
+    def _fail(self, error: Exception) -> None:
         self._exception = error
         self._is_complete = True
         if self._callbacks:
@@ -133,7 +142,7 @@ class CompletableTask(Task[T]):
         # Task.__init__ inlined: one of these is made per scheduling call, replayed or not
         self._is_complete = False
         self._result: Any = None
-        self._exception: TaskFailedError | None = None
+        self._exception: Exception | None = None
         self._callbacks: list[Callable[[Task[Any]], None]] | None = None
         self._label = label
         self._hint = hint
@@ -150,15 +159,15 @@ class CompletableTask(Task[T]):
 
     # --- the replay engine's half: history completes the task ------------------------------------------
 
-    def resolve(self, encoded: str | None) -> None:
-        """Complete with a result from history, decoded to the callee's return type.
+    def resolve(self, encoded: str | None, converter: payload.DataConverter | None = None) -> None:
+        """Complete with a result from history, decoded to the callee's return type (by ``converter``).
 
         A result that cannot be read fails the task instead, so the orchestrator sees a
         :class:`TaskFailedError` it can handle rather than the episode crashing.
         """
         if encoded is not None:
             try:
-                value = payload.decode(encoded, self._hint)
+                value = payload.decode(encoded, self._hint, converter=converter)
             except PayloadError as error:
                 self._fail(TaskFailedError(f"the result of {self._label} could not be read: {error}", error))
                 return
@@ -175,8 +184,42 @@ class CompletableTask(Task[T]):
         self._fail(TaskFailedError(f"{self._label} failed: {failure.message}", failure))
 
 
-class TimerTask(CompletableTask[None]):
-    """Completes (with ``None``) when its durable timer fires."""
+class CancellableTask(CompletableTask[T]):
+    """A task the orchestrator may give up on: a durable timer, or a wait for an external event.
+
+    :meth:`cancel` completes the task at once; reading its result then raises
+    :class:`TaskCancelledError`, and history that would have completed it later is ignored. A
+    ``when_any`` that included it sees it as complete, as in the durabletask SDK.
+    """
+
+    __slots__ = ("_cancel_handler",)
+
+    def __init__(self, label: str = "task", hint: Any = None) -> None:
+        super().__init__(label, hint)
+        self._cancel_handler: Callable[[], None] | None = None
+
+    @property
+    def is_cancelled(self) -> bool:
+        return isinstance(self._exception, TaskCancelledError)
+
+    def set_cancel_handler(self, cancel_handler: Callable[[], None]) -> None:
+        """What :meth:`cancel` undoes first (the context sets it: drop the timer, leave the wait queue)."""
+        self._cancel_handler = cancel_handler
+
+    def cancel(self) -> bool:
+        """Cancel the task; False (and nothing changes) if it has already completed."""
+        if self._is_complete:
+            return False
+        handler = self._cancel_handler
+        if handler is not None:
+            self._cancel_handler = None
+            handler()
+        self._fail(TaskCancelledError(f"{self._label} was cancelled"))
+        return True
+
+
+class TimerTask(CancellableTask[None]):
+    """Completes (with ``None``) when its durable timer fires; :meth:`cancel` drops the timer."""
 
     __slots__ = ("fire_at", "retry_of")
 
@@ -232,8 +275,9 @@ class WhenAllTask(CompositeTask[list[T]]):
         if self._is_complete or self._done < len(self._tasks):
             return
         for child in self._tasks:
-            if child.is_failed:
-                self._fail(child.get_exception())
+            error = child.outcome()[1]  # a failure, or a cancellation
+            if error is not None:
+                self._fail(error)
                 return
         self._finish([child.get_result() for child in self._tasks])
 
@@ -272,9 +316,14 @@ class RetryPolicy:
     """How a failed activity or sub-orchestration is retried, with durable timers between attempts.
 
     The delay before attempt ``n + 1`` is ``first_retry_interval * backoff_coefficient ** (n - 1)``,
-    capped by ``max_retry_interval``. Retrying stops after ``max_number_of_attempts`` attempts, or once
-    ``retry_timeout`` has passed since the first attempt, measured in orchestration time so that
-    replay takes the same decision every time.
+    capped by ``max_retry_interval``. At most ``max_number_of_attempts`` attempts are made.
+
+    ``retry_timeout`` bounds the whole retrying: it runs from the moment the first attempt was
+    scheduled, and a further attempt is made only if it would *start* strictly before that moment plus
+    ``retry_timeout`` (the failure's time plus the delay). So with intervals 1, 2, 4, 8 s and a timeout
+    of 14 s there are 4 attempts: a 5th would start 15 s in (the durabletask SDK's
+    ``test_retry_timeout``). Every time here is orchestration time (the episode's
+    ``current_utc_datetime``), not the wall clock, so replay takes the same decision every time.
     """
 
     first_retry_interval: timedelta
@@ -330,10 +379,11 @@ class RetryableTask(CompletableTask[T]):
         policy = self.policy
         if self.attempt >= policy.max_number_of_attempts:
             return None
+        delay = policy.delay_us(self.attempt)
         timeout = policy.retry_timeout
-        if timeout is not None and now_us >= self.first_attempt_at + timeout // _ONE_US:
-            return None
-        return policy.delay_us(self.attempt)
+        if timeout is not None and now_us + delay >= self.first_attempt_at + timeout // _ONE_US:
+            return None  # the next attempt would start at or after the deadline
+        return delay
 
 
 def not_a_task_error(value: object) -> OrchestrationStateError:

@@ -58,7 +58,7 @@ def run_orchestration(
 
         clock = VirtualClock(time.time_ns() // 1000)
         hub = open_hub(Path(folder) / "test-hub.db", create=True, synchronous="normal", clock=clock)
-        client = TaskHubClient(hub)
+        client = TaskHubClient(hub, data_converter=app.data_converter)
         try:
             client.start_instance(function_name(orchestrator), input=input, instance_id=instance_id)
             for name, data in events:

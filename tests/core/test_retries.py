@@ -83,11 +83,53 @@ def test_the_retry_timeout_is_measured_in_orchestration_time(make_history: MakeH
     h = make_history()
     run = Episodes(flaky(policy), h)
     run.step(first_episode(h))
-    retry = run.step(next_episode(h, 20).task_failed(0, ValueError("slow")).take())  # 20 s in: retry
+    retry = run.step(next_episode(h, 19).task_failed(0, ValueError("slow")).take())  # next try 29 s in
     assert [type(a) for a in retry.actions] == [CreateTimer]
     run.step(next_episode(h, 10).timer_fired(1).take())
-    done = run.step(next_episode(h, 5).task_failed(2, ValueError("late")).take())  # 35 s in: give up
+    done = run.step(next_episode(h, 0.5).task_failed(2, ValueError("late")).take())  # next: 39.5 s in
     assert done.output == '"gave up after late"'
+
+
+@pytest.mark.parametrize(("failed_after", "retried"), [(19.999999, True), (20, False)])
+def test_an_attempt_that_would_start_at_the_deadline_is_not_made(
+    make_history: MakeHistory, failed_after: float, retried: bool
+) -> None:
+    policy = RetryPolicy(timedelta(seconds=10), 10, retry_timeout=timedelta(seconds=30))
+    h = make_history()
+    run = Episodes(flaky(policy), h)
+    run.step(first_episode(h))
+    decision = run.step(next_episode(h, failed_after).task_failed(0, ValueError("slow")).take())
+    assert (decision.status == RUNNING) is retried
+    assert [type(a) for a in decision.actions] == ([CreateTimer] if retried else [])
+
+
+def test_sdk_retry_timeout_makes_four_attempts(make_history: MakeHistory) -> None:
+    """The durabletask SDK's ``test_retry_timeout``: delays 1, 2, 4, 8 s; a 5th attempt would start 15 s
+    in, past the 14 s timeout, so there are 4 attempts (instant failures, timers fire on time)."""
+    policy = RetryPolicy(
+        first_retry_interval=timedelta(seconds=1),
+        max_number_of_attempts=5,
+        backoff_coefficient=2,
+        max_retry_interval=timedelta(seconds=10),
+        retry_timeout=timedelta(seconds=14),
+    )
+    h = make_history()
+    run = Episodes(flaky(policy), h)
+    decision = run.step(first_episode(h))
+    attempts, task_id = 1, 0
+    while decision.status == RUNNING:
+        decision = run.step(next_episode(h, 0).task_failed(task_id, RuntimeError("Kah-BOOOOM!!!")).take())
+        if decision.status != RUNNING:
+            break
+        (timer,) = decision.actions
+        assert isinstance(timer, CreateTimer)
+        h.orchestrator_started(at=timedelta(microseconds=timer.fire_at - h.now))
+        decision = run.step(h.timer_fired(timer.task_id).take())
+        (retry,) = decision.actions
+        assert isinstance(retry, ScheduleTask)
+        attempts, task_id = attempts + 1, retry.task_id
+    assert attempts == 4
+    assert decision.output == '"gave up after Kah-BOOOOM!!!"'
 
 
 def test_a_sub_orchestration_is_retried_with_a_fresh_default_id_or_the_same_given_id(

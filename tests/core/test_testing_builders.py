@@ -19,7 +19,7 @@ from dtctl.testing import HistoryBuilder, failure_of
 def _every_kind(h: HistoryBuilder) -> HistoryBuilder:
     h.orchestrator_started().started({"a": 1}, parent_instance_id="p", parent_task_id=3)
     h.task_scheduled(0, "charge", [1]).task_completed(0, "ok").task_failed(1, ValueError("x"))
-    h.timer_created(2, timedelta(seconds=5)).timer_fired(2)
+    h.timer_created(2, timedelta(seconds=5)).timer_fired(2).timer_cancelled(2)
     h.event_raised("go", {"k": "v"}).event_sent(3, "other", "ping", 1)
     h.sub_orchestration_created(4, "child", 2).sub_orchestration_completed(4, 3)
     h.sub_orchestration_failed(5, failure_of(KeyError("k")))

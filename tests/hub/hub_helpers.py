@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from dtctl.core.decision import (
     Action,
+    CancelTimer,
     ContinueAsNew,
     CreateTimer,
     Decision,
@@ -25,6 +26,7 @@ from dtctl.core.history import (
     OrchestratorStarted,
     SubOrchestrationCreated,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
 )
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem, TaskHub
@@ -45,6 +47,8 @@ def scheduling_event(action: Action, timestamp: int) -> HistoryEvent:
         )
     if isinstance(action, CreateTimer):
         return TimerCreated(timestamp=timestamp, task_id=action.task_id, fire_at=action.fire_at)
+    if isinstance(action, CancelTimer):
+        return TimerCancelled(timestamp=timestamp, task_id=action.task_id)
     if isinstance(action, StartSubOrchestration):
         return SubOrchestrationCreated(
             timestamp=timestamp, task_id=action.task_id, name=action.name, instance_id=action.instance_id

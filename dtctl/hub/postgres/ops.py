@@ -55,6 +55,7 @@ class PostgresDialect:
         terminate_at_once=q.TERMINATE_AT_ONCE,
         has_pending_terminate=q.HAS_PENDING_TERMINATE,
         delete_inbox=q.DELETE_INBOX,
+        delete_timer_fired=q.DELETE_TIMER_FIRED,
         delete_tasks_of=q.DELETE_TASKS_OF,
         update_after_episode=q.UPDATE_AFTER_EPISODE,
         update_continue_as_new=q.UPDATE_CONTINUE_AS_NEW,

@@ -143,6 +143,11 @@ DELETE FROM new_events WHERE instance_id = %s AND id = ANY(%s::bigint[])
 -- delete_inbox --
 DELETE FROM new_events WHERE instance_id = %s
 
+-- delete_timer_fired --
+-- A cancelled timer (CancelTimer): its pending timer_fired must never wake the instance.
+DELETE FROM new_events
+WHERE instance_id = %s AND execution_id = %s AND kind = 'timer_fired' AND task_id = %s
+
 -- delete_other_execution_events --
 DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND execution_id <> %s
 

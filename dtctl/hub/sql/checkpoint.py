@@ -13,6 +13,7 @@ from typing import Any, Generic, NamedTuple, get_args
 
 from dtctl.core.decision import (
     Action,
+    CancelTimer,
     CreateTimer,
     Decision,
     ScheduleTask,
@@ -161,6 +162,11 @@ def _create_timer(ep: _Episode[Any], action: CreateTimer) -> None:
         ep.inbox.append(event_row(ep.instance_id, ep.execution_id, fired, action.fire_at))
 
 
+def _cancel_timer(ep: _Episode[Any], action: CancelTimer) -> None:
+    if ep.local:  # an ending execution drops its whole inbox anyway
+        ep.conn.execute(ep.d.sql.delete_timer_fired, (ep.instance_id, ep.execution_id, action.task_id))
+
+
 def _start_sub_orchestration(ep: _Episode[Any], action: StartSubOrchestration) -> None:
     found = ep.d.status_of(ep.conn, action.instance_id, "")
     if found is not None and found.status not in TERMINAL:
@@ -200,6 +206,7 @@ def _send_event(ep: _Episode[Any], action: SendEvent) -> None:
 _HANDLERS: dict[type[Any], Callable[[_Episode[Any], Any], None]] = {
     ScheduleTask: _schedule_task,
     CreateTimer: _create_timer,
+    CancelTimer: _cancel_timer,
     StartSubOrchestration: _start_sub_orchestration,
     SendEvent: _send_event,
 }

@@ -46,6 +46,7 @@ class Statements:
     terminate_at_once: str  # (output, completed_at, updated_at, instance_id)
     has_pending_terminate: str  # (instance_id) -> a row when an ExecutionTerminated is queued
     delete_inbox: str  # (instance_id)
+    delete_timer_fired: str  # (instance_id, execution_id, task_id): a cancelled timer's timer_fired
     delete_tasks_of: str  # (instance_id)
     update_after_episode: str  # (status, custom_status, output, failure, completed_at, now, added, id)
     update_continue_as_new: str  # (new execution_id, input, custom_status, now, instance_id)

@@ -107,6 +107,11 @@ DELETE FROM new_events WHERE id = ? AND instance_id = ?
 -- delete_inbox --
 DELETE FROM new_events WHERE instance_id = ?
 
+-- delete_timer_fired --
+-- A cancelled timer (CancelTimer): its pending timer_fired must never wake the instance.
+DELETE FROM new_events
+WHERE instance_id = ? AND execution_id = ? AND kind = 'timer_fired' AND task_id = ?
+
 -- delete_other_execution_events --
 DELETE FROM new_events WHERE instance_id = ? AND execution_id IS NOT NULL AND execution_id <> ?
 
