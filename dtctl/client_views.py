@@ -409,3 +409,19 @@ def _span(begun: HistoryEvent, end: int | None, outcome: str, failure: FailureDe
         target=target,
         failure=failure,
     )
+
+
+class TaskNames:
+    """Completions carry only a task id: name them after the event that scheduled them."""
+
+    def __init__(self) -> None:
+        self._by_task: dict[int, str] = {}
+
+    def of(self, event: HistoryEvent) -> str:
+        name = getattr(event, "name", None)
+        task = event.task_ref
+        if name is not None:
+            if task is not None:
+                self._by_task[task] = str(name)
+            return str(name)
+        return self._by_task.get(task, "") if task is not None else ""

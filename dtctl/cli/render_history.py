@@ -33,7 +33,7 @@ from dtctl.cli.render import (
     status_text,
     stdout_console,
 )
-from dtctl.client_views import Span, Timeline
+from dtctl.client_views import Span, TaskNames, Timeline
 from dtctl.core.history import HistoryEvent, event_to_dict
 
 BAR_WIDTH = 48
@@ -58,22 +58,6 @@ _OPEN_STYLES = {"failed": "bold red", "FAILED": "bold red", "pending": "yellow",
 
 
 # --- the event table ------------------------------------------------------------------------------------
-
-
-class _Names:
-    """Completions carry only a task id: name them after the event that scheduled them."""
-
-    def __init__(self) -> None:
-        self._by_task: dict[int, str] = {}
-
-    def of(self, event: HistoryEvent) -> str:
-        name = getattr(event, "name", None)
-        task = event.task_ref
-        if name is not None:
-            if task is not None:
-                self._by_task[task] = str(name)
-            return str(name)
-        return self._by_task.get(task, "") if task is not None else ""
 
 
 def _summary(event: HistoryEvent, payloads: bool) -> Text:
@@ -142,7 +126,7 @@ def _stream_rows(records: Iterable[Any], payloads: bool, *, flush_every: int) ->
     header = "  ".join(name.ljust(width) for name, width in _FOLLOW_COLUMNS) + "  DETAIL"
     console.print(Text(header, style="bold"))
     plain = console.color_system is None
-    names = _Names()
+    names = TaskNames()
     execution = None
     count = 0
     for record in records:

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dtctl.client import TaskHubClient
-from dtctl.client_views import Timeline, WaitingFor
+from dtctl.client_views import TaskNames, Timeline, WaitingFor
 from dtctl.core.history import (
     TERMINAL_STATUSES,
-    HistoryEvent,
     SubOrchestrationCreated,
     event_to_dict,
 )
@@ -88,24 +87,8 @@ def _input_of(state: InstanceState, records: Sequence[HistoryRecord]) -> str | N
     return state.input
 
 
-class _Names:
-    """Completion events carry only a task id: name them after the event that scheduled the task."""
-
-    def __init__(self) -> None:
-        self._by_task: dict[int, str] = {}
-
-    def of(self, event: HistoryEvent) -> str:
-        name = getattr(event, "name", None)
-        task = event.task_ref
-        if name is not None:
-            if task is not None:
-                self._by_task[task] = str(name)
-            return str(name)
-        return self._by_task.get(task, "") if task is not None else ""
-
-
 def history_rows(records: Sequence[HistoryRecord]) -> list[dict[str, Any]]:
-    names = _Names()
+    names = TaskNames()
     rows: list[dict[str, Any]] = []
     for record in records:
         event = record.event
