@@ -23,6 +23,7 @@ from dtctl.cli import (
     purge,
     render,
     scale,
+    serve,
     state,
     top,
     workers,
@@ -91,6 +92,7 @@ scale.register(app)
 workersview.register(app)
 top.register(app)
 doctor.register(app)
+serve.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
