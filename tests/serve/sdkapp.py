@@ -1,7 +1,8 @@
-"""A durabletask SDK app (the unmodified PyPI package) for the serve tests: ``python -m tests.serve.sdkapp PORT``.
+"""A durabletask SDK app (the unmodified PyPI package) for the serve tests.
 
-Run as its own process, it connects a TaskHubGrpcWorker to ``dtctl serve`` on PORT and works until
-killed. ``COUNT_DIR`` (optional) gets one file per activity execution, so tests can count executions.
+``python -m tests.serve.sdkapp PORT`` runs it as its own process: a TaskHubGrpcWorker connected to
+``dtctl serve`` on PORT, working until killed. ``COUNT_DIR`` (optional) gets one file per activity execution,
+so tests can count executions.
 """
 
 from __future__ import annotations
