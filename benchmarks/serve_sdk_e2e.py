@@ -89,7 +89,9 @@ durabletask.testing.create_test_backend = create_test_backend
 def _read(source: Path, rev: str, path: str) -> bytes | None:
     if (source / path).exists():
         return (source / path).read_bytes()
-    done = subprocess.run(["git", f"--git-dir={source}", "show", f"{rev}:{path}"], capture_output=True, check=False)
+    done = subprocess.run(
+        ["git", f"--git-dir={source}", "show", f"{rev}:{path}"], capture_output=True, check=False
+    )
     return done.stdout if done.returncode == 0 else None
 
 
@@ -112,9 +114,22 @@ def run(source: Path, rev: str, files: list[str]) -> int:
         (root / "conftest.py").write_text(CONFTEST % {"repo": str(REPO)})
         report = root / "report.xml"
         subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "120",
-             f"--junitxml={report}", "-o", "addopts=", *present],
-            cwd=root, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--timeout",
+                "120",
+                f"--junitxml={report}",
+                "-o",
+                "addopts=",
+                *present,
+            ],
+            cwd=root,
+            check=False,
         )
         return _summarise(report)
 
@@ -132,7 +147,9 @@ def _summarise(report: Path) -> int:
             if child.tag in ("failure", "error"):
                 outcome = "failed"
                 first = (child.get("message") or "").strip().splitlines()
-                reasons.setdefault(module, []).append(f"{case.get('name')}: {first[0][:160] if first else ''}")
+                reasons.setdefault(module, []).append(
+                    f"{case.get('name')}: {first[0][:160] if first else ''}"
+                )
             elif child.tag == "skipped":
                 outcome = "skipped"
         counts.setdefault(module, Counter())[outcome] += 1
@@ -148,7 +165,9 @@ def _summarise(report: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", default=DEFAULT_SOURCE, help="checkout or bare git dir of durabletask-python")
+    parser.add_argument(
+        "--source", default=DEFAULT_SOURCE, help="checkout or bare git dir of durabletask-python"
+    )
     parser.add_argument("--rev", default="HEAD", help="revision to take the files from (bare git dir)")
     parser.add_argument("files", nargs="*", help="test files (default: every e2e file)")
     args = parser.parse_args()

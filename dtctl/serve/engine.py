@@ -1,8 +1,8 @@
 """The work path of ``dtctl serve``: one thread owns the work hub and does every lease and commit.
 
 A hub is used from one thread at a time, and commits are cheapest in groups, so RPC threads never touch
-the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing)
-and wait for the answer. Each round the engine commits every queued completion in one transaction
+the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing);
+completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer. Each round the engine commits every queued completion in one transaction
 (group commit), leases new work for every stream with free capacity in the same transaction, then sends
 the leased items to their streams. Between rounds it renews the leases of the items SDK workers hold
 (the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a job, a hub
@@ -120,10 +120,10 @@ class Engine:
         return found
 
     def complete_orchestration(self, token: str, decision: Decision) -> None:
-        self._wait(_Complete(token, decision, None, Future()))
+        self._queue(_Complete(token, decision, None, Future()))
 
     def complete_activity(self, token: str, result: ActivityResult) -> None:
-        self._wait(_Complete(token, None, result, Future()))
+        self._queue(_Complete(token, None, result, Future()))
 
     def activity(self, token: str) -> ActivityWorkItem:
         stream = self._held.get(token)
@@ -158,9 +158,19 @@ class Engine:
         self._jobs.put(call)
         return call.done.result()
 
-    def _wait(self, job: _Complete) -> None:
+    def _queue(self, job: _Complete) -> None:
+        """Queue a completion for the next group commit, without waiting for it.
+
+        The SDK does nothing with the answer but log a failure, and a completion refused at commit
+        (its lease was lost meanwhile) ends exactly like one refused now: nothing is written and the
+        item runs again. So an SDK thread is not held for the fsync; the result is logged here instead.
+        A token that is not held at all is refused at once.
+        """
+        if job.token not in self._held:
+            self.refused += 1
+            raise Refused(f"unknown or stale completion token {job.token!r}: the work item is no longer held")
+        job.done.add_done_callback(_log_refusal)
         self._jobs.put(job)
-        job.done.result()
 
     # --- the engine thread --------------------------------------------------------------------------
 
@@ -405,6 +415,12 @@ def _settle(done: Future[object] | Future[None], fn: Callable[[], object]) -> No
         done.set_exception(error)
     else:
         done.set_result(result)  # type: ignore[arg-type]
+
+
+def _log_refusal(done: Future[None]) -> None:
+    error = done.exception()
+    if error is not None:
+        log.warning("serve: a completion was not applied: %s", error)
 
 
 def _finish(done: Future[None], ok: bool, why: str) -> None:
