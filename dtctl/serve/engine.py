@@ -2,7 +2,8 @@
 
 A hub is used from one thread at a time, and commits are cheapest in groups, so RPC threads never touch
 the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing);
-completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer. Each round the engine commits every queued completion in one transaction
+completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer.
+Each round the engine commits every queued completion in one transaction
 (group commit), leases new work for every stream with free capacity in the same transaction, then sends
 the leased items to their streams. Between rounds it renews the leases of the items SDK workers hold
 (the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a job, a hub
