@@ -88,7 +88,13 @@ def serve(
     )
     config.check()
     render.message(f"dtctl serve: hub {state.current.hub_shown}")
-    serve_forever(config, render.message)
+    serve_forever(config, _listening)
+
+
+def _listening(address: str) -> None:
+    if state.current.json:
+        render.emit_json({"listening": address, "hub": state.current.hub_shown})
+    render.message(f"dtctl serve: listening on {address}")
 
 
 def register(app: typer.Typer) -> None:

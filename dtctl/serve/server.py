@@ -170,11 +170,12 @@ class Server:
         self._stopping.set()
 
 
-def serve_forever(config: ServeConfig, notify: Callable[[str], None]) -> None:
+def serve_forever(config: ServeConfig, listening: Callable[[str], None]) -> None:
+    """Serve until SIGTERM/SIGINT, then drain; ``listening`` gets the address once the port is bound."""
     logging.basicConfig(level=os.environ.get("DTCTL_LOG", "WARNING").upper(), format="%(message)s")
     server = Server(config)
     port = server.start()
     server.install_signal_handlers()
     scheme = "grpcs" if config.tls_cert else "grpc"
-    notify(f"dtctl serve: listening on {scheme}://{config.host}:{port}")
+    listening(f"{scheme}://{config.host}:{port}")
     server.wait()
