@@ -23,14 +23,33 @@ GENERATED = (
 )
 
 
+# The stubs are compiled under a protobuf package of their own, so that they and the SDK's stubs (the same
+# messages, without a package) can be loaded in one process without clashing in the default descriptor
+# pool. Package names never travel on the wire; the gRPC service keeps its upstream name, restored below.
+PACKAGE = "dtctl_serve"
+SERVICE = "TaskHubSidecarService"
+
+
 def generate(out_root: Path) -> dict[str, bytes]:
     """Run protoc on the vendored file; returns the generated files by name."""
+    source_root = out_root / "src"
+    packaged = source_root / PROTO_REL
+    packaged.parent.mkdir(parents=True)
+    text = (PROTO_DIR / PROTO_NAME).read_text(encoding="utf-8")
+    packaged.write_text(text.replace('syntax = "proto3";', f'syntax = "proto3";\npackage {PACKAGE};', 1))
+    files = _protoc(source_root, out_root)
+    grpc_name = "orchestrator_service_pb2_grpc.py"
+    restored = files[grpc_name].decode().replace(f"{PACKAGE}.{SERVICE}", SERVICE)
+    files[grpc_name] = restored.encode()
+    return files
+
+
+def _protoc(source_root: Path, out_root: Path) -> dict[str, bytes]:
     try:
         from grpc_tools import protoc
     except ImportError:
         raise SystemExit("regenerating the stubs needs grpcio-tools: pip install grpcio-tools") from None
     include = Path(protoc.__file__).resolve().parent / "_proto"
-    source_root = PROTO_DIR.parents[2]
     args = [
         "protoc",
         f"-I{source_root}",
