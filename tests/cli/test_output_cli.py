@@ -109,6 +109,7 @@ def _argv(path: tuple[str, ...], tmp: Path) -> list[str]:
         ("worker",): ["no/such/app.py:app"],
         ("init",): [],
         ("demo",): ["--help"],  # runs a worker; covered by tests/cli/test_hubs_cli.py
+        ("serve",): ["--help"],  # serves until stopped; covered by tests/serve
         ("completion",): ["bash"],
         ("top",): ["--once"],
         ("hub", "backup"): [str(tmp / "backup.db")],

@@ -88,3 +88,16 @@ def test_bearer_token_is_checked_on_every_call(sqlite_hub: str, tmp_path: os.Pat
     finally:
         os.environ.pop("SERVE_TEST_TOKEN", None)
         serve.stop()
+
+
+def test_dtctl_stubs_and_the_sdk_stubs_load_in_one_process() -> None:
+    code = (
+        "from durabletask.internal import orchestrator_service_pb2 as sdk\n"
+        "from dtctl.serve.proto import orchestrator_service_pb2 as ours, orchestrator_service_pb2_grpc\n"
+        "wire = sdk.WorkItem(completionToken='t', healthPing=sdk.HealthPing()).SerializeToString()\n"
+        "assert ours.WorkItem.FromString(wire).HasField('healthPing')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
