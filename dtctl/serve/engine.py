@@ -198,7 +198,11 @@ class Engine:
             if now >= next_housekeeping:
                 next_housekeeping = now + min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
                 _settle(Future(), self._housekeeping)
-            timeout = 0.0 if leased else self._idle_timeout()
+            try:
+                timeout = 0.0 if leased else self._idle_timeout()
+            except Exception:  # the hub is unreachable for now: keep the thread, poll again later
+                log.exception("serve: cannot read the next visible time")
+                timeout = IDLE_POLL_SECONDS
         self._closed_all()
 
     def _take(self, timeout: float) -> list[object]:
