@@ -24,6 +24,7 @@ from dtctl.cli import (
     purge,
     render,
     scale,
+    serve,
     state,
     top,
     workers,
@@ -93,6 +94,7 @@ workersview.register(app)
 top.register(app)
 doctor.register(app)
 dashboard.register(app)
+serve.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

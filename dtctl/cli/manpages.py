@@ -69,6 +69,9 @@ JSON_OUTPUT: dict[str, list[str]] = {
     "dtctl-terminate": ['{"instance_id": ID, "terminated": true|false, "status": STATUS}'],
     "dtctl-suspend": ['{"instance_id": ID, "suspended": true}'],
     "dtctl-resume": ['{"instance_id": ID, "resumed": true}'],
+    "dtctl-serve": [
+        'One line once listening: {"listening": "grpc://HOST:PORT" (grpcs with TLS), "hub": HUB}.'
+    ],
     "dtctl-status": [
         'The INSTANCE with "waiting_for": {start_at, episode ({worker, lease_expires} or null), '
         "activities [{task_id, name, state (queued|running|result_pending|unknown), scheduled_at, worker, "

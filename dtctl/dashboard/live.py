@@ -35,22 +35,9 @@ def start_wake_source(hub: TaskHub, wake: threading.Event) -> Callable[[], None]
     a daemon thread (the source's wait may be the caller's own inotify wait, so it gets a thread).
     Hints only shorten the wait; the dashboard polls as well.
     """
-    source = hub.wake_source()
-    stopped = threading.Event()
+    from dtctl.hub.wakeup.relay import relay
 
-    def relay() -> None:
-        while not stopped.is_set():
-            if source.wait(1.0):
-                source.clear()
-                wake.set()
-
-    threading.Thread(target=relay, name="dtctl-dashboard-wake", daemon=True).start()
-
-    def stop() -> None:
-        stopped.set()
-        source.close()
-
-    return stop
+    return relay(hub.wake_source(), wake, name="dtctl-dashboard-wake")
 
 
 @dataclass(frozen=True, slots=True)

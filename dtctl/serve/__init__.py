@@ -1,0 +1,1 @@
+"""dtctl serve: the Durable Task sidecar protocol (gRPC) over a dtctl hub."""

@@ -1,0 +1,435 @@
+"""The work path of ``dtctl serve``: one thread owns the work hub and does every lease and commit.
+
+A hub is used from one thread at a time, and commits are cheapest in groups, so RPC threads never touch
+the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing);
+completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer.
+Each round the engine commits every queued completion in one transaction
+(group commit), leases new work for every stream with free capacity in the same transaction, then sends
+the leased items to their streams. Between rounds it renews the leases of the items SDK workers hold
+(the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a job, a hub
+wake-up or the next visible timer.
+
+Completion tokens are the hub's lease tokens: a completion whose lease was lost (renewal failed, the
+item expired and someone else took it) is refused by the hub's fencing, writes nothing, and the item
+reappears for its new owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from dtctl.core.decision import Decision
+from dtctl.core.history import CONTINUED_AS_NEW, TERMINAL_STATUSES, ExecutionResumed, ExecutionSuspended
+from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+from dtctl.serve import convert
+from dtctl.serve.episode import Episode, is_suspended, new_events
+from dtctl.serve.proto import orchestrator_service_pb2 as pb
+from dtctl.serve.streams import Stream, activity_token
+
+log = logging.getLogger("dtctl.serve")
+
+LEASE_BATCH = 64  # work items of one kind leased per stream per round
+IDLE_POLL_SECONDS = 1.0  # the longest sleep without a wake-up (expired leases of dead workers, timers)
+HEARTBEAT_SECONDS = 5.0
+HISTORY_CACHE_SIZE = 4096  # instances whose converted past events are kept between episodes
+
+
+class Refused(Exception):
+    """A completion or abandon the server cannot apply; the message says why (the SDK only logs it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Complete:
+    token: str
+    decision: Decision | None  # None for an activity result
+    result: ActivityResult | None
+    done: Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[], object]
+    done: Future[object]
+
+
+class _Poke(threading.Event):
+    """The wake-up event handed to the hub's wake source: setting it wakes the engine and the waiters."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self._engine = engine
+
+    def set(self) -> None:
+        self._engine.poke()
+
+
+@dataclass(slots=True)
+class _Past:
+    execution_id: str
+    length: int
+    events: list[pb.HistoryEvent]
+    suspended: bool
+
+
+class Engine:
+    def __init__(self, hub: TaskHub, *, lease_seconds: float, on_change: Callable[[], None]) -> None:
+        self.hub = hub
+        self.lease_seconds = lease_seconds
+        self._on_change = on_change  # wakes the client RPCs waiting for an instance to change
+        self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._streams: list[Stream] = []
+        self._held: dict[str, Stream] = {}  # completion token -> the stream holding the item
+        self._past: OrderedDict[str, _Past] = OrderedDict()
+        self._stopping = threading.Event()
+        self._leasing = True
+        self._thread = threading.Thread(target=self._run, name="dtctl-serve-engine", daemon=True)
+        self.wake = _Poke(self)
+        self.episodes = 0
+        self.activities = 0
+        self.refused = 0
+
+    # --- called from RPC threads --------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        self._thread.start()
+        return self
+
+    def poke(self) -> None:
+        self._jobs.put(None)
+        self._on_change()
+
+    def open_stream(self, stream: Stream) -> None:
+        self._call(lambda: self._opened(stream))
+
+    def close_stream(self, stream: Stream) -> None:
+        stream.close()
+        if self._thread.is_alive():
+            self._call(lambda: self._closed(stream))
+
+    def episode(self, token: str) -> Episode:
+        stream = self._held.get(token)
+        found = stream.orchestrations.get(token) if stream is not None else None
+        if found is None:
+            raise Refused(f"unknown or stale completion token {token!r}: the work item is no longer held")
+        return found
+
+    def complete_orchestration(self, token: str, decision: Decision) -> None:
+        self._queue(_Complete(token, decision, None, Future()))
+
+    def complete_activity(self, token: str, result: ActivityResult) -> None:
+        self._queue(_Complete(token, None, result, Future()))
+
+    def activity(self, token: str) -> ActivityWorkItem:
+        stream = self._held.get(token)
+        found = stream.activities.get(token) if stream is not None else None
+        if found is None:
+            raise Refused(f"unknown or stale completion token {token!r}: the work item is no longer held")
+        return found
+
+    def abandon(self, token: str) -> None:
+        self._call(lambda: self._abandon(token))
+
+    def stop_leasing(self) -> None:
+        self._call(lambda: setattr(self, "_leasing", False))
+
+    def held(self) -> int:
+        return len(self._held)
+
+    def streams(self) -> list[Stream]:
+        return list(self._streams)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Give back every lease still held, remove the streams' worker rows, end the thread."""
+        if self._thread.is_alive():
+            for stream in list(self._streams):
+                self.close_stream(stream)
+            self._stopping.set()
+            self._jobs.put(None)
+            self._thread.join(timeout)
+
+    def _call(self, fn: Callable[[], object]) -> object:
+        call = _Call(fn, Future())
+        self._jobs.put(call)
+        return call.done.result()
+
+    def _queue(self, job: _Complete) -> None:
+        """Queue a completion for the next group commit, without waiting for it.
+
+        The SDK does nothing with the answer but log a failure, and a completion refused at commit
+        (its lease was lost meanwhile) ends exactly like one refused now: nothing is written and the
+        item runs again. So an SDK thread is not held for the fsync; the result is logged here instead.
+        A token that is not held at all is refused at once.
+        """
+        if job.token not in self._held:
+            self.refused += 1
+            raise Refused(f"unknown or stale completion token {job.token!r}: the work item is no longer held")
+        job.done.add_done_callback(_log_refusal)
+        self._jobs.put(job)
+
+    # --- the engine thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_housekeeping = 0.0
+        timeout = 0.0
+        while not self._stopping.is_set():
+            jobs = self._take(timeout)
+            calls = [j for j in jobs if isinstance(j, _Call)]
+            completions = [j for j in jobs if isinstance(j, _Complete)]
+            for call in calls:
+                _settle(call.done, call.fn)
+            try:
+                leased = self._round(completions)
+            except Exception as error:  # the hub failed: every completion of the round failed with it
+                log.exception("serve: a commit round failed")
+                for job in completions:
+                    if not job.done.done():
+                        job.done.set_exception(error)
+                leased = 0
+            if completions:
+                self._on_change()
+            now = time.monotonic()
+            if now >= next_housekeeping:
+                next_housekeeping = now + min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
+                _settle(Future(), self._housekeeping)
+            try:
+                timeout = 0.0 if leased else self._idle_timeout()
+            except Exception:  # the hub is unreachable for now: keep the thread, poll again later
+                log.exception("serve: cannot read the next visible time")
+                timeout = IDLE_POLL_SECONDS
+        self._closed_all()
+
+    def _take(self, timeout: float) -> list[object]:
+        jobs: list[object] = []
+        try:
+            jobs.append(self._jobs.get(timeout=timeout) if timeout > 0 else self._jobs.get_nowait())
+        except queue.Empty:
+            return jobs
+        while True:
+            try:
+                jobs.append(self._jobs.get_nowait())
+            except queue.Empty:
+                return jobs
+
+    def _round(self, completions: Sequence[_Complete]) -> int:
+        """Commit the completions and lease new work in one transaction; returns the items leased."""
+        episodes: list[tuple[_Complete, Episode]] = []
+        activities: list[_Complete] = []
+        for job in completions:
+            stream = self._held.get(job.token)
+            if job.decision is not None and stream is not None and job.token in stream.orchestrations:
+                episodes.append((job, stream.orchestrations[job.token]))
+            elif job.result is not None and stream is not None and job.token in stream.activities:
+                activities.append(job)
+            else:
+                self.refused += 1
+                job.done.set_exception(Refused(f"unknown or stale completion token {job.token!r}"))
+        wanted = [s for s in self._streams if self._leasing and (s.free_orchestrations or s.free_activities)]
+        if not (episodes or activities or wanted):
+            return 0
+        leases: list[tuple[Stream, list[OrchestrationWorkItem], list[ActivityWorkItem]]] = []
+        with self.hub.batch(durable=bool(episodes or activities)):
+            checkpoints = self.hub.checkpoint([(e.item, j.decision) for j, e in episodes if j.decision])
+            accepted = self.hub.complete_activities([j.result for j in activities if j.result])
+            for stream in wanted:
+                leases.append((stream, *self._lease(stream)))
+        for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
+            self._settled_episode(job, ep, outcome.committed, outcome.reason)
+        for job, ok in zip(activities, accepted, strict=True):
+            self._forget(job.token)
+            self.activities += ok
+            _finish(job.done, ok, "the activity's lease was lost; its result was refused")
+        return sum(self._send(stream, orchestrations, tasks) for stream, orchestrations, tasks in leases)
+
+    def _lease(self, stream: Stream) -> tuple[list[OrchestrationWorkItem], list[ActivityWorkItem]]:
+        names = stream.names
+        orchestrations = self.hub.lease_orchestrations(
+            stream.owner,
+            names.orchestrations,
+            limit=min(LEASE_BATCH, stream.free_orchestrations),
+            lease_seconds=self.lease_seconds,
+        )
+        tasks = self.hub.lease_activities(
+            stream.owner,
+            names.activities,
+            limit=min(LEASE_BATCH, stream.free_activities),
+            lease_seconds=self.lease_seconds,
+        )
+        return orchestrations, tasks
+
+    def _settled_episode(self, job: _Complete, ep: Episode, committed: bool, reason: str | None) -> None:
+        self._forget(job.token)
+        item, decision = ep.item, job.decision
+        assert decision is not None
+        cached = self._past.pop(item.instance_id, None)
+        if committed:
+            self.episodes += 1
+            if cached is not None and decision.status not in TERMINAL_STATUSES | {CONTINUED_AS_NEW}:
+                cached.events.extend(convert.event_to_proto(e) for e in decision.new_history)
+                cached.length += len(decision.new_history)
+                cached.suspended = is_suspended(cached.suspended, decision.new_history)
+                self._remember(item.instance_id, cached)
+        _finish(job.done, committed, reason or "the instance's lease was lost; the episode was refused")
+
+    def _send(self, stream: Stream, items: list[OrchestrationWorkItem], tasks: list[ActivityWorkItem]) -> int:
+        for item in items:
+            past = self._past_of(item)
+            sent = new_events(item)
+            episode = Episode(item, sent, past.suspended)
+            stream.orchestrations[item.lease_token] = episode
+            self._held[item.lease_token] = stream
+            request = pb.OrchestratorRequest(
+                instanceId=item.instance_id,
+                executionId=convert.text(item.execution_id),
+                pastEvents=past.events,
+                newEvents=[convert.event_to_proto(e) for e in sent],
+            )
+            stream.send(pb.WorkItem(orchestratorRequest=request, completionToken=item.lease_token))
+        for task in tasks:
+            token = activity_token(task)
+            stream.activities[token] = task
+            self._held[token] = stream
+            request = pb.ActivityRequest(
+                name=task.name,
+                input=convert.text(task.input),
+                orchestrationInstance=pb.OrchestrationInstance(
+                    instanceId=task.instance_id, executionId=convert.text(task.execution_id)
+                ),
+                taskId=task.task_id,
+            )
+            stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
+        return len(items) + len(tasks)
+
+    def _past_of(self, item: OrchestrationWorkItem) -> _Past:
+        """The past events in proto form: from the cache when it saw exactly this history, else loaded."""
+        cached = self._past.get(item.instance_id)
+        if (
+            cached is not None
+            and cached.execution_id == item.execution_id
+            and cached.length == item.history_length
+        ):
+            self._past.move_to_end(item.instance_id)
+            return cached
+        events = self.hub.load_history(item.instance_id, item.execution_id)
+        suspended = is_suspended(
+            False, (e for e in events if type(e) in (ExecutionSuspended, ExecutionResumed))
+        )
+        past = _Past(item.execution_id, len(events), [convert.event_to_proto(e) for e in events], suspended)
+        self._remember(item.instance_id, past)
+        return past
+
+    def _remember(self, instance_id: str, past: _Past) -> None:
+        self._past[instance_id] = past
+        while len(self._past) > HISTORY_CACHE_SIZE:
+            self._past.popitem(last=False)
+
+    def _forget(self, token: str) -> None:
+        stream = self._held.pop(token, None)
+        if stream is not None:
+            stream.orchestrations.pop(token, None)
+            stream.activities.pop(token, None)
+
+    def _abandon(self, token: str) -> None:
+        stream = self._held.get(token)
+        if stream is None:
+            return  # already settled, or given back when its stream dropped
+        episode = stream.orchestrations.get(token)
+        task = stream.activities.get(token)
+        self._forget(token)
+        if episode is not None:
+            self._past.pop(episode.item.instance_id, None)
+            self.hub.abandon_orchestration(episode.item)
+        elif task is not None:
+            self.hub.abandon_activity(task)
+
+    def _opened(self, stream: Stream) -> None:
+        self._streams.append(stream)
+        self.hub.heartbeat(stream.info(self.hub.now()))
+
+    def _closed(self, stream: Stream) -> None:
+        """Give back everything the stream held: its items reappear for other streams and workers."""
+        if stream in self._streams:
+            self._streams.remove(stream)
+        for token in [*stream.orchestrations, *stream.activities]:
+            self._held.pop(token, None)
+        for episode in stream.orchestrations.values():
+            self._past.pop(episode.item.instance_id, None)
+        stream.orchestrations.clear()
+        stream.activities.clear()
+        released = self.hub.release_leases(stream.owner)
+        self.hub.remove_worker(stream.owner)
+        if released:
+            log.info("serve: stream %s dropped; %d lease(s) given back", stream.owner, released)
+
+    def _closed_all(self) -> None:
+        for stream in list(self._streams):
+            stream.close()
+            _settle(Future(), lambda s=stream: self._closed(s))  # type: ignore[misc]
+        while True:  # answer whatever is still queued, so no RPC thread waits forever
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(job, (_Call, _Complete)) and not job.done.done():
+                job.done.set_exception(Refused("dtctl serve is shutting down"))
+
+    def _housekeeping(self) -> None:
+        orchestrations = [e.item for s in self._streams for e in s.orchestrations.values()]
+        tasks = [t for s in self._streams for t in s.activities.values()]
+        if orchestrations or tasks:
+            lost_instances, lost_tasks = self.hub.renew_leases(orchestrations, tasks, self.lease_seconds)
+            if lost_instances or lost_tasks:
+                log.warning(
+                    "serve: leases lost for %d instance(s) and %d activity(ies); their completions will be "
+                    "refused",
+                    len(lost_instances),
+                    len(lost_tasks),
+                )
+        now = self.hub.now()
+        for stream in self._streams:
+            self.hub.heartbeat(stream.info(now))
+
+    def _idle_timeout(self) -> float:
+        """Sleep until the next timer or scheduled start the streams could take (at most the poll)."""
+        if not self._streams or not self._leasing:
+            return IDLE_POLL_SECONDS
+        any_orchestration = any(s.names.orchestrations is None for s in self._streams)
+        any_activity = any(s.names.activities is None for s in self._streams)
+        orchestrations = (
+            None if any_orchestration else set().union(*(s.names.orchestrations or () for s in self._streams))
+        )
+        activities = None if any_activity else set().union(*(s.names.activities or () for s in self._streams))
+        due = self.hub.next_visible_at(orchestrations, activities)
+        if due is None:
+            return IDLE_POLL_SECONDS
+        wait = (due - self.hub.now()) / 1_000_000
+        return min(IDLE_POLL_SECONDS, max(wait, 0.005))
+
+
+def _settle(done: Future[object] | Future[None], fn: Callable[[], object]) -> None:
+    try:
+        result = fn()
+    except Exception as error:
+        log.debug("serve: %s", error, exc_info=True)
+        done.set_exception(error)
+    else:
+        done.set_result(result)  # type: ignore[arg-type]
+
+
+def _log_refusal(done: Future[None]) -> None:
+    error = done.exception()
+    if error is not None:
+        log.warning("serve: a completion was not applied: %s", error)
+
+
+def _finish(done: Future[None], ok: bool, why: str) -> None:
+    if ok:
+        done.set_result(None)
+    else:
+        done.set_exception(Refused(why))

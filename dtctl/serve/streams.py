@@ -1,0 +1,97 @@
+"""One GetWorkItems stream: an SDK worker connected through serve, with what it holds and may take.
+
+A stream is a worker as far as the hub can tell: it has its own lease owner (``host:pid:random``, the
+form ``dtctl workers`` and ``release_leases`` know), registers in the worker registry with the names
+the SDK declared, and when it drops every lease it held is given back at once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from dtctl.hub.base import ActivityWorkItem, WorkerInfo
+from dtctl.serve.episode import Episode
+from dtctl.serve.proto import orchestrator_service_pb2 as pb
+
+RUNTIME = "durabletask-sdk"  # WorkerInfo.extra["runtime"] of a stream (native workers have none)
+_CLOSED = None
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The names a stream runs, from the SDK's work item filters; None: any name (no filters sent)."""
+
+    orchestrations: frozenset[str] | None
+    activities: frozenset[str] | None
+
+    @classmethod
+    def from_request(cls, request: pb.GetWorkItemsRequest) -> Names:
+        if not request.HasField("workItemFilters"):
+            return cls(None, None)
+        filters = request.workItemFilters
+        return cls(
+            frozenset(f.name for f in filters.orchestrations), frozenset(f.name for f in filters.activities)
+        )
+
+
+@dataclass(eq=False)
+class Stream:
+    names: Names
+    max_orchestrations: int
+    max_activities: int
+    peer: str
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}")
+    started_at: int = field(default_factory=lambda: time.time_ns() // 1000)
+    orchestrations: dict[str, Episode] = field(default_factory=dict)  # by completion token
+    activities: dict[str, ActivityWorkItem] = field(default_factory=dict)
+    outbox: queue.SimpleQueue[pb.WorkItem | None] = field(default_factory=queue.SimpleQueue)
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def free_orchestrations(self) -> int:
+        return 0 if self.closed.is_set() else max(0, self.max_orchestrations - len(self.orchestrations))
+
+    @property
+    def free_activities(self) -> int:
+        return 0 if self.closed.is_set() else max(0, self.max_activities - len(self.activities))
+
+    def send(self, item: pb.WorkItem) -> None:
+        self.outbox.put(item)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.outbox.put(_CLOSED)
+
+    def next_item(self, timeout: float) -> pb.WorkItem | None:
+        """The next work item; a health ping when nothing came for ``timeout`` s; None once closed."""
+        try:
+            item = self.outbox.get(timeout=timeout)
+        except queue.Empty:
+            return pb.WorkItem(healthPing=pb.HealthPing())
+        return item
+
+    def info(self, now: int) -> WorkerInfo:
+        return WorkerInfo(
+            worker_id=self.owner,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            heartbeat_at=now,
+            orchestrations=tuple(sorted(self.names.orchestrations or ("*",))),
+            activities=tuple(sorted(self.names.activities or ("*",))),
+            max_orchestrations=self.max_orchestrations,
+            max_activities=self.max_activities,
+            inflight_orchestrations=len(self.orchestrations),
+            inflight_activities=len(self.activities),
+            extra={"runtime": RUNTIME, "peer": self.peer},
+        )
+
+
+def activity_token(item: ActivityWorkItem) -> str:
+    # A hub hands one lease token to every row of one lease call; the row id makes it unique.
+    return f"{item.lease_token}.{item.id}"

@@ -1,0 +1,101 @@
+"""A durabletask SDK app (the unmodified PyPI package) for the serve tests.
+
+``python -m tests.serve.sdkapp PORT`` runs it as its own process: a TaskHubGrpcWorker connected to
+``dtctl serve`` on PORT, working until killed. ``COUNT_DIR`` (optional) gets one file per activity execution,
+so tests can count executions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from durabletask import task, worker
+
+
+def hello(ctx: task.ActivityContext, name: str) -> str:
+    count_dir = os.environ.get("COUNT_DIR")
+    if count_dir:
+        Path(count_dir, f"{ctx.orchestration_id}.{ctx.task_id}.{uuid.uuid4().hex}").touch()
+    delay = float(os.environ.get("ACTIVITY_DELAY", "0"))
+    if delay:
+        time.sleep(delay)
+    return f"Hello {name}!"
+
+
+def fail(ctx: task.ActivityContext, message: str) -> None:
+    raise ValueError(message)
+
+
+def chain(ctx: task.OrchestrationContext, _: Any) -> Any:
+    results = []
+    for city in ("Tokyo", "Seattle", "London"):
+        results.append((yield ctx.call_activity(hello, input=city)))
+    return results
+
+
+def fan_out(ctx: task.OrchestrationContext, count: int) -> Any:
+    results = yield task.when_all([ctx.call_activity(hello, input=str(i)) for i in range(count)])
+    return len(results)
+
+
+def approval(ctx: task.OrchestrationContext, timeout_seconds: float) -> Any:
+    timer = ctx.create_timer(ctx.current_utc_datetime + timedelta(seconds=timeout_seconds))
+    event = ctx.wait_for_external_event("approve")
+    winner = yield task.when_any([timer, event])
+    return f"approved:{event.get_result()}" if winner == event else "timed out"
+
+
+def sleeper(ctx: task.OrchestrationContext, seconds: float) -> Any:
+    yield ctx.create_timer(ctx.current_utc_datetime + timedelta(seconds=seconds))
+    return "woke"
+
+
+def parent(ctx: task.OrchestrationContext, depth: int) -> Any:
+    if depth <= 0:
+        return (yield ctx.call_activity(hello, input="leaf"))
+    return (yield ctx.call_sub_orchestrator(parent, input=depth - 1))
+
+
+def failing(ctx: task.OrchestrationContext, _: Any) -> Any:
+    yield ctx.call_activity(fail, input="boom")
+
+
+def counter(ctx: task.OrchestrationContext, n: int) -> Any:
+    if n < 5:
+        ctx.continue_as_new(n + 1)
+        return None
+    return n
+
+
+def waiter(ctx: task.OrchestrationContext, _: Any) -> Any:
+    value = yield ctx.wait_for_external_event("go")
+    return value
+
+
+ORCHESTRATORS = (chain, fan_out, approval, sleeper, parent, failing, counter, waiter)
+ACTIVITIES = (hello, fail)
+
+
+def main(port: int) -> None:
+    w = worker.TaskHubGrpcWorker(host_address=f"localhost:{port}")
+    for fn in ORCHESTRATORS:
+        w.add_orchestrator(fn)
+    for fn in ACTIVITIES:
+        w.add_activity(fn)
+    if os.environ.get("USE_FILTERS"):
+        w.use_work_item_filters()
+    w.start()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
