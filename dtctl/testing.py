@@ -33,6 +33,7 @@ from dtctl.core.history import (
     EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
@@ -148,6 +149,10 @@ class HistoryBuilder:
 
     def terminated(self, reason: str | None = None, *, recursive: bool = True) -> HistoryBuilder:
         return self.add(ExecutionTerminated(timestamp=self.now, reason=reason, recursive=recursive))
+
+    def rewound(self, reason: str | None = None, previous_execution_id: str | None = None) -> HistoryBuilder:
+        previous = previous_execution_id
+        return self.add(ExecutionRewound(timestamp=self.now, reason=reason, previous_execution_id=previous))
 
     def generic(self, data: str | None = None) -> HistoryBuilder:
         return self.add(GenericEvent(timestamp=self.now, data=data))
