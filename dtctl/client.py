@@ -38,6 +38,7 @@ from dtctl.hub.base import (
     CreateOutcome,
     HistoryRecord,
     IfExists,
+    ImportedInstance,
     InstancePage,
     InstanceQuery,
     InstanceState,
@@ -567,6 +568,22 @@ class TaskHubClient:
         from dtctl import repair
 
         return repair.restart(self, instance_id, new_instance_id=new_instance_id)
+
+    def export_case(self, instance_id: str) -> Iterator[str]:
+        """The instance as a case file (``dtctl.casefile``), in text chunks written as they are read."""
+        from dtctl import casefile
+
+        names.instance_ref(instance_id)
+        return casefile.export_chunks(self, instance_id)
+
+    def import_case(self, case: ImportedInstance | str | Path) -> str:
+        """Store an exported instance (a case file's path, or one read) in this hub; returns its id.
+        Refuses an id the hub has already (InstanceAlreadyExists, exit 4)."""
+        from dtctl import casefile
+
+        found = case if isinstance(case, ImportedInstance) else casefile.read_case(case)
+        self.hub.import_instance(found)
+        return found.state.instance_id
 
     def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """Of these ids: (those that do not exist, those that have not finished)."""

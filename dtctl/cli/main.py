@@ -19,10 +19,12 @@ from dtctl.cli import (
     demo,
     doctor,
     history,
+    history_case,
     instances,
     operate,
     purge,
     render,
+    repair,
     scale,
     state,
     top,
@@ -82,6 +84,7 @@ def root(
 
 
 instances.register(app)
+history_case.register()
 history.register(app)
 purge.register(app)
 workers.register(app)
@@ -93,6 +96,7 @@ workersview.register(app)
 top.register(app)
 doctor.register(app)
 dashboard.register(app)
+repair.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -151,3 +151,20 @@ def test_only_a_failed_history_can_be_rewound(make_history: MakeHistory) -> None
     h = make_history().orchestrator_started().started().completed("done")
     with pytest.raises(InvalidState):
         plan_rewind(h.build())
+
+
+def test_first_mismatch_finds_where_a_changed_orchestrator_departs_from_history(
+    make_history: MakeHistory,
+) -> None:
+    from dtctl.core.check import first_mismatch
+
+    def renamed(ctx: OrchestrationContext, _: Any) -> Generator[Task[Any], Any, Any]:
+        yield ctx.call_activity("one", input="one")
+        yield ctx.call_activity("deux", input="two")
+
+    history = _failed_at_two(make_history).build()  # ends FAILED: the recorded end must not hide it
+    assert first_mismatch(three_steps, history) is None
+    found = first_mismatch(renamed, history)
+    assert found is not None
+    assert (found.task_id, found.recorded) == (1, "call_activity('two')")
+    assert found.now is not None and "deux" in found.now
