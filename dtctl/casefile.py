@@ -20,15 +20,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import HistoryEvent, event_from_dict, event_to_dict
-from dtctl.errors import UsageError
-from dtctl.hub.base import ImportedInstance, InstanceState
-
-if TYPE_CHECKING:
-    from dtctl.client import TaskHubClient
+from dtctl.errors import InstanceNotFound, UsageError
+from dtctl.hub.base import ImportedInstance, InstanceState, TaskHub
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "export_chunks", "read_case"]
 
@@ -43,26 +40,37 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def export_chunks(client: TaskHubClient, instance_id: str) -> Iterator[str]:
+def export_chunks(hub: TaskHub, instance_id: str) -> Iterator[str]:
     """The case document of ``instance_id`` as text chunks (InstanceNotFound before the first one)."""
-    state = client.get_instance_or_raise(instance_id)
+    state = hub.get_instance(instance_id, include_payloads=True)
+    if state is None:
+        raise InstanceNotFound(f"no instance {instance_id!r} in hub {hub.url}")
     executions = [state.execution_id]
     previous = state.previous_execution_id
-    if previous and client.hub.get_history(instance_id, previous, limit=1):
+    if previous and hub.get_history(instance_id, previous, limit=1):
         executions.insert(0, previous)
-    return _chunks(client, state, executions)
+    return _chunks(hub, state, executions)
 
 
-def _chunks(client: TaskHubClient, state: InstanceState, executions: list[str]) -> Iterator[str]:
-    head = {"format": FORMAT, "format_version": FORMAT_VERSION, "exported_at": client.hub.now()}
+def _chunks(hub: TaskHub, state: InstanceState, executions: list[str]) -> Iterator[str]:
+    head = {"format": FORMAT, "format_version": FORMAT_VERSION, "exported_at": hub.now()}
     yield _dumps(head)[:-1] + ',"instance":' + _dumps(_instance_dict(state)) + ',"executions":['
     for number, execution in enumerate(executions):
         yield ("," if number else "") + '{"execution_id":' + _dumps(execution) + ',"events":['
-        records = client.iter_history(state.instance_id, execution, page_size=_PAGE)
-        for index, record in enumerate(records):
-            yield ("," if index else "") + "\n" + _dumps(event_to_dict(record.event))
+        for index, event in enumerate(_events_of(hub, state.instance_id, execution)):
+            yield ("," if index else "") + "\n" + _dumps(event_to_dict(event))
         yield "]}"
     yield "]}\n"
+
+
+def _events_of(hub: TaskHub, instance_id: str, execution: str) -> Iterator[HistoryEvent]:
+    after = -1
+    while True:
+        page = hub.get_history(instance_id, execution, after=after, limit=_PAGE)
+        yield from (record.event for record in page)
+        if len(page) < _PAGE:
+            return
+        after = page[-1].sequence
 
 
 def _instance_dict(state: InstanceState) -> dict[str, Any]:

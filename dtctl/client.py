@@ -567,14 +567,14 @@ class TaskHubClient:
         when the instance has not finished."""
         from dtctl import repair
 
-        return repair.restart(self, instance_id, new_instance_id=new_instance_id)
+        return repair.restart(self.hub, instance_id, new_instance_id=new_instance_id)
 
     def export_case(self, instance_id: str) -> Iterator[str]:
         """The instance as a case file (``dtctl.casefile``), in text chunks written as they are read."""
         from dtctl import casefile
 
         names.instance_ref(instance_id)
-        return casefile.export_chunks(self, instance_id)
+        return casefile.export_chunks(self.hub, instance_id)
 
     def import_case(self, case: ImportedInstance | str | Path) -> str:
         """Store an exported instance (a case file's path, or one read) in this hub; returns its id.

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dtctl.core import names
 from dtctl.core.history import TERMINAL_STATUSES, ExecutionStarted
-from dtctl.errors import InvalidState
-from dtctl.hub.base import InstanceState, NewInstance
-
-if TYPE_CHECKING:
-    from dtctl.client import TaskHubClient
+from dtctl.errors import InstanceNotFound, InvalidState
+from dtctl.hub.base import InstanceState, NewInstance, TaskHub
 
 __all__ = ["restart", "started_version"]
 
@@ -27,23 +24,25 @@ __all__ = ["restart", "started_version"]
 _HEAD = 4
 
 
-def restart(client: TaskHubClient, instance_id: str, *, new_instance_id: bool = False) -> str:
+def restart(hub: TaskHub, instance_id: str, *, new_instance_id: bool = False) -> str:
     """Create the instance again; returns the id it runs under."""
     names.instance_ref(instance_id)
-    state = client.get_instance_or_raise(instance_id)
+    state = hub.get_instance(instance_id, include_payloads=True)
+    if state is None:
+        raise InstanceNotFound(f"no instance {instance_id!r} in hub {hub.url}")
     if state.status not in TERMINAL_STATUSES:
         raise InvalidState(
             f"instance {instance_id!r} is {state.status}; only a finished instance can be restarted",
             hint="terminate it first (dtctl terminate ID), then restart it",
         )
-    new = _fresh(state, started_version(client, state), new_instance_id)
-    client.hub.create_instances([new], if_exists="replace")
+    new = _fresh(state, started_version(hub, state), new_instance_id)
+    hub.create_instances([new], if_exists="replace")
     return new.instance_id
 
 
-def started_version(client: TaskHubClient, state: InstanceState) -> str | None:
+def started_version(hub: TaskHub, state: InstanceState) -> str | None:
     """The version the current execution started with, when its ExecutionStarted records one."""
-    head = client.hub.get_history(state.instance_id, state.execution_id, limit=_HEAD)
+    head = hub.get_history(state.instance_id, state.execution_id, limit=_HEAD)
     for record in head:
         if isinstance(record.event, ExecutionStarted):
             version = getattr(record.event, "version", None)  # recorded once instances carry versions

@@ -240,3 +240,18 @@ def run_orchestration(app: Any, orchestrator: Any, input: Any = None, **options:
     from dtctl.runtime.inprocess import run_orchestration as run  # the runtime is imported only when used
 
     return run(app, orchestrator, input, **options)
+
+
+def replay_case(app: Any, case: Any) -> Any:
+    """Replay an exported case file (``dtctl history export ID > case.json``) against ``app``.
+
+    ``case`` is the file's path (or a case already read with :func:`dtctl.casefile.read_case`). Returns
+    the :class:`dtctl.replaycheck.CheckReport`; a bug report's test reads::
+
+        report = replay_case(app, "tests/cases/order-1.json")
+        assert not report.broken, report.broken[0].mismatch.message
+    """
+    from dtctl import casefile, replaycheck
+
+    found = case if isinstance(case, casefile.ImportedInstance) else casefile.read_case(case)
+    return replaycheck.check_case(app, found)

@@ -19,7 +19,7 @@ from dtctl.client import TaskHubClient
 from dtctl.core.history import ExecutionRewound, TaskFailed
 from dtctl.errors import InvalidState
 from tests.apps.repair import runs
-from tests.helpers import REPO, child_env, wait_until
+from tests.helpers import REPO, child_env
 from tests.repair.conftest import Site
 
 
