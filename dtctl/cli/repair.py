@@ -25,7 +25,7 @@ def rewind(
 
     Its failed activities run again and its failed sub-orchestrations are rewound too (recursively);
     activities that completed are not run again. The failed execution stays readable as the previous
-    one (history show --previous); the new one records the rewind. A worker carries the instance on.
+    one (history show ID --execution previous); the new one records the rewind. A worker carries it on.
     Exits 4 when the instance is not FAILED, 3 when it does not exist.
 
     Example: dtctl rewind order-1 --reason "payment service fixed"
