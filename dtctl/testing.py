@@ -252,6 +252,7 @@ def replay_case(app: Any, case: Any) -> Any:
         assert not report.broken, report.broken[0].mismatch.message
     """
     from dtctl import casefile, replaycheck
+    from dtctl.hub.base import ImportedInstance
 
-    found = case if isinstance(case, casefile.ImportedInstance) else casefile.read_case(case)
+    found = case if isinstance(case, ImportedInstance) else casefile.read_case(case)
     return replaycheck.check_case(app, found)

@@ -19,7 +19,7 @@ from dtctl.client import TaskHubClient
 from dtctl.core.history import ExecutionRewound, TaskFailed
 from dtctl.errors import InvalidState
 from tests.apps.repair import runs
-from tests.helpers import REPO, child_env
+from tests.helpers import REPO, child_env, wait_until
 from tests.repair.conftest import Site
 
 
@@ -203,3 +203,20 @@ def test_the_process_doing_the_rewind_killed_leaves_the_instance_whole(site: Sit
         assert state.status == "COMPLETED", state.failure
         assert [runs(site.runs_dir, instance_id, a) for a in ("one", "two", "three")] == [1, 2, 1]
         _assert_clean_history(c, instance_id)
+
+
+def test_purge_by_creation_time_on_both_hubs(site: Site) -> None:
+    with site.client() as c:
+        for instance_id in ("old-1", "old-2"):
+            c.start_instance("three_steps", instance_id=instance_id)
+        boundary = c.hub.now() + 1
+        wait_until(lambda: c.hub.now() > boundary, what="the hub clock to pass the boundary")
+        c.start_instance("three_steps", instance_id="new-1")
+        for instance_id in ("old-1", "old-2", "new-1"):
+            c.terminate(instance_id)  # PENDING and unleased: TERMINATED at once
+        assert c.count_purgeable(created_before=boundary) == {"TERMINATED": 2}
+        assert c.count_purgeable(created_after=boundary) == {"TERMINATED": 1}
+        assert c.purge(created_after=boundary) == 1
+        assert c.get_instance("new-1") is None
+        assert c.purge(created_before=boundary, statuses=["TERMINATED"]) == 2
+        assert c.get_instance("old-1") is None and c.get_instance("old-2") is None
