@@ -22,6 +22,7 @@ from dtctl.core.history import (
     TERMINATED,
 )
 from dtctl.core.task import CompletableTask, RetryPolicy, Task, TaskFailedError, when_all, when_any
+from dtctl.core.versioning import VersionFailureStrategy, VersioningOptions, VersionMatchStrategy
 from dtctl.errors import DtctlError, NonDeterminismError, OrchestrationStateError, PayloadError
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "TaskHubClient",
+    "VersionFailureStrategy",
+    "VersionMatchStrategy",
+    "VersioningOptions",
     "__version__",
     "when_all",
     "when_any",
