@@ -116,7 +116,9 @@ class HistoryBuilder:
         *,
         parent_instance_id: str | None = None,
         parent_task_id: int | None = None,
+        version: str | None = None,
     ) -> HistoryBuilder:
+        """The execution's start; ``version`` is what the orchestrator reads as ``ctx.version``."""
         return self.add(
             ExecutionStarted(
                 timestamp=self.now,
@@ -126,6 +128,7 @@ class HistoryBuilder:
                 input=payload.encode(input),
                 parent_instance_id=parent_instance_id,
                 parent_task_id=parent_task_id,
+                version=version,
             )
         )
 
