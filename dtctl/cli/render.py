@@ -454,6 +454,11 @@ def _unclaimed_lines(unclaimed: Unclaimed) -> list[Text]:
     return out
 
 
+def _version_rows(state: InstanceState) -> list[tuple[str, Text | str]]:
+    rows: list[tuple[str, Text | str]] = [("version", state.version or "(none)")]
+    return [*rows, ("tags", tags_text(state.tags))] if state.tags else rows
+
+
 def _detail_table(state: InstanceState, *, full: bool) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -464,12 +469,10 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
         ("name", state.name),
         ("status", status_text(state.status)),
         ("execution", state.execution_id),
-        ("version", state.version or "(none)"),
+        *_version_rows(state),
         ("created", local_time(state.created_at)),
         ("updated", local_time(state.updated_at)),
     ]
-    if state.tags:
-        rows.insert(4, ("tags", tags_text(state.tags)))
     if state.completed_at:
         rows.append(("completed", local_time(state.completed_at)))
     if state.previous_execution_id:

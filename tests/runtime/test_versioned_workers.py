@@ -213,3 +213,18 @@ def test_sdk_newer_orchestration_version_fails_current_or_older(hub_url: str, wo
     assert state.status == FAILED
     assert state.failure is not None
     assert "is greater than the worker version" in state.failure.message
+
+
+def test_the_versioning_sample_runs_old_and_new_instances_on_one_new_worker(
+    hub_url: str, workers: Workers
+) -> None:
+    with TaskHubClient(hub_url) as client:
+        client.start_instance("process_order", input="o-1", instance_id="old", version="1.0")
+        client.start_instance("process_order", input="o-2", instance_id="new", version="2.0")
+        workers.start("samples/versioning.py:app", version="2.0", version_match="current-or-older")
+        assert client.decode_output(wait_done(client, "old")) == ["charged o-1", "shipped o-1"]
+        assert client.decode_output(wait_done(client, "new")) == [
+            "reserved o-2",
+            "charged o-2",
+            "shipped o-2",
+        ]

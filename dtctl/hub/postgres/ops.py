@@ -153,9 +153,7 @@ def create_instances(
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
     enqueue(conn, [starts[new.instance_id] for new in chosen if new.instance_id in won])
-    tag_rows = [row for new in chosen if new.instance_id in won for row in tag_rows_of(new)]
-    if tag_rows:
-        conn.execute(q.INSERT_TAGS, columns(tag_rows, 3))
+    _insert_tags(conn, [new for new in chosen if new.instance_id in won])
     created = iter(chosen)
     result: list[CreateOutcome] = []
     for outcome in outcomes:
@@ -164,6 +162,12 @@ def create_instances(
             outcome = CreateOutcome(new.instance_id, new.instance_id in won)
         result.append(outcome)
     return result
+
+
+def _insert_tags(conn: Conn, created: Sequence[NewInstance]) -> None:
+    rows = [row for new in created for row in tag_rows_of(new)]
+    if rows:
+        conn.execute(q.INSERT_TAGS, columns(rows, 3))
 
 
 def _instance_columns(rows: Sequence[InstanceRow]) -> list[list[Any]]:
