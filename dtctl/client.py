@@ -51,6 +51,7 @@ from dtctl.hub.base import (
 )
 from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
+from dtctl.observe.tracecontext import current_traceparent
 
 __all__ = [
     "InboxEvent",
@@ -566,4 +567,5 @@ def _new_instance(request: StartRequest) -> NewInstance:
         name=name,
         input=payload.encode(request.input, what=f"the input of {name!r}"),
         start_at=to_micros(request.start_at),
+        trace_context=current_traceparent(),
     )

@@ -20,6 +20,7 @@ from dtctl.cli import (
     doctor,
     history,
     instances,
+    metrics,
     operate,
     purge,
     render,
@@ -93,6 +94,7 @@ workersview.register(app)
 top.register(app)
 doctor.register(app)
 dashboard.register(app)
+metrics.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

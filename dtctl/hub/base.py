@@ -51,6 +51,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     WorkerInfo,
 )
 from dtctl.hub.roles import (
@@ -102,6 +103,7 @@ __all__ = [
     "StuckWork",
     "TaskHub",
     "TerminateOutcome",
+    "TraceRecord",
     "WaitingItem",
     "WakeSource",
     "WakeUps",

@@ -29,6 +29,7 @@ class NewInstance:
     start_at: int | None = None  # not visible to workers before this time
     parent_instance_id: str | None = None
     parent_task_id: int | None = None
+    trace_context: str | None = None  # the W3C traceparent of the caller (dtctl.observe.tracecontext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,18 @@ class InstanceState:
 class InstancePage:
     instances: list[InstanceState]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceRecord:
+    """What a tracing worker needs to place an instance's spans in its caller's trace."""
+
+    instance_id: str
+    execution_id: str
+    created_at: int
+    trace_context: str | None = None  # the caller's traceparent, stored at start
+    parent_instance_id: str | None = None  # a sub-orchestration's parent: its trace is the parent's
+    parent_execution_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,12 @@ class WorkerConfig:
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     isolate_suspects: bool = True  # run items whose process died around them alone (``isolation``)
     progress_fd: int = -1  # the supervisor's progress pipe (set per process by the supervisor)
+    # Observability (dtctl.observe): /metrics on metrics_port (0: off; the supervisor gives process i
+    # metrics_port + i), logs as text or one JSON object per line, at log_level.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    log_level: str = "WARNING"
 
     def resolved(self) -> WorkerConfig:
         return WorkerConfig(

@@ -153,6 +153,9 @@ def create_instances(
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
     enqueue(conn, [starts[new.instance_id] for new in chosen if new.instance_id in won])
+    traced = [(n.trace_context, n.instance_id) for n in chosen if n.trace_context and n.instance_id in won]
+    if traced:
+        conn.cursor().executemany(q.SET_TRACE_CONTEXT, traced)
     created = iter(chosen)
     result: list[CreateOutcome] = []
     for outcome in outcomes:

@@ -121,6 +121,9 @@ def create_instances(
     if instance_rows:
         conn.executemany(q.INSERT_INSTANCE, instance_rows)
         enqueue(conn, event_rows)
+        traced = [(n.trace_context, n.instance_id) for n in instances if n.trace_context is not None]
+        if traced:
+            conn.executemany(q.SET_TRACE_CONTEXT, traced)
     return outcomes
 
 
