@@ -56,14 +56,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(log_format: str, level: str) -> None:
-    """The root logger of a worker process: text (as before) or JSON lines, on stderr."""
+def configure_logging(log_format: str, level: str, role: str = "worker") -> None:
+    """The root logger of a worker process (or its isolated child): text or JSON lines, on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(message)s")
+            logging.Formatter(f"%(asctime)s {role}[{os.getpid()}] %(levelname)s %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -33,6 +33,8 @@ ACTIVITY = "activity"
 US = 1_000_000
 # From a busy SQLite commit (ms) to a backlog of minutes.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+POISON_CAUSES = ("lease_limit", "crash", "runaway")
+VERDICTS = ("done", "gave_up", "crashed", "ran_away")  # dtctl.runtime.isolation.Verdict
 HISTORY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 100000)
 
 
@@ -121,6 +123,25 @@ class WorkerMetrics(Observer):
         )
         self._info = Gauge("dtctl_worker_info", "1 per live worker process.", ["worker_id"], registry=r)
         self._children: dict[tuple[object, ...], Callable[..., None]] = {}
+        self._zero_known_series()
+
+    def _zero_known_series(self) -> None:
+        """Series whose labels are known up front start at 0, so rates and alerts see them before the
+        first event (a series that appears only with its first increment hides that increment)."""
+        for kind in (ORCHESTRATION, ACTIVITY):
+            self._takeovers.labels(kind)
+            self._stale.labels(kind)
+            self._schedule_to_start.labels(kind)
+            for cause in POISON_CAUSES:
+                self._poison.labels(kind, cause)
+            for verdict in VERDICTS:
+                self._isolated.labels(kind, verdict)
+        for durable in ("true", "false"):
+            self._commits.labels(durable)
+            self._commit_seconds.labels(durable)
+        for cache in ("warm", "cold"):
+            self._episodes.labels(cache)
+            self._replay.labels(cache)
 
     def _child(self, metric: Counter | Histogram, method: str, *labels: str) -> Callable[..., None]:
         """Cached bound ``inc``/``observe`` of one label set: ``labels()`` is the slow part of a hook."""

@@ -4,6 +4,9 @@
 (the retry policy runs it again: two executions, one failed); ``boom`` fails the instance; ``family``
 starts ``hello`` as a sub-orchestration and waits on a timer; ``gated`` waits for a gate file (a test
 holds it in flight to kill its worker).
+
+``orchestrations_only`` and ``activities_only`` split the same code in two: a worker of each shares
+the work of one workflow across two processes (a worker leases only the names it registers).
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from pathlib import Path
 import dtctl
 
 app = dtctl.App()
+orchestrations_only = dtctl.App()
+activities_only = dtctl.App()
 RETRY = dtctl.RetryPolicy(first_retry_interval=timedelta(milliseconds=10), max_number_of_attempts=3)
 
 
+@activities_only.activity
 @app.activity
 def greet(ctx: dtctl.ActivityContext, city: str) -> str:
     return f"Hello {city}!"
 
 
+@activities_only.activity
 @app.activity
 def flaky(ctx: dtctl.ActivityContext, _: None) -> str:
     if ctx.task_id == 0:  # the first attempt; its retry is a new task id
@@ -30,11 +37,13 @@ def flaky(ctx: dtctl.ActivityContext, _: None) -> str:
     return "ok"
 
 
+@activities_only.activity
 @app.activity
 def explode(ctx: dtctl.ActivityContext, _: None) -> None:
     raise ValueError("always fails")
 
 
+@activities_only.activity
 @app.activity
 def wait_for_gate(ctx: dtctl.ActivityContext, gate: str) -> str:
     path = Path(gate)
@@ -43,6 +52,7 @@ def wait_for_gate(ctx: dtctl.ActivityContext, gate: str) -> str:
     return "passed"
 
 
+@orchestrations_only.orchestrator
 @app.orchestrator
 def hello(ctx: dtctl.OrchestrationContext, _: None):
     results = []
@@ -51,22 +61,26 @@ def hello(ctx: dtctl.OrchestrationContext, _: None):
     return results
 
 
+@orchestrations_only.orchestrator
 @app.orchestrator
 def flaky_once(ctx: dtctl.OrchestrationContext, _: None):
     return (yield ctx.call_activity(flaky, retry_policy=RETRY))
 
 
+@orchestrations_only.orchestrator
 @app.orchestrator
 def boom(ctx: dtctl.OrchestrationContext, _: None):
     return (yield ctx.call_activity(explode))
 
 
+@orchestrations_only.orchestrator
 @app.orchestrator
 def family(ctx: dtctl.OrchestrationContext, _: None):
     yield ctx.create_timer(timedelta(milliseconds=20))
     return (yield ctx.call_sub_orchestrator(hello))
 
 
+@orchestrations_only.orchestrator
 @app.orchestrator
 def gated(ctx: dtctl.OrchestrationContext, gate: str):
     passed = yield ctx.call_activity(wait_for_gate, input=gate)
