@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dtctl.observe import Observer, SlotGauge
+from dtctl.observe.hooks import Observer, SlotGauge
 
 if TYPE_CHECKING:
     from dtctl.hub.base import ActivityResult, ActivityWorkItem

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from dtctl.core.history import FAILED, ExecutionStarted, TaskFailed
-from dtctl.observe import Commit, Observer, SlotGauge
+from dtctl.observe.hooks import Commit, Observer, SlotGauge
 
 if TYPE_CHECKING:
     from dtctl.core.decision import Decision

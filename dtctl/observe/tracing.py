@@ -55,7 +55,7 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
-from dtctl.observe import Commit, Observer
+from dtctl.observe.hooks import Commit, Observer
 from dtctl.observe.tracecontext import (
     EXPORTER_FACTORY_ENV,
     TraceParent,
@@ -121,6 +121,7 @@ class WorkerTracer(Observer):
         self._placements: OrderedDict[str, Placement] = OrderedDict()
         self._started: OrderedDict[tuple[str, str], int] = OrderedDict()  # execution -> start (us)
         self._timers: OrderedDict[tuple[str, int], int] = OrderedDict()  # (instance, task id) -> created
+        self._contexts: OrderedDict[tuple[str, str], SpanContext] = OrderedDict()
         self._episodes: dict[str, _Episode] = {}
         self._activity_parents: dict[int, trace.Span] = {}
         self._lock = threading.Lock()
@@ -151,9 +152,14 @@ class WorkerTracer(Observer):
         return placed
 
     def orchestration_context(self, instance_id: str, execution_id: str) -> SpanContext:
-        placed = self.placement(instance_id, execution_id)
-        span_id = orchestration_span_id(instance_id, execution_id)
-        return SpanContext(placed.trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+        key = (instance_id, execution_id)
+        found = self._contexts.get(key)
+        if found is None:
+            placed = self.placement(instance_id, execution_id)
+            span_id = orchestration_span_id(instance_id, execution_id)
+            found = SpanContext(placed.trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+            _remember(self._contexts, key, found)
+        return found
 
     def traceparent_for(self, instance_id: str, execution_id: str) -> str:
         """The W3C traceparent a work item of this instance carries (``dtctl serve``'s seam)."""
@@ -231,8 +237,6 @@ class WorkerTracer(Observer):
     ) -> None:
         attributes = {**_ids(item.instance_id, item.name, item.execution_id), "dtctl.status": decision.status}
         attributes["dtctl.episode.cache"] = "warm" if episode.loaded is None else "cold"
-        attributes["dtctl.episode.new_events"] = len(item.messages)
-        attributes["dtctl.worker_id"] = self._worker_id
         span = self._tracer.start_span(
             f"episode {item.name}",
             context=self._parent(item.instance_id, item.execution_id),
