@@ -5,7 +5,8 @@ processes) with observability off, with Prometheus metrics on (``metrics_port``:
 /metrics; one scrape per run at the end checks the counts), with tracing on (``tracing``: every span
 built and handed to a BatchSpanProcessor whose exporter drops it: dtctl's instrumentation and the SDK),
 and with tracing whose spans are also encoded to OTLP protobuf (``tracing_otlp``: what the OTLP exporter
-does before its network call). The modes alternate within each round (in a rotated order) on fresh
+does before its network call), and the latter with 10 % of instances sampled (``tracing_otlp_10pct``).
+The modes alternate within each round (in a rotated order) on fresh
 hubs, so a busy machine slows each alike; the figures are medians over the rounds, as instances per
 second (the hub's clock) and worker CPU per instance (less noisy on a shared machine). Prints one JSON
 object; progress on stderr.
@@ -40,7 +41,7 @@ from benchmarks.harness import (
 from benchmarks.workloads import _span_s, _wait_done
 from dtctl.client import StartRequest
 
-MODES = ("off", "metrics", "tracing", "tracing_otlp")
+MODES = ("off", "metrics", "tracing", "tracing_otlp", "tracing_otlp_10pct")
 
 
 class _DropExporter:
@@ -90,8 +91,11 @@ def _workers(bench: BenchHub, settings: Settings, mode: str) -> Iterator[tuple[l
     """The harness's worker processes, each with its own metrics port in ``metrics`` mode."""
     env = child_env()
     if mode.startswith("tracing"):
-        factory = "encode_processor" if mode == "tracing_otlp" else "drop_processor"
+        factory = "encode_processor" if mode.startswith("tracing_otlp") else "drop_processor"
         env["DTCTL_OTEL_SPAN_EXPORTER"] = f"benchmarks.observe:{factory}"
+    if mode.endswith("_10pct"):  # sampled by trace id: an instance's spans are all kept or all dropped
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
     group, ports = Workers(), []
     try:
         for index in range(settings.workers):
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_cost_percent": {
             m: round(100 * (cpu_medians[m] - cpu_medians["off"]) / cpu_medians["off"], 1) for m in MODES[1:]
         },
-        "goals_percent": {"metrics": 5, "tracing": 15, "tracing_otlp": 15},
+        "goals_percent": {"metrics": 5, "tracing": 15, "tracing_otlp": 15, "tracing_otlp_10pct": 15},
         "seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
         "pid": os.getpid(),

@@ -43,6 +43,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from dtctl.core.history import (
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dtctl.tracing")
 CACHE_SIZE = 4096
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 
 class _Ids(RandomIdGenerator):
@@ -104,6 +106,7 @@ class Placement:
     trace_id: int
     parent_span_id: int | None  # None: the orchestration span is the trace's root
     created_at: int  # microseconds: the start of its first execution
+    sampled: bool = True  # the caller's decision, or the sampler's for a trace of its own
 
 
 @dataclass(slots=True)
@@ -141,13 +144,14 @@ class WorkerTracer(Observer):
         caller = parse(record.trace_context) if record else None
         created = record.created_at if record else time.time_ns() // 1000
         if caller is not None:
-            placed = Placement(caller.trace_id, caller.span_id, created)
+            placed = Placement(caller.trace_id, caller.span_id, created, caller.sampled)
         elif record is not None and record.parent_instance_id and record.parent_execution_id:
             parent = self.placement(record.parent_instance_id, record.parent_execution_id)
             span_id = orchestration_span_id(record.parent_instance_id, record.parent_execution_id)
-            placed = Placement(parent.trace_id, span_id, created)
+            placed = Placement(parent.trace_id, span_id, created, parent.sampled)
         else:
-            placed = Placement(derived_trace_id(instance_id, execution_id), None, created)
+            trace_id = derived_trace_id(instance_id, execution_id)
+            placed = Placement(trace_id, None, created, self._samples(trace_id))
         _remember(self._placements, instance_id, placed)
         return placed
 
@@ -157,14 +161,21 @@ class WorkerTracer(Observer):
         if found is None:
             placed = self.placement(instance_id, execution_id)
             span_id = orchestration_span_id(instance_id, execution_id)
-            found = SpanContext(placed.trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+            flags = SAMPLED if placed.sampled else NOT_SAMPLED
+            found = SpanContext(placed.trace_id, span_id, is_remote=True, trace_flags=flags)
             _remember(self._contexts, key, found)
         return found
+
+    def _samples(self, trace_id: int) -> bool:
+        """The sampler's decision for a trace dtctl starts: a trace-id ratio decides the same way in
+        every process, so all of an instance's spans are kept or dropped together."""
+        result = self._provider.sampler.should_sample(None, trace_id, "orchestration")
+        return result.decision is SamplingDecision.RECORD_AND_SAMPLE
 
     def traceparent_for(self, instance_id: str, execution_id: str) -> str:
         """The W3C traceparent a work item of this instance carries (``dtctl serve``'s seam)."""
         context = self.orchestration_context(instance_id, execution_id)
-        return TraceParent(context.trace_id, context.span_id).header()
+        return TraceParent(context.trace_id, context.span_id, context.trace_flags.sampled).header()
 
     def _parent(self, instance_id: str, execution_id: str) -> Any:
         span = trace.NonRecordingSpan(self.orchestration_context(instance_id, execution_id))
@@ -278,7 +289,8 @@ class WorkerTracer(Observer):
             context = None
             self._ids.force(placed.trace_id, orchestration_span_id(item.instance_id, item.execution_id))
         else:
-            parent = SpanContext(placed.trace_id, placed.parent_span_id, is_remote=True, trace_flags=SAMPLED)
+            flags = SAMPLED if placed.sampled else NOT_SAMPLED
+            parent = SpanContext(placed.trace_id, placed.parent_span_id, is_remote=True, trace_flags=flags)
             context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
             self._ids.force(None, orchestration_span_id(item.instance_id, item.execution_id))
         span = self._tracer.start_span(

@@ -4,7 +4,6 @@ SIGKILL takeover, one span per activity execution, no span twice when history is
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -216,8 +215,44 @@ def test_sigterm_flushes_batched_spans(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # nothing leaves before the flush at exit
     worker = Dtctl(hub, tmp_path / "w.log", "worker", f"{APP}:app")
     wait_terminal(hub, [done])
-    worker.process.send_signal(signal.SIGTERM)
-    assert worker.stop() == 0
+    assert worker.stop() == 0  # one SIGTERM: drain (a second one would not wait for the flush)
     exported = worker.log()
     assert exported.count('"name": "activity greet"') == 3
     assert exported.count('"name": "orchestration hello"') == 1
+
+
+def test_a_caller_that_does_not_sample_gets_no_spans(tmp_path: Path, span_file: Path) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    hub = new_hub(tmp_path)
+    tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    with tracer.start_as_current_span("unsampled"), TaskHubClient(str(hub)) as client:
+        skipped = client.start_instance("hello")
+    with TaskHubClient(str(hub)) as client:  # and one without a caller: a trace of its own
+        own = client.start_instance("hello")
+    worker = Dtctl(hub, tmp_path / "w.log", "worker", f"{APP}:app", "--burst")
+    assert worker.process.wait(60) == 0
+    worker.stop()
+    assert wait_terminal(hub, [skipped, own]) == {skipped: COMPLETED, own: COMPLETED}
+    spans = read_spans(span_file)
+    assert {s["attributes"]["dtctl.instance_id"] for s in spans} == {own}
+    assert len({s["trace_id"] for s in spans}) == 1 and len(spans) == 1 + 3 + _episodes_in_history(hub, own)
+
+
+def test_trace_id_ratio_sampling_keeps_or_drops_whole_workflows(
+    tmp_path: Path, span_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    hub = new_hub(tmp_path)
+    with TaskHubClient(str(hub)) as client:
+        ids = [client.start_instance("hello") for _ in range(12)]
+    orchestrator = Dtctl(hub, tmp_path / "o.log", "worker", f"{APP}:orchestrations_only")
+    runner = Dtctl(hub, tmp_path / "a.log", "worker", f"{APP}:activities_only")
+    try:
+        wait_terminal(hub, ids)
+    finally:
+        assert orchestrator.stop() == 0 and runner.stop() == 0
+    spans = read_spans(span_file)
+    for instance_id, kept in _by_instance(spans, "").items():  # decided once, the same in both processes
+        assert len(kept) == 1 + 3 + _episodes_in_history(hub, instance_id), instance_id
