@@ -208,6 +208,8 @@ class WorkerTracer(Observer):
     def run_activity(self, item: ActivityWorkItem, call: Callable[[], ActivityResult]) -> ActivityResult:
         with self._lock:
             parent = self._activity_parents.pop(item.id, None)
+        if parent is not None and not parent.get_span_context().trace_flags.sampled:
+            return call()  # a workflow the sampler dropped costs no span at all
         context = trace.set_span_in_context(parent) if parent is not None else None
         attributes = {**_ids(item.instance_id, item.name, item.execution_id), "dtctl.task_id": item.task_id}
         attributes["dtctl.dequeue_count"] = item.dequeue_count
@@ -233,6 +235,8 @@ class WorkerTracer(Observer):
             episode = self._episodes.pop(item.instance_id, None)
             if not outcome.committed or episode is None:
                 continue
+            if not self.placement(item.instance_id, item.execution_id).sampled:
+                continue  # a workflow the sampler dropped costs no span at all
             self._episode_span(item, decision, episode, end)
             self._timer_spans(item, decision, end)
             if decision.status in TERMINAL_STATUSES or decision.status == CONTINUED_AS_NEW:
