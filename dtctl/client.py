@@ -54,6 +54,7 @@ from dtctl.hub.base import (
 )
 from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
+from dtctl.observe.tracecontext import current_traceparent
 
 __all__ = [
     "InboxEvent",
@@ -686,4 +687,5 @@ def _new_instance(request: StartRequest, converter: payload.DataConverter | None
         start_at=to_micros(request.start_at),
         version=check_version(request.version),
         tags=check_tags(request.tags),
+        trace_context=current_traceparent(),
     )

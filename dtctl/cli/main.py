@@ -21,6 +21,7 @@ from dtctl.cli import (
     history,
     history_case,
     instances,
+    metrics,
     operate,
     purge,
     render,
@@ -99,6 +100,7 @@ doctor.register(app)
 dashboard.register(app)
 serve.register(app)
 repair.register(app)
+metrics.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

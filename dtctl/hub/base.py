@@ -53,6 +53,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "StuckWork",
     "TaskHub",
     "TerminateOutcome",
+    "TraceRecord",
     "VersionBounds",
     "WaitingItem",
     "WakeSource",

@@ -36,6 +36,7 @@ class NewInstance:
     parent_task_id: int | None = None
     version: str | None = None  # the orchestration version (ctx.version)
     tags: dict[str, str] | None = None
+    trace_context: str | None = None  # the W3C traceparent of the caller (dtctl.observe.tracecontext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,18 @@ class ImportedInstance:
 class InstancePage:
     instances: list[InstanceState]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceRecord:
+    """What a tracing worker needs to place an instance's spans in its caller's trace."""
+
+    instance_id: str
+    execution_id: str
+    created_at: int
+    trace_context: str | None = None  # the caller's traceparent, stored at start
+    parent_instance_id: str | None = None  # a sub-orchestration's parent: its trace is the parent's
+    parent_execution_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -132,6 +133,10 @@ class WorkerOperations(HubHandle, Protocol):
         ...
 
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]: ...
+
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        """The trace context stored with an instance and its parent (read only by tracing workers)."""
+        ...
 
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         """One transaction for the whole batch; an item whose lease is lost writes nothing."""

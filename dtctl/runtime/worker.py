@@ -49,6 +49,8 @@ from dtctl.hub.base import (
     WorkerInfo,
 )
 from dtctl.hub.wakeup.event import EventWake
+from dtctl.observe import NOOP, Commit, Observer, build_observer
+from dtctl.observe.logs import configure_logging, item_extra
 from dtctl.runtime.config import WorkerConfig
 from dtctl.runtime.dispatcher import (
     ActivityPool,
@@ -95,6 +97,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         progress: Callable[[str | None], None] | None = None,
+        observer: Observer = NOOP,
     ) -> None:
         self.config = config.resolved()
         self.app = app
@@ -108,7 +111,8 @@ class Worker:
         self._version_bounds = lease_bounds(self._versioning)
         default_version = self._versioning.default_version if self._versioning else None
         self._episodes = EpisodeRunner(app, hub, default_version=default_version)
-        self._pool = ActivityPool(app, self.config.max_activities, self._activity_done)
+        self._observe = observer
+        self._pool = ActivityPool(app, self.config.max_activities, self._activity_done, observer)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
         self._started_at = hub.now()
@@ -129,6 +133,8 @@ class Worker:
             else None
         )
         self._progress = progress or _no_progress
+        self._running_orchestrations = 0
+        observer.attach(self.worker_id, self, (self.config.max_orchestrations, self.config.max_activities))
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -147,6 +153,14 @@ class Worker:
         if self._results.empty():
             self._wake.wait(timeout)
         self._wake.clear()
+
+    def activity_slots_in_use(self) -> int:
+        isolated = len(self._isolator.activities()) if self._isolator is not None else 0
+        return len(self._pool.inflight()) + isolated
+
+    def orchestration_slots_in_use(self) -> int:
+        isolated = len(self._isolator.orchestrations()) if self._isolator is not None else 0
+        return self._running_orchestrations + isolated
 
     def _activity_done(self, result: ActivityResult) -> None:
         self._results.put(result)
@@ -176,6 +190,7 @@ class Worker:
         finally:
             self._pool.shutdown()
             self._wake.close()
+            self._observe.close()
             log.info(
                 "worker %s ran %d episodes (%d from the cache, %d loaded history) and %d activities",
                 self.worker_id,
@@ -256,6 +271,7 @@ class Worker:
                     result.item.name,
                     result.item.instance_id,
                     result.item.task_id,
+                    extra=item_extra(result.item.instance_id, result.item.name, result.item.task_id),
                 )
         self.activities_run += len(results)
 
@@ -275,6 +291,7 @@ class Worker:
         for item in items:
             if self._leased_too_often(item):
                 message = leased_too_often("activity", item.name, item.dequeue_count, self._lease_limit)
+                self._observe.poisoned("activity", item.name, "lease_limit")
                 self._results.put(poison_result(item, message))
             elif self._isolator is not None and is_suspect(item):
                 self._isolator.submit(item)
@@ -316,6 +333,7 @@ class Worker:
             return
         fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
+        self._running_orchestrations = len(items)
         for item in items:
             mismatch = version_failure(self._versioning, item.version)
             if mismatch is not None:
@@ -330,9 +348,11 @@ class Worker:
             if decision is not None:
                 episodes.append((item, decision))
         if not episodes:
+            self._running_orchestrations = 0
             return
         fault_point("episode.before_checkpoint")
         self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        self._running_orchestrations = 0
         self.episodes_run += len(episodes)
 
     def _refuse_version(
@@ -371,11 +391,16 @@ class Worker:
             return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        with self._batch(durable=bool(episodes or results)):
+        durable = bool(episodes or results)
+        started = time.perf_counter()
+        with self._batch(durable=durable):
             outcomes = self.hub.checkpoint(episodes) if episodes else []
             accepted = self.hub.complete_activities(results) if results else []
             activities = self._lease_activities() if lease_activities else []
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
+        seconds = time.perf_counter() - started
+        self._observe.committed(Commit(seconds, durable, episodes, outcomes, results, accepted))
+        self._observe_leased(activities, orchestrations)
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
@@ -384,16 +409,34 @@ class Worker:
         self._start_activities(activities)
         return _Committed(results, activities, orchestrations)
 
+    def _observe_leased(
+        self, activities: list[ActivityWorkItem], orchestrations: list[OrchestrationWorkItem]
+    ) -> None:
+        if activities or orchestrations:
+            now = self.hub.now()
+            if activities:
+                self._observe.activities_leased(activities, now)
+            if orchestrations:
+                self._observe.orchestrations_leased(orchestrations, now)
+
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
             count, limit = item.dequeue_count, self._lease_limit
+            self._observe.poisoned("orchestration", item.name, "lease_limit")
             return poison_decision(item, leased_too_often("orchestrator", item.name, count, limit))
         try:
-            return self._episodes.decide(item)
+            started = time.perf_counter_ns()
+            decision = self._episodes.decide(item)
+            self._observe.episode_decided(item, decision, started, self._episodes.last_loaded)
+            return decision
         except Exception:
             # An infrastructure error (or a bug) must never write a partial history: give the item
             # back; the dequeue count turns a repeating failure into a poison failure.
-            log.exception("episode of %s failed; abandoning the work item", item.instance_id)
+            log.exception(
+                "episode of %s failed; abandoning the work item",
+                item.instance_id,
+                extra=item_extra(item.instance_id, item.name),
+            )
             self._episodes.forget(item.instance_id)
             self.hub.abandon_orchestration(item)
             return None
@@ -412,8 +455,8 @@ class Worker:
             message = self._judge(outcome)
             if message is None:
                 continue
-            log.error("%s", message)
             item = outcome.item
+            log.error("%s", message, extra=item_extra(item.instance_id, item.name))
             if isinstance(item, ActivityWorkItem):
                 self._results.put(poison_result(item, message))
             else:
@@ -422,6 +465,8 @@ class Worker:
     def _judge(self, outcome: IsolatedOutcome) -> str | None:
         """The poison reason this outcome earns its item, or None (settled, given back, or retried)."""
         item = outcome.item
+        kind = "activity" if isinstance(item, ActivityWorkItem) else "orchestration"
+        self._observe.isolated(kind, item.name, outcome.verdict.value)
         key = (item.instance_id, item.task_id if isinstance(item, ActivityWorkItem) else -1)
         if outcome.verdict is Verdict.DONE:
             self._isolated_crashes.pop(key, None)
@@ -434,9 +479,11 @@ class Worker:
             return None
         if outcome.verdict is Verdict.RAN_AWAY:
             self._isolated_crashes.pop(key, None)
+            self._observe.poisoned(kind, item.name, "runaway")
             return runaway_poison_message(item, outcome.detail)
         crashes = self._isolated_crashes.pop(key, 0) + 1
         if crashes >= self.config.max_dequeue:
+            self._observe.poisoned(kind, item.name, "crash")
             return crash_poison_message(item, crashes, outcome.detail)
         if self._stopping.is_set():
             return None  # the drain gives it back; the next worker starts counting again
@@ -545,19 +592,16 @@ def _install_signal_handlers(worker: Worker, watchdog: Watchdog) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(
-        level=os.environ.get("DTCTL_LOG_LEVEL", "WARNING").upper(),
-        format=f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
     if len(args) != 1:
         print("usage: python -m dtctl.runtime.worker CONFIG_JSON|-", file=sys.stderr)
         return ExitCode.USAGE
     # "-": the config comes on stdin, so a hub URL with a password never shows in `ps`.
     config = WorkerConfig.from_json(sys.stdin.read() if args[0] == "-" else args[0])
+    configure_logging(config.log_format, os.environ.get("DTCTL_LOG_LEVEL", config.log_level))
     try:
         app = load_app(config.app)
         hub = open_hub(config.hub, synchronous=config.synchronous)
+        observer = build_observer(config, hub)
     except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -568,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         give_up=lambda: _give_leases_back(config, holder[0].worker_id),
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
-    worker = Worker(config, app, hub, progress=watchdog.beat)
+    worker = Worker(config, app, hub, progress=watchdog.beat, observer=observer)
     holder.append(worker)
     _install_signal_handlers(worker, watchdog)
     watchdog.start()

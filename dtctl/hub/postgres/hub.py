@@ -56,6 +56,7 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -79,6 +80,7 @@ from dtctl.hub.sql.records import (
     inbox_message_from_row,
     instance_from_row,
     scale_from_row,
+    trace_record_from_row,
     worker_from_row,
     worker_params,
 )
@@ -478,6 +480,10 @@ class PostgresTaskHub(PostgresInspector):
         params = {"instance_id": instance_id, "execution_id": execution_id}
         rows = self._read(lambda conn: conn.execute(q.LOAD_HISTORY, params).fetchall())
         return [history_event_from_row(r) for r in rows]
+
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        row = self._read(lambda conn: conn.execute(q.SELECT_TRACE_RECORD, (instance_id,)).fetchone())
+        return None if row is None else trace_record_from_row(row)
 
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:

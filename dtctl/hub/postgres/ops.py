@@ -154,7 +154,7 @@ def create_instances(
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
     enqueue(conn, [starts[new.instance_id] for new in chosen if new.instance_id in won])
-    _insert_tags(conn, [new for new in chosen if new.instance_id in won])
+    _store_extras(conn, [new for new in chosen if new.instance_id in won])
     created = iter(chosen)
     result: list[CreateOutcome] = []
     for outcome in outcomes:
@@ -163,6 +163,14 @@ def create_instances(
             outcome = CreateOutcome(new.instance_id, new.instance_id in won)
         result.append(outcome)
     return result
+
+
+def _store_extras(conn: Conn, created: Sequence[NewInstance]) -> None:
+    """What a new instance carries besides its row: its tags and its caller's trace context."""
+    _insert_tags(conn, created)
+    traced = [(n.trace_context, n.instance_id) for n in created if n.trace_context]
+    if traced:
+        conn.cursor().executemany(q.SET_TRACE_CONTEXT, traced)
 
 
 def _insert_tags(conn: Conn, created: Sequence[NewInstance]) -> None:

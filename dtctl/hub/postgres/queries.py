@@ -81,6 +81,8 @@ PRUNE_WORK_LOG = _SQL.take("prune_work_log")
 SERVER_FACTS = _SQL.take("server_facts")
 TABLES_WITHOUT_DML = _SQL.take("tables_without_dml")
 REMOVE_INSTANCES = tuple(_SQL.take(f"remove_instances_{n}") for n in (1, 2, 3, 4, 5))
+SET_TRACE_CONTEXT = _SQL.take("set_trace_context")
+SELECT_TRACE_RECORD = _SQL.take("select_trace_record")
 
 _SQL.check_all_taken()
 

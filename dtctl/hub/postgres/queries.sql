@@ -380,3 +380,10 @@ WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r'
            AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
 ORDER BY c.relname
 
+-- set_trace_context --
+-- Only for instances started by a traced caller (dtctl.observe): the column stays NULL otherwise.
+UPDATE instances SET trace_context = %s WHERE instance_id = %s
+
+-- select_trace_record --
+SELECT instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id
+FROM instances WHERE instance_id = %s

@@ -26,6 +26,7 @@ from dtctl.hub.base import (
     InboxMessage,
     InstanceState,
     ScaleMetrics,
+    TraceRecord,
     WorkerInfo,
 )
 
@@ -163,6 +164,18 @@ def history_event_from_row(row: Sequence[Any]) -> HistoryEvent:
 def first_from_row(row: Sequence[Any]) -> Any:
     """The one column of a single-column row (an id, a count, a time)."""
     return row[0]
+
+
+def trace_record_from_row(row: Sequence[Any]) -> TraceRecord:
+    instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id = row
+    return TraceRecord(
+        instance_id=instance_id,
+        execution_id=execution_id,
+        created_at=int(created_at),
+        trace_context=trace_context,
+        parent_instance_id=parent_instance_id,
+        parent_execution_id=parent_execution_id,
+    )
 
 
 def instance_from_row(row: Sequence[Any]) -> InstanceState:

@@ -47,6 +47,7 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -72,6 +73,7 @@ from dtctl.hub.sql.records import (
     inbox_message_from_row,
     instance_from_row,
     scale_from_row,
+    trace_record_from_row,
     worker_from_row,
     worker_params,
 )
@@ -439,6 +441,11 @@ class SqliteTaskHub(SqliteInspector):
         with self._edge() as conn:
             rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
             return [history_event_from_row(r) for r in rows]
+
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        with self._edge() as conn:
+            row = conn.execute(q.SELECT_TRACE_RECORD, (instance_id,)).fetchone()
+        return None if row is None else trace_record_from_row(row)
 
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:

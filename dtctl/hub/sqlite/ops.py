@@ -126,6 +126,9 @@ def create_instances(
         enqueue(conn, event_rows)
         if tag_rows:
             conn.executemany(q.INSERT_TAGS, tag_rows)
+        traced = [(n.trace_context, n.instance_id) for n in instances if n.trace_context is not None]
+        if traced:
+            conn.executemany(q.SET_TRACE_CONTEXT, traced)
     return outcomes
 
 

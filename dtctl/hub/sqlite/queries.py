@@ -59,6 +59,8 @@ PRUNE_LOST_WORKERS = _SQL.take("prune_lost_workers")
 LOG_WORK = _SQL.take("log_work")
 PRUNE_WORK_LOG = _SQL.take("prune_work_log")
 REMOVE_INSTANCE = tuple(_SQL.take(f"remove_instance_{n}") for n in (1, 2, 3, 4, 5))
+SET_TRACE_CONTEXT = _SQL.take("set_trace_context")
+SELECT_TRACE_RECORD = _SQL.take("select_trace_record")
 
 _SQL.check_all_taken()
 

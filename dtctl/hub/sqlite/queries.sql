@@ -275,3 +275,11 @@ INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at) V
 
 -- prune_work_log --
 DELETE FROM work_log WHERE kind IN {work_kinds} AND finished_at < :before
+
+-- set_trace_context --
+-- Only for instances started by a traced caller (dtctl.observe): the column stays NULL otherwise.
+UPDATE instances SET trace_context = ? WHERE instance_id = ?
+
+-- select_trace_record --
+SELECT instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id
+FROM instances WHERE instance_id = ?
