@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dtctl.core import payload
-from dtctl.core.context import UUID_NAMESPACE, from_epoch_us, to_epoch_us
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -58,6 +57,7 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
+from dtctl.core.times import UUID_NAMESPACE, from_epoch_us, to_epoch_us
 
 __all__ = ["DEFAULT_START", "HistoryBuilder", "failure_of", "run_orchestration"]
 

@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dtctl.core import payload
@@ -50,6 +50,9 @@ from dtctl.core.history import (
     TimerCreated,
 )
 from dtctl.core.task import CompletableTask, RetryableTask, RetryPolicy, TimerTask
+from dtctl.core.times import UUID_NAMESPACE as UUID_NAMESPACE
+from dtctl.core.times import from_epoch_us as from_epoch_us
+from dtctl.core.times import to_epoch_us as to_epoch_us
 from dtctl.errors import OrchestrationStateError
 
 if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
@@ -57,11 +60,7 @@ if TYPE_CHECKING:  # logging imports threading; core stays free of it at import 
 
 __all__ = ["ActivityContext", "ContinueAsNewRequest", "OrchestrationContext", "Pending", "ReplaySafeLogger"]
 
-EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
-# uuid5(NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875"), spelled out: computing it at import
-# would load hashlib (OpenSSL, ~3.5 MB of a worker's memory) before any orchestration needs a uuid.
-UUID_NAMESPACE = uuid.UUID("5bf3dc27-d91d-5ea7-9c3e-9f1f2ae7c309")
 
 # The kinds of scheduling call, named as the user wrote them (they appear in non-determinism messages).
 ACTIVITY = "call_activity"
@@ -72,18 +71,6 @@ CALL_ENTITY = "call_entity"
 SIGNAL_ENTITY = "signal_entity"
 LOCK_ENTITIES = "lock_entities"
 UNLOCK_ENTITIES = "unlock_entities"  # leaving a critical section (the with block, or the end)
-
-
-def to_epoch_us(moment: datetime) -> int:
-    """A datetime as epoch microseconds; naive values are taken as UTC, aware ones converted."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return (moment - EPOCH) // _ONE_US
-
-
-def from_epoch_us(value: int) -> datetime:
-    """Naive UTC, as the durabletask SDK hands out ``current_utc_datetime``."""
-    return EPOCH + timedelta(microseconds=value)
 
 
 class Call:
