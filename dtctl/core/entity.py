@@ -89,7 +89,8 @@ class EntityContext:
         """The state (a fresh copy), shaped to ``intended_type``; ``default`` when there is none."""
         if self._state is None:
             return default
-        return payload.decode(self._state, intended_type)
+        value = payload.decode(self._state, intended_type)
+        return value if intended_type is None else _coerce(value, intended_type)
 
     def set_state(self, new_state: Any) -> None:
         """Replace the state; ``None`` deletes it. Refused at once when it is not JSON."""
@@ -145,6 +146,26 @@ class EntityContext:
     def sent(self) -> list[SentSignal | StartedOrchestration]:
         """What the operation sent, in order."""
         return list(self._sent)
+
+
+_SCALARS = (int, float, str, bool)
+
+
+def _coerce(value: Any, intended_type: Any) -> Any:
+    """The SDK's state coercion: a scalar type constructs from the value, a class with ``from_json``
+    builds from it; a value that cannot be coerced raises TypeError."""
+    if not isinstance(intended_type, type) or isinstance(value, intended_type):
+        return value
+    hook = getattr(intended_type, "from_json", None)
+    if callable(hook):
+        return hook(value)
+    if intended_type in _SCALARS:
+        try:
+            return intended_type(value)
+        except (TypeError, ValueError) as error:
+            message = f"the entity state {value!r} is not a {intended_type.__name__}: {error}"
+            raise TypeError(message) from None
+    return value
 
 
 class DurableEntity:
