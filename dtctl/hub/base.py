@@ -13,6 +13,15 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from dtctl.hub.entity_records import (
+    EntityBatch,
+    EntityCleanup,
+    EntityMessageInfo,
+    EntityPage,
+    EntityQuery,
+    EntityState,
+    EntityWorkItem,
+)
 from dtctl.hub.inspection import (
     LARGE_HISTORY_EVENTS,
     WORK_LOG_RETENTION_SECONDS,
@@ -55,6 +64,7 @@ from dtctl.hub.records import (
 )
 from dtctl.hub.roles import (
     ClientOperations,
+    EntityOperations,
     HubAdmin,
     HubHandle,
     HubInspector,
@@ -74,6 +84,14 @@ __all__ = [
     "CheckpointResult",
     "ClientOperations",
     "CreateOutcome",
+    "EntityBatch",
+    "EntityCleanup",
+    "EntityMessageInfo",
+    "EntityOperations",
+    "EntityPage",
+    "EntityQuery",
+    "EntityState",
+    "EntityWorkItem",
     "ExpiredLease",
     "Finding",
     "FindingArea",
@@ -117,6 +135,7 @@ __all__ = [
 class TaskHub(
     ClientOperations,
     WorkerOperations,
+    EntityOperations,
     WorkerRegistry,
     HubAdmin,
     HubInspector,

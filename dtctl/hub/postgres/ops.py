@@ -21,6 +21,7 @@ from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
+from dtctl.hub.sql.entities import EntityMessageRow
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
 from dtctl.hub.sql.instances import not_found as not_found
 from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
@@ -98,6 +99,11 @@ class PostgresDialect:
                 [t.input for t in tasks],
             ),
         )
+
+    def send_entity_messages(self, conn: Conn, rows: Sequence[EntityMessageRow]) -> None:
+        ids = sorted({(r.entity_id, r.name, r.key) for r in rows})
+        conn.execute(q.ENSURE_ENTITIES, columns([(*e, rows[0].created_at) for e in ids], 4))
+        conn.execute(q.INSERT_ENTITY_MESSAGES, columns([(r.entity_id, *r[3:]) for r in rows], 12))
 
 
 DIALECT: Dialect[Conn] = PostgresDialect()

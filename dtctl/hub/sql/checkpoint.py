@@ -13,17 +13,22 @@ from typing import Any, Generic, NamedTuple, get_args
 
 from dtctl.core.decision import (
     Action,
+    CallEntity,
     CreateTimer,
     Decision,
+    LockEntities,
     ScheduleTask,
     SendEvent,
+    SignalEntity,
     StartSubOrchestration,
+    UnlockEntities,
 )
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import EventRaised, ExecutionStarted, SubOrchestrationFailed, TimerFired
 from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem
 from dtctl.hub.sql.dialect import C, Dialect
+from dtctl.hub.sql.entities import EntityAction, EntityMessageRow, rows_for_action
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, notify_parent
 from dtctl.hub.sql.records import EventRow, ParentRef, TaskRow, event_row, failure_to_json
 
@@ -71,6 +76,7 @@ class _Episode(Generic[C]):
     local: bool
     inbox: list[EventRow] = field(default_factory=list)
     tasks: list[TaskRow] = field(default_factory=list)
+    entity_messages: list[EntityMessageRow] = field(default_factory=list)
 
 
 def check_status(decision: Decision) -> None:
@@ -98,6 +104,8 @@ def write_episode(
     if episode.tasks:
         d.insert_tasks(conn, episode.tasks)
     d.enqueue(conn, episode.inbox)
+    if episode.entity_messages:
+        d.send_entity_messages(conn, episode.entity_messages)
     if continues:
         _continue_as_new(d, conn, now, decision, owner, iid)
         return
@@ -197,11 +205,21 @@ def _send_event(ep: _Episode[Any], action: SendEvent) -> None:
     ep.inbox.append(event_row(action.instance_id, None, raised, ep.now))
 
 
+def _to_entity(ep: _Episode[Any], action: EntityAction) -> None:
+    # Sent even by an episode that ends the execution: its signals and unlocks must arrive (a call's
+    # response then finds the caller finished and is dropped, like any late completion).
+    ep.entity_messages.extend(rows_for_action(action, ep.instance_id, ep.execution_id, ep.now))
+
+
 _HANDLERS: dict[type[Any], Callable[[_Episode[Any], Any], None]] = {
     ScheduleTask: _schedule_task,
     CreateTimer: _create_timer,
     StartSubOrchestration: _start_sub_orchestration,
     SendEvent: _send_event,
+    CallEntity: _to_entity,
+    SignalEntity: _to_entity,
+    LockEntities: _to_entity,
+    UnlockEntities: _to_entity,
 }
 
 

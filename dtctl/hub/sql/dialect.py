@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from dtctl.core.history import HistoryEvent
 from dtctl.hub.base import InboxMessage
 from dtctl.hub.sql.records import EventRow, InstanceStatus, TaskRow
+
+if TYPE_CHECKING:
+    from dtctl.hub.sql.entities import EntityMessageRow
 
 # "" reads without a row lock; PostgreSQL takes FOR SHARE / FOR UPDATE (SQLite has one writer anyway).
 RowLock = Literal["", "share", "update"]
@@ -83,4 +86,8 @@ class Dialect(Protocol[C_contra]):
 
     def insert_tasks(self, conn: C_contra, tasks: Sequence[TaskRow]) -> None:
         """Queue one episode's activity tasks (never empty)."""
+        ...
+
+    def send_entity_messages(self, conn: C_contra, rows: Sequence[EntityMessageRow]) -> None:
+        """Create the entity rows that do not exist yet, then append ``rows`` (in order) to entity inboxes."""
         ...
