@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtctl.client_entities import EntityClient, EntityDetails
 from dtctl.client_views import (
     InboxEvent,
     PendingActivity,
@@ -53,6 +54,7 @@ from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
 
 __all__ = [
+    "EntityDetails",
     "InboxEvent",
     "PendingActivity",
     "PendingSubOrchestration",
@@ -92,7 +94,7 @@ def to_micros(value: Time | None) -> int | None:
     return int(value.timestamp() * 1_000_000)
 
 
-class TaskHubClient:
+class TaskHubClient(EntityClient):
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
     def __init__(self, hub: TaskHub | str | Path | None = None) -> None:

@@ -481,9 +481,7 @@ def _detail_table(state: InstanceState, *, full: bool) -> Table:
     return table
 
 
-def instance_list(
-    page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None
-) -> None:
+def instance_list(page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None) -> None:
     """One page of instances; ``link`` gives an instance's dashboard URL when a dashboard is known."""
     if as_json:
         rows = [

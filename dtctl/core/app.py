@@ -60,13 +60,13 @@ class ActivityDefinition:
 class App:
     """Orchestrators and activities, registered by decorator::
 
-        app = dtctl.App()
+    app = dtctl.App()
 
-        @app.activity
-        def say_hello(ctx, city: str) -> str: ...
+    @app.activity
+    def say_hello(ctx, city: str) -> str: ...
 
-        @app.orchestrator(name="greet")
-        def hello(ctx, _): ...
+    @app.orchestrator(name="greet")
+    def hello(ctx, _): ...
     """
 
     orchestrators: dict[str, OrchestratorDefinition] = field(default_factory=dict)

@@ -41,6 +41,8 @@ from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
+    EntityBatch,
+    EntityWorkItem,
     OrchestrationWorkItem,
     TaskHub,
     WakeSource,
@@ -55,6 +57,7 @@ from dtctl.runtime.dispatcher import (
     poison_decision,
     poison_result,
 )
+from dtctl.runtime.entities import EntityRunner
 from dtctl.runtime.isolation import (
     UNJUDGED_LEASE_FACTOR,
     IsolatedOutcome,
@@ -105,6 +108,8 @@ class Worker:
         self._pool = ActivityPool(app, self.config.max_activities, self._activity_done)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
+        self._entity_names = tuple(app.entities)  # lower-cased, as entity ids store them
+        self._entities = EntityRunner(app)
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
@@ -194,15 +199,19 @@ class Worker:
         if not (poisoned or has_results) and not (leasing and (not self._look_first or self._work_visible())):
             return False
         done = self._commit(poisoned, lease_activities=leasing, lease_orchestrations=leasing)
-        self._look_first = not (done.activities or done.orchestrations)
-        self._run_leased(done.orchestrations, follow_up=follow_up)
-        return bool(poisoned or done.results or done.activities or done.orchestrations)
+        self._look_first = not (done.activities or done.orchestrations or done.entities)
+        self._run_leased(done.orchestrations, done.entities, follow_up=follow_up)
+        return bool(poisoned or done.results or done.activities or done.orchestrations or done.entities)
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
         self._wake.before_look()  # changes before this look are in its answer: only later ones wake us
         activities = self._activity_names if self._pool.free_slots > 0 else ()
         due = self.hub.next_visible_at(self._orchestration_names, activities)
+        if self._entity_names:
+            entity_due = self.hub.next_visible_entity(self._entity_names)
+            if entity_due is not None and (due is None or entity_due < due):
+                due = entity_due
         if due is not None and due <= self.hub.now():
             return True
         self._next_due = due
@@ -298,16 +307,44 @@ class Worker:
             lease_seconds=self.config.lease_seconds,
         )
 
-    def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
+    def _lease_entities(self) -> list[EntityWorkItem]:
+        if not self._entity_names:
+            return []
+        return self.hub.lease_entities(
+            self.worker_id,
+            self._entity_names,
+            limit=self.config.max_entities,
+            lease_seconds=self.config.lease_seconds,
+        )
+
+    def _run_entities(self, items: list[EntityWorkItem]) -> list[EntityBatch]:
+        """Each leased entity's messages as one batch; a bug in the dispatcher gives the entity back."""
+        if items:
+            fault_point("entity.leased")
+        batches: list[EntityBatch] = []
+        for item in items:
+            self._progress(f"entity {item.entity_id!r}")
+            try:
+                batches.append(self._entities.run(item, lease_limit=self._lease_limit))
+            except Exception:
+                log.exception("batch of entity %s failed; abandoning it", item.entity_id)
+                self.hub.abandon_entity(item)
+        return batches
+
+    def _run_leased(
+        self, items: list[OrchestrationWorkItem], entities: list[EntityWorkItem], *, follow_up: bool
+    ) -> None:
         """Run the episodes of leased instances; checkpoint them all in one transaction.
 
         The results of activities that finished meanwhile join that transaction, and with
         ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
         just scheduled, so their results come back to this worker, which has the instances cached.
         """
-        if not items:
+        batches = self._run_entities(entities)
+        if not items and not batches:
             return
-        fault_point("orchestration.leased")
+        if items:
+            fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
         for item in items:
             if self._isolator is not None and is_suspect(item) and not self._leased_too_often(item):
@@ -318,10 +355,10 @@ class Worker:
             decision = self._decide(item)
             if decision is not None:
                 episodes.append((item, decision))
-        if not episodes:
+        if not episodes and not batches:
             return
-        fault_point("episode.before_checkpoint")
-        self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        fault_point("entity.before_commit" if batches else "episode.before_checkpoint")
+        self._commit(episodes, batches, lease_activities=follow_up and not self._stopping.is_set())
         self.episodes_run += len(episodes)
 
     # --- the commit path ----------------------------------------------------------------------------------
@@ -329,6 +366,7 @@ class Worker:
     def _commit(
         self,
         episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        batches: Sequence[EntityBatch] = (),
         *,
         lease_activities: bool,
         lease_orchestrations: bool = False,
@@ -341,22 +379,27 @@ class Worker:
         transaction that only leases need not wait for stable storage.
         """
         results = self._take_results()
-        if not (episodes or results or lease_activities or lease_orchestrations):
-            return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
+        if not (episodes or batches or results or lease_activities or lease_orchestrations):
+            return _Committed([], [], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        with self._batch(durable=bool(episodes or results)):
+        with self._batch(durable=bool(episodes or batches or results)):
             outcomes = self.hub.checkpoint(episodes) if episodes else []
+            stored = self.hub.complete_entities(batches) if batches else []
             accepted = self.hub.complete_activities(results) if results else []
             activities = self._lease_activities() if lease_activities else []
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
+            entities = self._lease_entities() if lease_orchestrations else []
+        for batch, ok in zip(batches, stored, strict=True):
+            if not ok:
+                log.warning("batch of entity %s refused: its lease was lost", batch.item.entity_id)
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
                 log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
         self._settle_results(results, accepted)
         self._start_activities(activities)
-        return _Committed(results, activities, orchestrations)
+        return _Committed(results, activities, orchestrations, entities)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
@@ -471,6 +514,9 @@ class Worker:
             max_orchestrations=self.config.max_orchestrations,
             max_activities=self.config.max_activities,
             inflight_activities=inflight,
+            extra={"entities": list(self._entity_names), "max_entities": self.config.max_entities}
+            if self._entity_names
+            else {},
         )
 
     def _drain(self) -> None:
@@ -497,6 +543,7 @@ class _Committed:
     results: list[ActivityResult]
     activities: list[ActivityWorkItem]
     orchestrations: list[OrchestrationWorkItem]
+    entities: list[EntityWorkItem]
 
 
 def _no_progress(_doing: str | None) -> None:
