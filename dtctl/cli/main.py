@@ -18,6 +18,7 @@ from dtctl.cli import (
     dashboard,
     demo,
     doctor,
+    entity,
     history,
     instances,
     operate,
@@ -93,6 +94,7 @@ workersview.register(app)
 top.register(app)
 doctor.register(app)
 dashboard.register(app)
+entity.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
