@@ -357,7 +357,9 @@ class Worker:
                 episodes.append((item, decision))
         if not episodes and not batches:
             return
-        fault_point("entity.before_commit" if batches else "episode.before_checkpoint")
+        fault_point("entity.ran" if batches else "episode.before_checkpoint")
+        if batches and episodes:
+            fault_point("episode.before_checkpoint")
         self._commit(episodes, batches, lease_activities=follow_up and not self._stopping.is_set())
         self.episodes_run += len(episodes)
 
