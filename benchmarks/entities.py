@@ -1,4 +1,4 @@
-"""``python -m benchmarks.entities [--n N] [--runs R] [--sync full|normal] [--workers W]``: entity operations/s.
+"""``python -m benchmarks.entities [--n N] [--runs R] [--sync full|normal]``: entity operations/s.
 
 Two workloads (DESIGN §10), each on a fresh hub with real worker processes, medians of ``--runs``:
 
@@ -60,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(runs=args.runs, workers=args.workers)
     out: dict[str, Any] = {
         "machine": machine(),
-        "config": {"n": args.n, "runs": args.runs, "sync": args.sync, "workers": args.workers,
-                   "max_entities": default_max_entities()},
+        "config": {
+            "n": args.n,
+            "runs": args.runs,
+            "sync": args.sync,
+            "workers": args.workers,
+            "max_entities": default_max_entities(),
+        },
     }
     for name in args.workloads:
         runs = []
