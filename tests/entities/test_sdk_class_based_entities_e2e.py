@@ -1,6 +1,5 @@
 # Ported from microsoft/durabletask-python tests/durabletask/entities/test_class_based_entities_e2e.py
 # (MIT License): imports changed, sleeps that waited for work replaced by c.wait_until_idle(), error types.
-# ruff: noqa: B017, RUF061
 # Copyright (c) Microsoft Corporation.
 # Licensed under the MIT License.
 
