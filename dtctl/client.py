@@ -290,7 +290,10 @@ class TaskHubClient(EntityClient):
         unclaimed = self.unclaimed_names(
             [state.name], [a.name for a in found.activities if a.state == "queued"]
         )
-        return replace_waiting(found, sub_orchestrations=children, unclaimed=unclaimed)
+        requests = tuple(self._with_lock_holders(r) for r in found.entity_requests)
+        return replace_waiting(
+            found, sub_orchestrations=children, unclaimed=unclaimed, entity_requests=requests
+        )
 
     def timeline(self, instance_id: str, execution_id: str | None = None) -> Timeline:
         """The execution as bars from scheduled to completed: where the time went."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dtctl.client_views import PendingEntityRequest
 from dtctl.core import payload
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.errors import UsageError
@@ -91,6 +92,16 @@ class EntityClient:
         return self.hub.clean_entity_storage(
             remove_empty=remove_empty_entities, release_orphaned_locks=release_orphaned_locks, dry_run=dry_run
         )
+
+    def _with_lock_holders(self, request: PendingEntityRequest) -> PendingEntityRequest:
+        """A waiting lock request, with who holds each of its entities now."""
+        if request.kind != "lock" or request.state != "waiting":
+            return request
+        holders: list[str | None] = []
+        for entity_id in request.entity_ids:
+            found = self.hub.get_entity(entity_id, include_state=False)
+            holders.append(None if found is None or found.lock is None else found.lock.instance_id)
+        return replace(request, held_by=tuple(holders))
 
     def _fire_at(self, when: datetime | timedelta | int | None) -> int | None:
         if when is None or isinstance(when, int):
