@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dtctl.errors import ExitCode
 from dtctl.hub.base import (
     LARGE_HISTORY_EVENTS,
+    EntityHealth,
     Finding,
     HubSnapshot,
     LeaseHolder,
@@ -255,6 +256,54 @@ def work_findings(
         check_unclaimable(backlog, live),
         check_large_histories(stuck, history_threshold),
     ]
+
+
+STUCK_ENTITY_SECONDS = 60.0  # a ready entity message no worker took for this long is stuck
+
+
+def entity_findings(health: EntityHealth, stuck_after: float = STUCK_ENTITY_SECONDS) -> list[Finding]:
+    """Orphaned entity locks (their holder will never unlock) and entity queues nobody works on."""
+    findings = [_check_orphaned_locks(health)]
+    waited = (health.at - health.oldest_ready_at) / 1_000_000 if health.oldest_ready_at is not None else 0.0
+    if waited < stuck_after:
+        findings.append(
+            Finding(
+                check="stuck-entity-queues",
+                severity="ok",
+                message=f"{health.ready} entit(ies) with ready operations, none waiting long",
+                area="work",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                check="stuck-entity-queues",
+                severity="problem",
+                message=f"{health.ready} entit(ies) have ready operations; the oldest has waited "
+                f"{waited:.0f} s with no worker taking it",
+                hint="start a worker whose app registers those entities (dtctl worker APP)",
+                area="work",
+            )
+        )
+    return findings
+
+
+def _check_orphaned_locks(health: EntityHealth) -> Finding:
+    if not health.orphaned_locks:
+        return Finding(
+            check="orphaned-entity-locks",
+            severity="ok",
+            message=f"no orphaned entity locks ({health.locked} held)",
+            area="work",
+        )
+    return Finding(
+        check="orphaned-entity-locks",
+        severity="warning",
+        message=f"{health.orphaned_locks} entity lock(s) held by orchestrations that are gone or finished: "
+        "operations from others wait on them forever",
+        hint="dtctl entity clean releases them",
+        area="work",
+    )
 
 
 def doctor_exit_code(findings: Iterable[Finding]) -> int:

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from dtctl.hub.entity_records import (
     EntityBatch,
     EntityCleanup,
+    EntityHealth,
     EntityMessageInfo,
     EntityPage,
     EntityQuery,
@@ -86,6 +87,7 @@ __all__ = [
     "CreateOutcome",
     "EntityBatch",
     "EntityCleanup",
+    "EntityHealth",
     "EntityMessageInfo",
     "EntityOperations",
     "EntityPage",

@@ -92,3 +92,17 @@ class EntityMessageInfo:
     message: EntityMessage
     visible_at: int
     parked: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityHealth:
+    """``dtctl doctor`` and ``top``: the entity queue at a glance (one consistent read)."""
+
+    at: int
+    entities: int
+    ready: int  # entities with a message that can run now
+    leased: int
+    locked: int
+    orphaned_locks: int  # held by an orchestration that is gone, finished or on another execution
+    oldest_ready_at: int | None  # visible time of the oldest ready message of an unleased entity
+    max_dequeue_count: int

@@ -25,6 +25,7 @@ from dtctl.core.history import HistoryEvent
 from dtctl.hub.entity_records import (
     EntityBatch,
     EntityCleanup,
+    EntityHealth,
     EntityMessageInfo,
     EntityPage,
     EntityQuery,
@@ -225,6 +226,10 @@ class EntityOperations(HubHandle, Protocol):
 
     def entity_messages(self, entity_id: EntityInstanceId | str) -> list[EntityMessageInfo]:
         """The entity's inbox, FIFO (visible or not, parked or not)."""
+        ...
+
+    def entity_health(self) -> EntityHealth:
+        """Counts for ``doctor`` and ``top``: a read, no locks."""
         ...
 
     def clean_entity_storage(

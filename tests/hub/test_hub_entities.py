@@ -278,3 +278,27 @@ def test_checkpoint_history_kinds_for_entity_actions(hub: TaskHub) -> None:
     start(hub, "o")
     step(hub, "o", actions=[SignalEntity(task_id=0, entity_id="@counter@a", operation="add", input="1")])
     assert "entity_operation_signaled" in kinds([r.event for r in hub.get_history("o")])
+
+
+def test_entity_health_counts_orphans_and_waiting_work(hub: TaskHub, clock: StepClock) -> None:
+    from dtctl import ops
+
+    start(hub, "o")
+    step(hub, "o", actions=[LockEntities(task_id=0, critical_section_id="cs", entity_ids=("@counter@a",))])
+    locked = lease_one(hub, "@counter@a")
+    hub.complete_entities([EntityBatch(locked, run(locked, clock()))])
+    hub.signal_entity("@counter@b", "add", "1")
+    health = hub.entity_health()
+    assert (health.entities, health.ready, health.locked, health.orphaned_locks) == (2, 1, 1, 0)
+    assert health.oldest_ready_at == clock()
+    assert [f.severity for f in ops.entity_findings(health)] == ["ok", "ok"]
+    hub.terminate("o", "stop")
+    from tests.hub.hub_helpers import decide
+
+    for work in hub.lease_orchestrations("w", None, limit=10, lease_seconds=30):
+        hub.checkpoint([(work, decide(work, "TERMINATED"))])
+    clock.advance(120)
+    later = hub.entity_health()
+    assert later.orphaned_locks == 1
+    checks = {f.check: f.severity for f in ops.entity_findings(later)}
+    assert checks == {"orphaned-entity-locks": "warning", "stuck-entity-queues": "problem"}

@@ -17,6 +17,7 @@ from dtctl.hub.entity_records import (
     ENTITY_BATCH_LIMIT,
     EntityBatch,
     EntityCleanup,
+    EntityHealth,
     EntityMessageInfo,
     EntityPage,
     EntityQuery,
@@ -28,7 +29,13 @@ from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres.ops import Conn
 from dtctl.hub.records import NewInstance
 from dtctl.hub.sql import entities as shared
-from dtctl.hub.sql.entity_reads import entity_from_row, message_info_from_row, query_sql, select_entity_sql
+from dtctl.hub.sql.entity_reads import (
+    entity_from_row,
+    entity_health_sql,
+    message_info_from_row,
+    query_sql,
+    select_entity_sql,
+)
 from dtctl.hub.sql.records import EventRow, first_from_row
 
 T = TypeVar("T")
@@ -212,6 +219,24 @@ class PostgresEntities:
         rows = self._read(lambda conn: conn.execute(q.SELECT_ENTITY_MESSAGES, (key,)).fetchall())
         return [message_info_from_row(r) for r in rows]
 
+    def entity_health(self) -> EntityHealth:
+        def work(conn: Conn) -> EntityHealth:
+            now = self._now_in(conn)
+            row = conn.execute(_HEALTH, (now, now, now)).fetchone()
+            assert row is not None
+            return EntityHealth(
+                at=now,
+                entities=row[0],
+                ready=row[1],
+                leased=row[2],
+                locked=row[3],
+                orphaned_locks=row[4],
+                oldest_ready_at=row[5],
+                max_dequeue_count=row[6],
+            )
+
+        return self._read(work)
+
     def clean_entity_storage(
         self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
     ) -> EntityCleanup:
@@ -231,6 +256,9 @@ class PostgresEntities:
             return EntityCleanup(len(empty), len(orphaned))
 
         return self._write(work)
+
+
+_HEALTH = entity_health_sql("false", "%s")
 
 
 def _lease(conn: Conn, params: dict[str, Any]) -> list[EntityWorkItem]:

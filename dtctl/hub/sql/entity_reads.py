@@ -85,3 +85,25 @@ def query_sql(query: EntityQuery, marker: str) -> tuple[str, list[Any]]:
     text += f" ORDER BY e.entity_id LIMIT {marker}"
     params.append(query.limit + 1)
     return text, params
+
+
+def entity_health_sql(false: str, marker: str) -> str:
+    """One row: entities, ready ones (a visible message not waiting for a lock), leased, locked,
+    orphaned locks (holder gone, finished or on another execution), the oldest ready message's visible
+    time among unleased entities, and the highest dequeue count. ``false``: the backend's literal for
+    an unparked message; parameters: now, now, now (``marker`` each)."""
+    ready = f"m.visible_at <= {marker} AND m.parked = {false}"
+    return f"""
+SELECT
+    (SELECT count(*) FROM entities),
+    (SELECT count(DISTINCT m.entity_id) FROM entity_inbox AS m WHERE {ready}),
+    (SELECT count(*) FROM entities WHERE lease_expires IS NOT NULL AND lease_expires > {marker}),
+    (SELECT count(*) FROM entities WHERE lock_instance_id IS NOT NULL),
+    (SELECT count(*) FROM entities AS e LEFT JOIN instances AS i ON i.instance_id = e.lock_instance_id
+     WHERE e.lock_instance_id IS NOT NULL
+       AND (i.instance_id IS NULL OR i.status IN ('COMPLETED', 'FAILED', 'TERMINATED')
+            OR (e.lock_execution_id IS NOT NULL AND i.execution_id <> e.lock_execution_id))),
+    (SELECT min(m.visible_at) FROM entity_inbox AS m JOIN entities AS e ON e.entity_id = m.entity_id
+     WHERE m.visible_at <= {marker} AND m.parked = {false} AND e.lease_expires IS NULL),
+    (SELECT COALESCE(max(dequeue_count), 0) FROM entities)
+"""

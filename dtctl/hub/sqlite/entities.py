@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
 from dtctl.core.entity_id import EntityInstanceId
@@ -20,6 +20,7 @@ from dtctl.hub.entity_records import (
     ENTITY_BATCH_LIMIT,
     EntityBatch,
     EntityCleanup,
+    EntityHealth,
     EntityMessageInfo,
     EntityPage,
     EntityQuery,
@@ -28,7 +29,13 @@ from dtctl.hub.entity_records import (
 )
 from dtctl.hub.records import NewInstance
 from dtctl.hub.sql import entities as shared
-from dtctl.hub.sql.entity_reads import entity_from_row, message_info_from_row, query_sql, select_entity_sql
+from dtctl.hub.sql.entity_reads import (
+    entity_from_row,
+    entity_health_sql,
+    message_info_from_row,
+    query_sql,
+    select_entity_sql,
+)
 from dtctl.hub.sql.records import EventRow, first_from_row
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
@@ -199,6 +206,12 @@ class SqliteEntities:
             rows = conn.execute(q.SELECT_ENTITY_MESSAGES, (str(EntityInstanceId.of(entity_id)),)).fetchall()
         return [message_info_from_row(r) for r in rows]
 
+    def entity_health(self) -> EntityHealth:
+        now = self.now()
+        with self._edge() as conn:
+            row = conn.execute(_HEALTH, (now, now, now)).fetchone()
+        return _health(now, row)
+
     def clean_entity_storage(
         self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
     ) -> EntityCleanup:
@@ -220,6 +233,22 @@ class SqliteEntities:
             if not dry_run:
                 conn.executemany(q.DELETE_ENTITY, [(e,) for e in empty])
         return EntityCleanup(len(empty), len(orphaned))
+
+
+_HEALTH = entity_health_sql("0", "?")
+
+
+def _health(now: int, row: Sequence[Any]) -> EntityHealth:
+    return EntityHealth(
+        at=now,
+        entities=row[0],
+        ready=row[1],
+        leased=row[2],
+        locked=row[3],
+        orphaned_locks=row[4],
+        oldest_ready_at=row[5],
+        max_dequeue_count=row[6],
+    )
 
 
 def _pick(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
