@@ -122,10 +122,15 @@ class TopView:
     recommendation: ScaleRecommendation
     workers: tuple[WorkerHealth, ...]
     unclaimable: tuple[NameBacklog, ...]
+    entities: EntityHealth | None = None  # the entity queue (None: not asked)
 
 
 def top_view(
-    snapshot: HubSnapshot, max_orchestrations: int, max_activities: int, lost_after: float | None = None
+    snapshot: HubSnapshot,
+    max_orchestrations: int,
+    max_activities: int,
+    lost_after: float | None = None,
+    entities: EntityHealth | None = None,
 ) -> TopView:
     health = worker_health(snapshot.workers, snapshot.leases, snapshot.at, lost_after)
     live = [h.info for h in health if h.live]
@@ -134,6 +139,7 @@ def top_view(
         recommendation=recommend(snapshot.scale, max_orchestrations, max_activities),
         workers=tuple(health),
         unclaimable=tuple(unclaimable_backlog(snapshot.backlog, live)),
+        entities=entities,
     )
 
 

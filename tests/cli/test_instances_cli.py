@@ -36,6 +36,7 @@ WAITING_KEYS = {
     "activities",
     "timers",
     "sub_orchestrations",
+    "entity_requests",
     "new_events",
     "events_received",
     "events_buffered",
