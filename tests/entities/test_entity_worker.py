@@ -78,6 +78,9 @@ def test_entity_commands(hub: Path) -> None:
     ]
     shown = json_out(dtctl("--json", "entity", "show", "@counter@c", hub=hub))
     assert shown["state"] == 4 and shown["messages"] == [] and shown["locked_by"] is None
+    via_history = json_out(dtctl("--json", "history", "show", "@counter@f", hub=hub))
+    assert via_history["state"] == 5 and via_history["messages"] == []
+    assert dtctl("history", "show", "@counter@f", "--follow", hub=hub).returncode == 2
     assert dtctl("entity", "show", "@counter@nope", hub=hub).returncode == 3
     assert dtctl("entity", "show", "counter", hub=hub).returncode == 2
     assert dtctl("entity", "signal", "@counter@c", "delete", hub=hub).returncode == 0
