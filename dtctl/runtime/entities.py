@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from dtctl.core.app import App
 from dtctl.core.entity_exec import (
@@ -25,7 +26,10 @@ from dtctl.core.entity_exec import (
 )
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
+from dtctl.faults import fault_point
 from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
+from dtctl.hub.roles import EntityOperations
+from dtctl.runtime.config import WorkerConfig
 
 log = logging.getLogger("dtctl.worker")
 
@@ -37,12 +41,40 @@ def _now_us() -> int:
 
 
 class EntityRunner:
-    """Runs leased entities' batches for one worker."""
+    """Leases entities for one worker (inside its step's transaction) and runs their batches."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, hub: EntityOperations, worker_id: str, config: WorkerConfig) -> None:
         self._app = app
+        self._hub = hub
+        self._worker_id = worker_id
+        self._names = tuple(app.entities)  # lower-cased, as entity ids store them
+        self._limit = config.max_entities
+        self._lease_seconds = config.lease_seconds
         self.batches_run = 0
         self.operations_run = 0
+
+    def lease(self) -> list[EntityWorkItem]:
+        if not self._names:
+            return []
+        return self._hub.lease_entities(
+            self._worker_id, self._names, limit=self._limit, lease_seconds=self._lease_seconds
+        )
+
+    def run_all(
+        self, items: list[EntityWorkItem], *, lease_limit: int, progress: Callable[[str | None], None]
+    ) -> list[EntityBatch]:
+        """Each leased entity's messages as one batch; a bug in the dispatcher gives the entity back."""
+        if items:
+            fault_point("entity.leased")
+        batches: list[EntityBatch] = []
+        for item in items:
+            progress(f"entity {item.entity_id!r}")
+            try:
+                batches.append(self.run(item, lease_limit=lease_limit))
+            except Exception:
+                log.exception("batch of entity %s failed; abandoning it", item.entity_id)
+                self._hub.abandon_entity(item)
+        return batches
 
     def run(self, item: EntityWorkItem, *, lease_limit: int) -> EntityBatch:
         """The batch to commit for ``item`` (raises only on a bug: the caller abandons the entity)."""

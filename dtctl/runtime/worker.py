@@ -109,7 +109,7 @@ class Worker:
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
         self._entity_names = tuple(app.entities)  # lower-cased, as entity ids store them
-        self._entities = EntityRunner(app)
+        self._entities = EntityRunner(app, hub, self.worker_id, self.config)
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
@@ -307,30 +307,6 @@ class Worker:
             lease_seconds=self.config.lease_seconds,
         )
 
-    def _lease_entities(self) -> list[EntityWorkItem]:
-        if not self._entity_names:
-            return []
-        return self.hub.lease_entities(
-            self.worker_id,
-            self._entity_names,
-            limit=self.config.max_entities,
-            lease_seconds=self.config.lease_seconds,
-        )
-
-    def _run_entities(self, items: list[EntityWorkItem]) -> list[EntityBatch]:
-        """Each leased entity's messages as one batch; a bug in the dispatcher gives the entity back."""
-        if items:
-            fault_point("entity.leased")
-        batches: list[EntityBatch] = []
-        for item in items:
-            self._progress(f"entity {item.entity_id!r}")
-            try:
-                batches.append(self._entities.run(item, lease_limit=self._lease_limit))
-            except Exception:
-                log.exception("batch of entity %s failed; abandoning it", item.entity_id)
-                self.hub.abandon_entity(item)
-        return batches
-
     def _run_leased(
         self, items: list[OrchestrationWorkItem], entities: list[EntityWorkItem], *, follow_up: bool
     ) -> None:
@@ -340,7 +316,7 @@ class Worker:
         ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
         just scheduled, so their results come back to this worker, which has the instances cached.
         """
-        batches = self._run_entities(entities)
+        batches = self._entities.run_all(entities, lease_limit=self._lease_limit, progress=self._progress)
         if not items and not batches:
             return
         if items:
@@ -391,7 +367,7 @@ class Worker:
             accepted = self.hub.complete_activities(results) if results else []
             activities = self._lease_activities() if lease_activities else []
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
-            entities = self._lease_entities() if lease_orchestrations else []
+            entities = self._entities.lease() if lease_orchestrations else []
         for batch, ok in zip(batches, stored, strict=True):
             if not ok:
                 log.warning("batch of entity %s refused: its lease was lost", batch.item.entity_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dtctl
@@ -21,6 +22,8 @@ def counter(ctx: entities.EntityContext, input: Any = None) -> Any:
     if ctx.operation == "fail":
         ctx.set_state(-1)  # rolled back: the operation raises
         raise ValueError("asked to fail")
+    if ctx.operation == "crash":
+        os._exit(3)  # kills the worker process in the middle of the batch
     if ctx.operation == "delete":
         ctx.delete_state()
         return None
@@ -65,6 +68,16 @@ def call_then_fail(ctx: dtctl.OrchestrationContext, key: str):
     except dtctl.TaskFailedError as error:
         return {"failed": error.details.message, "value": (yield ctx.call_entity(target, "get"))}
     return {"failed": None}
+
+
+@app.orchestrator
+def call_crash(ctx: dtctl.OrchestrationContext, key: str):
+    """Calls an operation that kills every worker that runs it: it must come back as a poison failure."""
+    try:
+        yield ctx.call_entity(entities.EntityInstanceId("counter", key), "crash")
+    except dtctl.TaskFailedError as error:
+        return error.details.message
+    return "no failure"
 
 
 @app.orchestrator

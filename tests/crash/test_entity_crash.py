@@ -177,3 +177,41 @@ def test_counter_exactly_once_2000(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_transfers_keep_the_total_200(tmp_path: Path) -> None:
     _transfers_keep_the_total(tmp_path, accounts=10, transfers=200, seed=4)
+
+
+def test_an_operation_that_kills_its_worker_becomes_poison_and_the_rest_flows(tmp_path: Path) -> None:
+    """Each lease of the entity dies with its worker; re-leased, it gets one message at a time, and past
+    the lease limit the killing call is consumed as poison: its caller gets the failure, the signals
+    queued behind it are applied."""
+    hub = tmp_path / "hub.db"
+    open_hub(str(hub), create=True).close()
+    client = TaskHubClient(str(hub))
+    client.signal_entity("@counter@p", "add", 1)
+    client.start_instance("call_crash", input="p", instance_id="crash")
+    deaths = 0
+
+    def start() -> WorkerProcess:
+        return WorkerProcess(hub, APP, tmp_path / "logs", lease_seconds=LEASE, max_dequeue=1)
+
+    worker = start()
+    try:
+        wait_until(lambda: client.get_entity("@counter@p") is not None, what="the call to reach the entity")
+        client.signal_entity("@counter@p", "add", 10)  # behind the crashing call
+
+        def finished() -> bool:
+            nonlocal worker, deaths
+            if not worker.alive():
+                assert worker.wait() == 3, worker.log()  # os._exit(3) in the entity operation
+                deaths += 1
+                worker = start()
+            state = client.get_instance("crash")
+            return state is not None and state.status == COMPLETED
+
+        wait_until(finished, timeout=120, what="the poisoned call to come back")
+    finally:
+        worker.stop()
+    message = client.decode_output(client.get_instance("crash"))
+    assert "poison" in message and "'crash'" in message, message
+    assert deaths >= 2
+    wait_until(lambda: client.get_entity_state("@counter@p") == 11, what="the signals around it")
+    client.close()
