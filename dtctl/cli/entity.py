@@ -9,7 +9,7 @@ import typer
 
 from dtctl.cli import parse, render_entities, state
 from dtctl.errors import InstanceNotFound, UsageError
-from dtctl.hub.entity_records import EntityQuery
+from dtctl.hub.base import EntityQuery
 
 entity_app = typer.Typer(help="Durable entities: list, show, signal and clean.", no_args_is_help=True)
 

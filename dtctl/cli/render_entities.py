@@ -19,7 +19,7 @@ from dtctl.cli.render import (
 )
 from dtctl.client_entities import EntityDetails
 from dtctl.core.entity_exec import LockHolder
-from dtctl.hub.entity_records import EntityCleanup, EntityMessageInfo, EntityPage, EntityState
+from dtctl.hub.base import EntityCleanup, EntityMessageInfo, EntityPage, EntityState
 
 
 def lock_dict(lock: LockHolder | None) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from dtctl.hub.sql.entity_reads import (
     query_sql,
     select_entity_sql,
 )
-from dtctl.hub.sql.records import EventRow, first_from_row
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class PostgresEntityDialect:
     def __init__(self, where: str) -> None:
         self.where = where
 
-    def send_entity_messages(self, conn: Conn, rows: Sequence[shared.EntityMessageRow]) -> None:
+    def send_entity_messages(self, conn: Conn, rows: Sequence[EntityMessageRow]) -> None:
         ops.DIALECT.send_entity_messages(conn, rows)
 
     def store_entity(self, conn: Conn, now: int, item: EntityWorkItem, result: EntityBatchResult) -> bool:

@@ -21,10 +21,16 @@ from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
-from dtctl.hub.sql.entities import EntityMessageRow
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
 from dtctl.hub.sql.instances import not_found as not_found
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
+from dtctl.hub.sql.records import (
+    EntityMessageRow,
+    EventRow,
+    InstanceRow,
+    InstanceStatus,
+    TaskRow,
+    first_from_row,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 

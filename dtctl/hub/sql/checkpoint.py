@@ -28,9 +28,9 @@ from dtctl.core.history import EventRaised, ExecutionStarted, SubOrchestrationFa
 from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem
 from dtctl.hub.sql.dialect import C, Dialect
-from dtctl.hub.sql.entities import EntityAction, EntityMessageRow, rows_for_action
+from dtctl.hub.sql.entities import EntityAction, rows_for_action
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, notify_parent
-from dtctl.hub.sql.records import EventRow, ParentRef, TaskRow, event_row, failure_to_json
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, ParentRef, TaskRow, event_row, failure_to_json
 
 LEASE_LOST = "lease lost: the instance's lease token changed (another worker owns it now)"
 DUPLICATE_HISTORY = "lease lost: another worker already wrote this history (split brain guard)"

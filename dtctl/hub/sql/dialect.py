@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from dtctl.core.history import HistoryEvent
 from dtctl.hub.base import InboxMessage
-from dtctl.hub.sql.records import EventRow, InstanceStatus, TaskRow
-
-if TYPE_CHECKING:
-    from dtctl.hub.sql.entities import EntityMessageRow
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, InstanceStatus, TaskRow
 
 # "" reads without a row lock; PostgreSQL takes FOR SHARE / FOR UPDATE (SQLite has one writer anyway).
 RowLock = Literal["", "share", "update"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dtctl.core.decision import CallEntity, LockEntities, SignalEntity, UnlockEntities
 from dtctl.core.entity_exec import (
@@ -42,7 +42,7 @@ from dtctl.core.history import (
 from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 from dtctl.hub.records import NewInstance
 from dtctl.hub.sql.dialect import Connection
-from dtctl.hub.sql.records import EventRow, event_row
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, event_row
 
 C_contra = TypeVar("C_contra", bound=Connection, contravariant=True)
 
@@ -53,25 +53,6 @@ MESSAGE_COLUMNS = (
     "id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,"
     " critical_section_id, lock_set, lock_position"
 )
-
-
-class EntityMessageRow(NamedTuple):
-    """A new ``entity_inbox`` row, with the name and key that create the entity row if it is new."""
-
-    entity_id: str
-    name: str
-    key: str
-    kind: str
-    operation: str | None
-    input: str | None
-    sender_instance_id: str | None
-    sender_execution_id: str | None
-    sender_task_id: int | None
-    critical_section_id: str | None
-    lock_set: str | None  # JSON array
-    lock_position: int
-    created_at: int
-    visible_at: int
 
 
 def message_row(

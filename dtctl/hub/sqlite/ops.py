@@ -16,10 +16,9 @@ from dtctl.errors import InstanceAlreadyExists
 from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
 from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
-from dtctl.hub.sql.entities import EntityMessageRow
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
 from dtctl.hub.sql.instances import not_found as not_found
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, InstanceRow, InstanceStatus, TaskRow
 from dtctl.hub.sqlite import queries as q
 
 
