@@ -1,4 +1,4 @@
-"""TaskHubClient: start, signal, inspect and purge orchestration instances (DESIGN §3).
+"""TaskHubClient: start, signal, inspect and purge orchestration instances.
 
 The client encodes every user payload (inputs, event data) before anything reaches the hub, so a
 value that is not JSON fails at the call site and nothing is stored. It returns data and never prints.
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtctl.client_entities import EntityClient, EntityDetails
 from dtctl.client_views import (
     InboxEvent,
     PendingActivity,
@@ -57,6 +58,7 @@ from dtctl.hub.wakeup import HintedWait
 from dtctl.observe.tracecontext import current_traceparent
 
 __all__ = [
+    "EntityDetails",
     "InboxEvent",
     "PendingActivity",
     "PendingSubOrchestration",
@@ -98,7 +100,7 @@ def to_micros(value: Time | None) -> int | None:
     return int(value.timestamp() * 1_000_000)
 
 
-class TaskHubClient:
+class TaskHubClient(EntityClient):
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
     def __init__(
@@ -316,7 +318,10 @@ class TaskHubClient:
             runners = [w for w in workers if state.name in w.orchestrations]
             if runners and not any(takes_version(w, state.version) for w in runners):
                 unclaimed = replace(unclaimed, version_refused=True, version=state.version)
-        return replace_waiting(found, sub_orchestrations=children, unclaimed=unclaimed)
+        requests = tuple(self._with_lock_holders(r) for r in found.entity_requests)
+        return replace_waiting(
+            found, sub_orchestrations=children, unclaimed=unclaimed, entity_requests=requests
+        )
 
     def timeline(self, instance_id: str, execution_id: str | None = None) -> Timeline:
         """The execution as bars from scheduled to completed: where the time went."""

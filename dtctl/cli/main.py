@@ -18,6 +18,7 @@ from dtctl.cli import (
     dashboard,
     demo,
     doctor,
+    entity,
     history,
     history_case,
     instances,
@@ -101,6 +102,7 @@ dashboard.register(app)
 serve.register(app)
 repair.register(app)
 metrics.register(app)
+entity.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -33,6 +33,14 @@ def worker(
             "--max-activities", min=0, help="Concurrent activities per process (0: 10 x CPUs, at most 64)."
         ),
     ] = 0,
+    max_entities: Annotated[
+        int,
+        typer.Option(
+            "--max-entities",
+            min=0,
+            help="Entities (each with its waiting operations) per batch (0: 16 x CPUs, at most 64).",
+        ),
+    ] = 0,
     lease_seconds: Annotated[
         float,
         typer.Option(
@@ -101,7 +109,7 @@ def worker(
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING (default), ERROR or CRITICAL.")
     ] = "WARNING",
 ) -> None:
-    """Run worker processes that execute the app's orchestrations and activities.
+    """Run worker processes that execute the app's orchestrations, activities and entities.
 
     Workers compete for work over the hub; run as many as you like, on one hub. SIGTERM or Ctrl-C
     drains: in-flight activities finish (up to 10 s) and every lease is given back at once; a process
@@ -148,6 +156,7 @@ def worker(
         app=app_spec,
         max_orchestrations=max_orchestrations,
         max_activities=max_activities,
+        max_entities=max_entities,
         lease_seconds=lease_seconds,
         stall_timeout=stall_timeout,
         burst=burst,
@@ -162,7 +171,9 @@ def worker(
     )
     render.message(
         f"dtctl worker: {concurrency} process(es) for {len(loaded.orchestrators)} orchestrator(s) and "
-        f"{len(loaded.activities)} activity(ies) on {state.current.hub_shown}"
+        f"{len(loaded.activities)} activity(ies)"
+        + (f" and {len(loaded.entities)} entity(ies)" if loaded.entities else "")
+        + f" on {state.current.hub_shown}"
     )
     supervisor = Supervisor(config, concurrency, notify=render.message)
     supervisor.install_signal_handlers()

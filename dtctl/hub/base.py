@@ -13,6 +13,16 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from dtctl.hub.entity_records import (
+    EntityBatch,
+    EntityCleanup,
+    EntityHealth,
+    EntityMessageInfo,
+    EntityPage,
+    EntityQuery,
+    EntityState,
+    EntityWorkItem,
+)
 from dtctl.hub.inspection import (
     LARGE_HISTORY_EVENTS,
     WORK_LOG_RETENTION_SECONDS,
@@ -59,6 +69,7 @@ from dtctl.hub.records import (
 )
 from dtctl.hub.roles import (
     ClientOperations,
+    EntityOperations,
     HubAdmin,
     HubHandle,
     HubInspector,
@@ -79,6 +90,15 @@ __all__ = [
     "CheckpointResult",
     "ClientOperations",
     "CreateOutcome",
+    "EntityBatch",
+    "EntityCleanup",
+    "EntityHealth",
+    "EntityMessageInfo",
+    "EntityOperations",
+    "EntityPage",
+    "EntityQuery",
+    "EntityState",
+    "EntityWorkItem",
     "ExpiredLease",
     "Finding",
     "FindingArea",
@@ -125,6 +145,7 @@ __all__ = [
 class TaskHub(
     ClientOperations,
     WorkerOperations,
+    EntityOperations,
     WorkerRegistry,
     HubAdmin,
     HubInspector,

@@ -209,7 +209,7 @@ class CheckpointResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScaleMetrics:
-    """The inputs of the scale recommendation (DESIGN §8), plus a breakdown for people."""
+    """The inputs of the scale recommendation, plus a breakdown for people."""
 
     live_orchestrations: int  # instances with an inbox message visible now or leased now, each once
     live_activities: int  # activity queue rows visible now, leased or not

@@ -109,7 +109,7 @@ class HubCollector(Collector):
         rec = view.recommendation
         recommended = self._gauge(
             "dtctl_hub_scale_recommendation",
-            "Recommended worker count (DESIGN 8) for the exporter's --max-orchestrations/--max-activities.",
+            "Recommended worker count for the exporter's --max-orchestrations/--max-activities.",
             [],
         )
         recommended.add_metric([self._hub], rec.recommended_workers)

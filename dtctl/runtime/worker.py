@@ -43,6 +43,8 @@ from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
+    EntityBatch,
+    EntityWorkItem,
     OrchestrationWorkItem,
     TaskHub,
     WakeSource,
@@ -60,6 +62,7 @@ from dtctl.runtime.dispatcher import (
     poison_decision,
     poison_result,
 )
+from dtctl.runtime.entities import EntityRunner
 from dtctl.runtime.isolation import (
     UNJUDGED_LEASE_FACTOR,
     IsolatedOutcome,
@@ -115,6 +118,8 @@ class Worker:
         self._pool = ActivityPool(app, self.config.max_activities, self._activity_done, observer)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
+        self._entity_names = tuple(app.entities)  # lower-cased, as entity ids store them
+        self._entities = EntityRunner(app, hub, self.worker_id, self.config)
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
@@ -215,15 +220,19 @@ class Worker:
         if not (poisoned or has_results) and not (leasing and (not self._look_first or self._work_visible())):
             return False
         done = self._commit(poisoned, lease_activities=leasing, lease_orchestrations=leasing)
-        self._look_first = not (done.activities or done.orchestrations)
-        self._run_leased(done.orchestrations, follow_up=follow_up)
-        return bool(poisoned or done.results or done.activities or done.orchestrations)
+        self._look_first = not (done.activities or done.orchestrations or done.entities)
+        self._run_leased(done.orchestrations, done.entities, follow_up=follow_up)
+        return bool(poisoned or done.results or done.activities or done.orchestrations or done.entities)
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
         self._wake.before_look()  # changes before this look are in its answer: only later ones wake us
         activities = self._activity_names if self._pool.free_slots > 0 else ()
         due = self.hub.next_visible_at(self._orchestration_names, activities, versions=self._version_bounds)
+        if self._entity_names:
+            entity_due = self.hub.next_visible_entity(self._entity_names)
+            if entity_due is not None and (due is None or entity_due < due):
+                due = entity_due
         if due is not None and due <= self.hub.now():
             return True
         self._next_due = due
@@ -322,16 +331,20 @@ class Worker:
             versions=self._version_bounds,
         )
 
-    def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
+    def _run_leased(
+        self, items: list[OrchestrationWorkItem], entities: list[EntityWorkItem], *, follow_up: bool
+    ) -> None:
         """Run the episodes of leased instances; checkpoint them all in one transaction.
 
         The results of activities that finished meanwhile join that transaction, and with
         ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
         just scheduled, so their results come back to this worker, which has the instances cached.
         """
-        if not items:
+        batches = self._entities.run_all(entities, lease_limit=self._lease_limit, progress=self._progress)
+        if not items and not batches:
             return
-        fault_point("orchestration.leased")
+        if items:
+            fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
         self._running_orchestrations = len(items)
         for item in items:
@@ -347,11 +360,13 @@ class Worker:
             decision = self._decide(item)
             if decision is not None:
                 episodes.append((item, decision))
-        if not episodes:
+        if not episodes and not batches:
             self._running_orchestrations = 0
             return
-        fault_point("episode.before_checkpoint")
-        self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        fault_point("entity.ran" if batches else "episode.before_checkpoint")
+        if batches and episodes:
+            fault_point("episode.before_checkpoint")
+        self._commit(episodes, batches, lease_activities=follow_up and not self._stopping.is_set())
         self._running_orchestrations = 0
         self.episodes_run += len(episodes)
 
@@ -375,6 +390,7 @@ class Worker:
     def _commit(
         self,
         episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        batches: Sequence[EntityBatch] = (),
         *,
         lease_activities: bool,
         lease_orchestrations: bool = False,
@@ -387,27 +403,32 @@ class Worker:
         transaction that only leases need not wait for stable storage.
         """
         results = self._take_results()
-        if not (episodes or results or lease_activities or lease_orchestrations):
-            return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
+        if not (episodes or batches or results or lease_activities or lease_orchestrations):
+            return _Committed([], [], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        durable = bool(episodes or results)
+        durable = bool(episodes or batches or results)
         started = time.perf_counter()
         with self._batch(durable=durable):
             outcomes = self.hub.checkpoint(episodes) if episodes else []
+            stored = self.hub.complete_entities(batches) if batches else []
             accepted = self.hub.complete_activities(results) if results else []
             activities = self._lease_activities() if lease_activities else []
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
+            entities = self._entities.lease() if lease_orchestrations else []
         seconds = time.perf_counter() - started
         self._observe.committed(Commit(seconds, durable, episodes, outcomes, results, accepted))
         self._observe_leased(activities, orchestrations)
+        for batch, ok in zip(batches, stored, strict=True):
+            if not ok:
+                log.warning("batch of entity %s refused: its lease was lost", batch.item.entity_id)
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
                 log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
         self._settle_results(results, accepted)
         self._start_activities(activities)
-        return _Committed(results, activities, orchestrations)
+        return _Committed(results, activities, orchestrations, entities)
 
     def _observe_leased(
         self, activities: list[ActivityWorkItem], orchestrations: list[OrchestrationWorkItem]
@@ -544,8 +565,15 @@ class Worker:
             max_orchestrations=self.config.max_orchestrations,
             max_activities=self.config.max_activities,
             inflight_activities=inflight,
-            extra=dict(self._versioning.describe()) if self._versioning is not None else {},
+            extra=self._registry_extra(),
         )
+
+    def _registry_extra(self) -> dict[str, object]:
+        """What the heartbeat reports beyond names and limits: versioning, entities."""
+        extra: dict[str, object] = dict(self._versioning.describe()) if self._versioning is not None else {}
+        if self._entity_names:
+            extra |= {"entities": list(self._entity_names), "max_entities": self.config.max_entities}
+        return extra
 
     def _drain(self) -> None:
         """Finish in-flight activities within the grace period, then give every lease back at once."""
@@ -571,6 +599,7 @@ class _Committed:
     results: list[ActivityResult]
     activities: list[ActivityWorkItem]
     orchestrations: list[OrchestrationWorkItem]
+    entities: list[EntityWorkItem]
 
 
 def _no_progress(_doing: str | None) -> None:

@@ -23,7 +23,14 @@ from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, tag_rows_of
 from dtctl.hub.sql.instances import not_found as not_found
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
+from dtctl.hub.sql.records import (
+    EntityMessageRow,
+    EventRow,
+    InstanceRow,
+    InstanceStatus,
+    TaskRow,
+    first_from_row,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -99,6 +106,11 @@ class PostgresDialect:
                 [t.input for t in tasks],
             ),
         )
+
+    def send_entity_messages(self, conn: Conn, rows: Sequence[EntityMessageRow]) -> None:
+        ids = sorted({(r.entity_id, r.name, r.key) for r in rows})
+        conn.execute(q.ENSURE_ENTITIES, columns([(*e, rows[0].created_at) for e in ids], 4))
+        conn.execute(q.INSERT_ENTITY_MESSAGES, columns([(r.entity_id, *r[3:]) for r in rows], 12))
 
 
 DIALECT: Dialect[Conn] = PostgresDialect()

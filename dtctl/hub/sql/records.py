@@ -65,6 +65,25 @@ class TaskRow(NamedTuple):
     visible_at: int
 
 
+class EntityMessageRow(NamedTuple):
+    """A new ``entity_inbox`` row, with the name and key that create the entity row if it is new."""
+
+    entity_id: str
+    name: str
+    key: str
+    kind: str
+    operation: str | None
+    input: str | None
+    sender_instance_id: str | None
+    sender_execution_id: str | None
+    sender_task_id: int | None
+    critical_section_id: str | None
+    lock_set: str | None  # JSON array
+    lock_position: int
+    created_at: int
+    visible_at: int
+
+
 class InstanceRow(NamedTuple):
     """The ``instances`` row of a new PENDING instance."""
 

@@ -1,4 +1,4 @@
-"""The embedded task hub: one SQLite file (DESIGN §6).
+"""The embedded task hub: one SQLite file.
 
 One connection per hub object, opened by us with ``isolation_level=None`` so that every write
 transaction is an explicit ``BEGIN IMMEDIATE``: a deferred transaction that reads first can fail with
@@ -82,6 +82,7 @@ from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
 from dtctl.hub.sqlite.checkpoint import checkpoint_item
+from dtctl.hub.sqlite.entities import SqliteEntities
 from dtctl.hub.sqlite.inspect import SqliteInspector
 from dtctl.hub.wakeup import WakeSource
 
@@ -108,7 +109,7 @@ def system_clock() -> int:
     return int(time.time() * 1_000_000)
 
 
-class SqliteTaskHub(SqliteInspector):
+class SqliteTaskHub(SqliteInspector, SqliteEntities):
     """A task hub in one SQLite file. Used from one thread at a time (its own connection).
 
     The :class:`~dtctl.hub.base.HubInspector` reads, the work log and ``backup`` come from
@@ -558,6 +559,7 @@ class SqliteTaskHub(SqliteInspector):
         with self._write() as conn:
             released = conn.execute(q.RELEASE_OWNER_INSTANCES, (owner,)).rowcount
             released += conn.execute(q.RELEASE_OWNER_TASKS, (owner,)).rowcount
+            released += conn.execute(q.RELEASE_OWNER_ENTITIES, (owner,)).rowcount
         return int(released)
 
     # --- workers ----------------------------------------------------------------------------------
