@@ -2,7 +2,8 @@
 
 Names follow the durabletask SDK's client: ``signal_entity``, ``get_entity``, ``query_entities`` (here
 one page at a time, or every page with :meth:`EntityClient.iter_entities`) and ``clean_entity_storage``.
-Payloads are encoded here, as the client does for instances.
+Payloads are encoded and decoded here by the client's ``data_converter``, as the client does for
+instances (give it the app's converter).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class EntityClient:
     """Entity operations of the client; ``hub`` is the client's hub."""
 
     hub: TaskHub
+    data_converter: payload.DataConverter | None
 
     def signal_entity(
         self,
@@ -46,7 +48,8 @@ class EntityClient:
         parsed = _entity_id(entity_id)
         if not operation_name:
             raise UsageError("an entity operation needs a name")
-        encoded = payload.encode(input, what=f"the input of operation {operation_name!r}")
+        what = f"the input of operation {operation_name!r} on entity {str(parsed)!r}"
+        encoded = payload.encode(input, what=what, converter=self.data_converter)
         self.hub.signal_entity(parsed, operation_name, encoded, fire_at=self._fire_at(signal_time))
 
     def get_entity(
@@ -56,9 +59,12 @@ class EntityClient:
         return self.hub.get_entity(_entity_id(entity_id), include_state=include_state)
 
     def get_entity_state(self, entity_id: EntityInstanceId | str, type_hint: Any = None) -> Any:
-        """The entity's state decoded (None when it has none)."""
+        """The entity's state decoded by the client's converter, shaped as ``type_hint`` (None when it
+        has none)."""
         found = self.get_entity(entity_id)
-        return None if found is None or found.state is None else payload.decode(found.state, type_hint)
+        if found is None or found.state is None:
+            return None
+        return payload.decode(found.state, type_hint, converter=self.data_converter)
 
     def entity_details(self, entity_id: EntityInstanceId | str) -> EntityDetails | None:
         parsed = _entity_id(entity_id)

@@ -157,7 +157,7 @@ class App:
     def add_entity(self, fn: Callable[..., Any], *, name: str | None = None) -> EntityDefinition:
         """Register an entity under ``name`` (default: its function or class name); names are
         case-insensitive, as in entity ids."""
-        definition = EntityDefinition.of(fn, name)
+        definition = EntityDefinition.of(fn, name, self.data_converter)
         if definition.name in self.entities:
             raise RegistrationError(f"an entity named {definition.name!r} is already registered")
         self.entities[definition.name] = definition

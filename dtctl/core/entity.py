@@ -46,7 +46,16 @@ class StartedOrchestration:
 class EntityContext:
     """What an entity operation receives: the entity, the operation, its state, and what it may send."""
 
-    __slots__ = ("_entity_id", "_now_us", "_operation", "_orchestration_id", "_seed", "_sent", "_state")
+    __slots__ = (
+        "_converter",
+        "_entity_id",
+        "_now_us",
+        "_operation",
+        "_orchestration_id",
+        "_seed",
+        "_sent",
+        "_state",
+    )
 
     def __init__(
         self,
@@ -57,8 +66,10 @@ class EntityContext:
         orchestration_id: str | None = None,
         now_us: int = 0,
         seed: str = "",
+        converter: payload.DataConverter | None = None,
     ) -> None:
         self._entity_id = entity_id
+        self._converter = converter  # the app's DataConverter; None: dtctl's JSON codec
         self._operation = operation
         self._state = state  # encoded JSON; None: no state
         self._orchestration_id = orchestration_id
@@ -89,12 +100,13 @@ class EntityContext:
         """The state (a fresh copy), shaped to ``intended_type``; ``default`` when there is none."""
         if self._state is None:
             return default
-        value = payload.decode(self._state, intended_type)
+        value = payload.decode(self._state, intended_type, converter=self._converter)
         return value if intended_type is None else _coerce(value, intended_type)
 
     def set_state(self, new_state: Any) -> None:
         """Replace the state; ``None`` deletes it. Refused at once when it is not JSON."""
-        self._state = payload.encode(new_state, what=f"the state of entity {str(self._entity_id)!r}")
+        what = f"the state of entity {str(self._entity_id)!r}"
+        self._state = payload.encode(new_state, what=what, converter=self._converter)
 
     def delete_state(self) -> None:
         self._state = None
@@ -111,7 +123,8 @@ class EntityContext:
     ) -> None:
         """Send ``operation`` to an entity (this one too) once this operation succeeds."""
         target = str(EntityInstanceId.of(entity_instance_id))
-        data = payload.encode(input, what=f"the input of operation {operation!r} on entity {target!r}")
+        what = f"the input of operation {operation!r} on entity {target!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
         fire_at: int | None = None
         if isinstance(signal_time, timedelta):
             fire_at = self._now_us + signal_time // _ONE_US
@@ -134,11 +147,17 @@ class EntityContext:
             instance_id = uuid.uuid5(UUID_NAMESPACE, seed).hex
         else:
             names.new_instance_id(instance_id)
-        data = payload.encode(input, what=f"the input of orchestration {orchestration_name!r}")
+        what = f"the input of orchestration {orchestration_name!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
         self._sent.append(StartedOrchestration(orchestration_name, instance_id, data))
         return instance_id
 
     # --- the executor's half ----------------------------------------------------------------------------
+
+    def encode_result(self, result: Any) -> str | None:
+        """The operation's result, encoded as its state is (by the app's converter)."""
+        what = f"the result of operation {self._operation!r} on entity {str(self._entity_id)!r}"
+        return payload.encode(result, what=what, converter=self._converter)
 
     def encoded_state(self) -> str | None:
         return self._state
@@ -224,10 +243,16 @@ class EntityDefinition:
     name: str
     fn: Callable[..., Any]
     input_type: Any = None
+    converter: payload.DataConverter | None = None  # the app's; None: dtctl's JSON codec
     _methods: dict[str, _Method | None] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, fn: Callable[..., Any], name: str | None = None) -> EntityDefinition:
+    def of(
+        cls,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        converter: payload.DataConverter | None = None,
+    ) -> EntityDefinition:
         if not callable(fn):
             raise RegistrationError(
                 f"an entity must be a function or a DurableEntity class, not {type(fn).__name__}"
@@ -243,7 +268,7 @@ class EntityDefinition:
         is_class = isinstance(fn, type)
         if is_class and not issubclass(fn, DurableEntity):  # type: ignore[arg-type]
             raise RegistrationError(f"an entity class must subclass DurableEntity: {fn.__qualname__}")
-        return cls(key, fn, None if is_class else payload.input_hint(fn))
+        return cls(key, fn, None if is_class else payload.input_hint(fn), converter)
 
     @property
     def is_class(self) -> bool:
@@ -252,14 +277,14 @@ class EntityDefinition:
     def run(self, ctx: EntityContext, encoded_input: str | None) -> Any:
         """Run one operation; returns its result (not encoded). Raises what the operation raises."""
         if not self.is_class:
-            return self.fn(ctx, payload.decode(encoded_input, self.input_type))
+            return self.fn(ctx, payload.decode(encoded_input, self.input_type, converter=self.converter))
         method = self._method(ctx.operation)
         if method is None:
             raise AttributeError(f"entity {str(ctx.entity_id)!r} has no operation {ctx.operation!r}")
         instance = self.fn()
         instance.entity_context = ctx
         bound = getattr(instance, method.name)
-        value = payload.decode(encoded_input, method.input_type)
+        value = payload.decode(encoded_input, method.input_type, converter=self.converter)
         if method.takes_input or value is not None:
             return bound(value)
         return bound()

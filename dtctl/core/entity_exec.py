@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from dtctl.core import payload
 from dtctl.core.entity import EntityContext, EntityDefinition, SentSignal
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
@@ -275,6 +274,7 @@ class _Batch:
             orchestration_id=message.sender_instance_id,
             now_us=self._now,
             seed=str(message.id),
+            converter=None if self._definition is None else self._definition.converter,
         )
         try:
             encoded = self._run(ctx, message)
@@ -304,9 +304,7 @@ class _Batch:
             raise RegistrationError(f"no entity named {self._entity_id.entity!r} is registered")
         if not message.operation:
             raise ValueError(f"a message to entity {str(self._entity_id)!r} names no operation")
-        result = definition.run(ctx, message.input)
-        what = f"the result of operation {message.operation!r} on entity {str(self._entity_id)!r}"
-        return payload.encode(result, what=what)
+        return ctx.encode_result(definition.run(ctx, message.input))
 
     def _respond(self, message: EntityMessage, result: str | None, failure: FailureDetails | None) -> None:
         if message.kind is not MessageKind.CALL or message.sender_instance_id is None:
