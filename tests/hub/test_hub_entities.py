@@ -22,7 +22,7 @@ from dtctl.core.entity_exec import (
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import COMPLETED, RUNNING
-from dtctl.hub.base import EntityBatch, EntityQuery, EntityWorkItem, TaskHub
+from dtctl.hub.base import EntityBatch, EntityQuery, EntityWorkItem, PurgeQuery, TaskHub
 from tests.hub.conftest import StepClock
 from tests.hub.hub_helpers import kinds, start, step
 
@@ -302,3 +302,40 @@ def test_entity_health_counts_orphans_and_waiting_work(hub: TaskHub, clock: Step
     assert later.orphaned_locks == 1
     checks = {f.check: f.severity for f in ops.entity_findings(later)}
     assert checks == {"orphaned-entity-locks": "warning", "stuck-entity-queues": "problem"}
+
+
+def test_purge_releases_the_locks_of_the_purged_instance_and_drops_its_lock_requests(
+    hub: TaskHub, clock: StepClock
+) -> None:
+    """An instance that ended without unlocking (terminated, no unlock sent) holds @account@a,
+    and its request for @account@b is still in b's inbox; purging it frees both."""
+    start(hub, "o", "other")
+    ids = ("@account@a", "@account@b")
+    step(hub, "o", actions=[LockEntities(task_id=0, critical_section_id="cs", entity_ids=ids)])
+    first = lease_one(hub, "@account@a")
+    assert hub.complete_entities([EntityBatch(first, run(first, clock()))]) == [True]
+    hub.signal_entity("@account@a", "add", "3")  # waits for the lock: parked
+    waiting = lease_one(hub, "@account@a")
+    assert hub.complete_entities([EntityBatch(waiting, run(waiting, clock()))]) == [True]
+    # another instance's lock request on b must survive the purge
+    step(
+        hub, "other", actions=[LockEntities(task_id=0, critical_section_id="cs2", entity_ids=("@account@b",))]
+    )
+    hub.terminate("o", "stop")  # ends without an unlock (as a hub-side end would)
+    if hub.get_instance("o").status == RUNNING:  # type: ignore[union-attr]
+        from tests.hub.hub_helpers import decide
+
+        for work in hub.lease_orchestrations("w", None, limit=10, lease_seconds=30):
+            hub.checkpoint([(work, decide(work, "TERMINATED"))])
+    assert hub.get_entity("@account@a").lock == LockHolder("o", first.messages[0].sender_execution_id, "cs")  # type: ignore[union-attr]
+    assert hub.purge(PurgeQuery(instance_ids=("o",))) == 1
+    assert hub.get_entity("@account@a").lock is None  # type: ignore[union-attr]
+    resumed = lease_one(hub, "@account@a")  # the parked signal runs again
+    assert [m.kind for m in resumed.messages] == [MessageKind.SIGNAL]
+    assert hub.complete_entities([EntityBatch(resumed, run(resumed, clock()))]) == [True]
+    assert hub.get_entity("@account@a").state == "3"  # type: ignore[union-attr]
+    second = lease_one(hub, "@account@b")  # o's forwarded request is gone, other's is there
+    assert [(m.kind, m.sender_instance_id) for m in second.messages] == [(MessageKind.LOCK, "other")]
+    assert hub.complete_entities([EntityBatch(second, run(second, clock()))]) == [True]
+    assert hub.get_entity("@account@b").lock.instance_id == "other"  # type: ignore[union-attr]
+    assert hub.clean_entity_storage(dry_run=True).orphaned_locks_released == 0

@@ -303,6 +303,20 @@ DELETE FROM instances WHERE instance_id = ANY(%s::text[])
 -- remove_instances_5 --
 DELETE FROM instance_tags WHERE instance_id = ANY(%s::text[])
 
+-- remove_instances_6 --
+-- The entity locks of removed instances go with them (their unlocks may never come): what waited for
+-- them runs again (unparked), the locks are released, and their lock requests still travelling along
+-- their lock sets are dropped before they take a lock for a holder that no longer exists.
+UPDATE entity_inbox SET parked = false
+WHERE parked AND entity_id IN (SELECT entity_id FROM entities WHERE lock_instance_id = ANY(%s::text[]))
+
+-- remove_instances_7 --
+UPDATE entities SET lock_instance_id = NULL, lock_execution_id = NULL, lock_section_id = NULL
+WHERE lock_instance_id = ANY(%s::text[])
+
+-- remove_instances_8 --
+DELETE FROM entity_inbox WHERE kind = 'lock' AND sender_instance_id = ANY(%s::text[])
+
 -- upsert_worker --
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, orchestrations, activities,
                      max_orchestrations, max_activities, inflight_orchestrations, inflight_activities, extra)
