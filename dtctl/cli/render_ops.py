@@ -274,14 +274,17 @@ def top_dict(view: TopView, hub: str) -> dict[str, Any]:
             "orchestrations_finished": rate(finished, window),
             "episodes": rate(s.orchestration_work.finished, window),
             "activities": rate(s.activity_work.finished, window),
+            "entity_batches": rate(s.entity_work.finished, window),
         },
         "latency": {
             "orchestration_episodes": _latency_dict(s.orchestration_work),
             "activities": _latency_dict(s.activity_work),
+            "entity_batches": _latency_dict(s.entity_work),
         },
         "failures": {
             "orchestrations": s.instances.failed,
             "activities": s.activity_work.failed,
+            "entity_batches": s.entity_work.failed,
             "orchestration_failure_rate_percent": _percent(s.instances.failed, finished),
             "activity_failure_rate_percent": _percent(s.activity_work.failed, s.activity_work.finished),
             "by_name": [{"kind": f.kind, "name": f.name, "count": f.count} for f in s.failures],
@@ -357,12 +360,18 @@ def top_renderable(view: TopView, hub: str) -> RenderableType:
     throughput = Text(
         f"throughput: {rate(i.completed, window):g} orchestrations completed/s, "
         f"{rate(s.orchestration_work.finished, window):g} episodes/s, "
-        f"{rate(s.activity_work.finished, window):g} activities/s"
+        f"{rate(s.activity_work.finished, window):g} activities/s, "
+        f"{rate(s.entity_work.finished, window):g} entity batches/s"
     )
     latency = _grid()
     for column in ("LATENCY (p50 / p95)", "SCHEDULE->START", "START->COMPLETE", "SAMPLES"):
         latency.add_column(column, justify="right" if column == "SAMPLES" else "left")
-    for label, w in (("orchestration episodes", s.orchestration_work), ("activities", s.activity_work)):
+    works = (
+        ("orchestration episodes", s.orchestration_work),
+        ("activities", s.activity_work),
+        ("entity batches", s.entity_work),
+    )
+    for label, w in works:
         latency.add_row(
             label,
             f"{span(w.schedule_to_start_p50)} / {span(w.schedule_to_start_p95)}",

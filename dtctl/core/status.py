@@ -37,10 +37,11 @@ STORED = (
 
 
 class WorkItemKind(StrEnum):
-    """The two queues of a hub, and the ``kind`` of a work log row."""
+    """The three queues of a hub, and the ``kind`` of a work log row."""
 
     ORCHESTRATION = "orchestration"
     ACTIVITY = "activity"
+    ENTITY = "entity"  # one row per committed entity batch
 
 
 def sql_list(values: Iterable[StrEnum]) -> str:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from dtctl.hub.records import ScaleMetrics, WorkerInfo
 
-WorkKind = Literal["orchestration", "activity"]
+WorkKind = Literal["orchestration", "activity", "entity"]
 Severity = Literal["ok", "warning", "problem"]
 FindingArea = Literal["hub", "work"]
 
@@ -110,6 +110,8 @@ class HubSnapshot:
     instances: InstanceCounts
     orchestration_work: WorkWindow
     activity_work: WorkWindow
+    # committed entity batches (one work log row each; schedule-to-start counts from the lease)
+    entity_work: WorkWindow
     failures: tuple[NamedCount, ...]  # failed work items in the window, by name, most first
     workers: tuple[WorkerInfo, ...]
     leases: tuple[LeaseHolder, ...]

@@ -91,3 +91,19 @@ def test_entity_commands(hub: Path) -> None:
     done = json_out(dtctl("--json", "entity", "clean", hub=hub))
     assert done["empty_entities_removed"] == 1
     assert dtctl("entity", "show", "@counter@c", hub=hub).returncode == 3
+
+
+def test_top_counts_entity_batches(hub: Path) -> None:
+    with TaskHubClient(str(hub)) as client:
+        for n in range(20):
+            client.signal_entity(f"@counter@top{n % 4}", "add", 1)
+
+        def applied() -> bool:
+            found = [client.get_entity_state(f"@counter@top{k}") for k in range(4)]
+            return found == [5, 5, 5, 5]
+
+        wait_until(applied, what="the 20 signals to be applied")
+    top = json_out(dtctl("--json", "top", "--once", hub=hub))
+    assert top["throughput_per_second"]["entity_batches"] > 0
+    assert top["latency"]["entity_batches"]["samples"] >= 4
+    assert top["failures"]["entity_batches"] == 0

@@ -339,3 +339,34 @@ def test_purge_releases_the_locks_of_the_purged_instance_and_drops_its_lock_requ
     assert hub.complete_entities([EntityBatch(second, run(second, clock()))]) == [True]
     assert hub.get_entity("@account@b").lock.instance_id == "other"  # type: ignore[union-attr]
     assert hub.clean_entity_storage(dry_run=True).orphaned_locks_released == 0
+
+
+def test_committed_entity_batches_are_in_the_work_log(hub: TaskHub, clock: StepClock) -> None:
+    """One work log row per committed batch (kind entity): what ``top`` and the dashboard count."""
+    hub.signal_entity("@counter@a", "add", "1")
+    hub.signal_entity("@counter@b", "add", "1")
+    hub.signal_entity("@counter@b", "add", "2")
+    start(hub, "o")
+    step(hub, "o", actions=[CallEntity(task_id=0, entity_id="@account@x", operation="nope", input=None)])
+    items = hub.lease_entities("w1", None, limit=10, lease_seconds=30)
+    assert sorted(i.entity_id for i in items) == ["@account@x", "@counter@a", "@counter@b"]
+    clock.advance(2)
+    batches = []
+    for item in items:
+        fn = adder if item.name == "counter" else _fails
+        entity_id = EntityInstanceId(item.name, item.key)
+        batches.append(
+            EntityBatch(
+                item, run_entity_batch(fn, entity_id, item.state, item.lock, item.messages, now=clock())
+            )
+        )
+    assert hub.complete_entities(batches) == [True, True, True]
+    work = hub.hub_snapshot(window_seconds=60).entity_work
+    assert (work.kind, work.finished, work.failed, work.samples) == ("entity", 3, 1, 3)
+    assert work.start_to_complete_p50 is not None and work.start_to_complete_p50 >= 2_000_000
+    assert hub.complete_entities(batches) == [False, False, False]  # refused: nothing more logged
+    assert hub.hub_snapshot(window_seconds=60).entity_work.finished == 3
+
+
+def _fails(ctx, input):  # type: ignore[no-untyped-def]
+    raise ValueError("no such operation")

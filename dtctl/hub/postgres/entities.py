@@ -36,6 +36,7 @@ from dtctl.hub.sql.entity_reads import (
     query_sql,
     select_entity_sql,
 )
+from dtctl.hub.sql.inspect import WorkLogRow, entity_log_rows
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
 
 T = TypeVar("T")
@@ -119,6 +120,9 @@ class PostgresEntities:
         def _now_param(self) -> int | None:
             raise NotImplementedError
 
+        def _log_work(self, conn: Conn, now: int, rows: Sequence[WorkLogRow]) -> None:
+            raise NotImplementedError
+
     # --- worker ---------------------------------------------------------------------------------------
 
     def lease_entities(
@@ -146,6 +150,7 @@ class PostgresEntities:
             done = [False] * len(batches)
             for n in order:
                 done[n] = shared.commit_batch(dialect, conn, now, batches[n])
+            self._log_work(conn, now, entity_log_rows(batches, done, now))
             return done
 
         return self._run(work, transaction=True, fault="entity", durable=True)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
+from dtctl.core.entity_exec import OperationResponse
 from dtctl.core.history import ExecutionStarted, TaskFailed
 from dtctl.core.status import LIVE as LIVE_STATUSES
 from dtctl.core.status import RuntimeStatus, WorkItemKind, sql_list
@@ -49,6 +50,7 @@ from dtctl.hub.base import (
     WorkKind,
     WorkWindow,
 )
+from dtctl.hub.entity_records import EntityBatch
 from dtctl.hub.sql.named import load_queries
 from dtctl.hub.sql.records import worker_from_row
 
@@ -102,6 +104,30 @@ def episode_log_row(item: OrchestrationWorkItem, status: str, now: int) -> WorkL
     queued = min([started, *times])
     outcome = "failed" if status == RuntimeStatus.FAILED else "ok"
     return WorkLogRow(WorkItemKind.ORCHESTRATION, item.name, outcome, queued, started, now)
+
+
+def entity_log_rows(batches: Sequence[EntityBatch], stored: Sequence[bool], now: int) -> list[WorkLogRow]:
+    """The work log rows of the entity batches committed at ``now``: one per batch, named after the
+    entity; failed when an operation it called back failed. The inbox wait before the lease is not
+    known to the batch, so it counts as queued from its lease."""
+    return [
+        WorkLogRow(
+            WorkItemKind.ENTITY,
+            batch.item.name,
+            "failed" if _any_failed(batch) else "ok",
+            batch.item.leased_at,
+            batch.item.leased_at,
+            now,
+        )
+        for batch, done in zip(batches, stored, strict=True)
+        if done and batch.result.consumed
+    ]
+
+
+def _any_failed(batch: EntityBatch) -> bool:
+    return any(
+        isinstance(out, OperationResponse) and out.failure is not None for out in batch.result.outgoing
+    )
 
 
 def _message_time(event: Any) -> int:
@@ -288,7 +314,7 @@ def read_snapshot(fetch: Fetch, now: int, window_seconds: float, scale: ScaleMet
             Sample.from_row(r)
             for r in fetch(WORK_SAMPLES, {"kind": kind, "since": since, "limit": LATENCY_SAMPLES})
         ]
-        for kind in (WorkItemKind.ORCHESTRATION, WorkItemKind.ACTIVITY)
+        for kind in WorkItemKind
     }
     failures = tuple(
         named_count_from_row(r) for r in fetch(FAILURES_BY_NAME, {"since": since, "limit": MAX_FAILURE_NAMES})
@@ -303,6 +329,7 @@ def read_snapshot(fetch: Fetch, now: int, window_seconds: float, scale: ScaleMet
         instances=_instances(fetch, since),
         orchestration_work=work_window("orchestration", counts, samples[WorkItemKind.ORCHESTRATION]),
         activity_work=work_window("activity", counts, samples[WorkItemKind.ACTIVITY]),
+        entity_work=work_window("entity", counts, samples[WorkItemKind.ENTITY]),
         failures=failures,
         workers=workers,
         leases=tuple(read_leases(fetch, now)),

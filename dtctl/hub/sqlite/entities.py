@@ -36,6 +36,7 @@ from dtctl.hub.sql.entity_reads import (
     query_sql,
     select_entity_sql,
 )
+from dtctl.hub.sql.inspect import WorkLogRow, entity_log_rows
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
@@ -115,6 +116,9 @@ class SqliteEntities:
         def _edge(self) -> AbstractContextManager[sqlite3.Connection]:
             raise NotImplementedError
 
+        def _log_work(self, conn: sqlite3.Connection, now: int, rows: Sequence[WorkLogRow]) -> None:
+            raise NotImplementedError
+
         def _write(
             self, fault: str | None = None, *, durable: bool = True
         ) -> AbstractContextManager[sqlite3.Connection]:
@@ -140,7 +144,9 @@ class SqliteEntities:
         dialect = SqliteEntityDialect(self.url)
         with self._write(fault="entity") as conn:
             now = self.now()
-            return [shared.commit_batch(dialect, conn, now, batch) for batch in batches]
+            stored = [shared.commit_batch(dialect, conn, now, batch) for batch in batches]
+            self._log_work(conn, now, entity_log_rows(batches, stored, now))
+            return stored
 
     def abandon_entity(self, item: EntityWorkItem) -> None:
         with self._write(durable=False) as conn:
