@@ -3,10 +3,15 @@
 Entity operations are user code, run on the worker's main thread between its two transactions, as
 orchestration episodes are. Crash isolation is by shrinking, not by child processes: an entity leased
 again without a committed batch in between (``dequeue_count > 1``: its worker died around it) gets one
-message per lease from the hub, so the message that kills workers is the only one that runs with it;
-past the worker's lease limit that message is consumed as poison — a call gets the failure back, a
-signal's failure is logged — and the rest of the inbox flows on. Lock and unlock messages run no user
-code and are never poison.
+message per lease from the hub, so within that entity the message that kills workers is the only one
+that runs; past the worker's lease limit that message is consumed as poison — a call gets the failure
+back, a signal's failure is logged — and the rest of the inbox flows on. Lock and unlock messages run
+no user code and are never poison.
+
+This does not meet the rule suspect episodes follow (a crash counts only against the work that caused
+it): the entities of one step commit together, so another entity leased in the same steps as the
+crasher loses its lease with it each time, and its count can reach the poison limit too. Running
+suspect entity batches in the isolation child (:mod:`dtctl.runtime.isolation`) would close that.
 """
 
 from __future__ import annotations
