@@ -68,7 +68,7 @@ def test_shipped_sql_files_parse_and_every_statement_has_text(package: str, reso
 def test_status_lists_in_sql_come_from_the_enums() -> None:
     assert sql_list(LIVE) == "('PENDING', 'RUNNING', 'SUSPENDED')"
     assert sql_list(TERMINAL) == "('COMPLETED', 'FAILED', 'TERMINATED')"
-    assert sql_list(WorkItemKind) == "('activity', 'orchestration')"
+    assert sql_list(WorkItemKind) == "('activity', 'entity', 'orchestration')"
     with pytest.raises(ValueError):
         sql_list(["PENDING') OR ('1"])  # type: ignore[list-item]
     with pytest.raises(ValueError):
