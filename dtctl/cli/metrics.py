@@ -50,7 +50,7 @@ def serve(
     where = admin.redact(hub.url)
 
     def view() -> ops.TopView:
-        return ops.top_view(hub.hub_snapshot(window), per_orch, per_act, lost_after)
+        return ops.top_view(hub.hub_snapshot(window), per_orch, per_act, lost_after, hub.entity_health())
 
     def ready(bound: int) -> None:
         render.message(f"dtctl metrics: serving http://{host}:{bound}/metrics for {where}")

@@ -7,8 +7,8 @@ per event and imports nothing. :func:`build_observer` turns a worker's settings 
 needs: :mod:`dtctl.observe.metrics` (prometheus-client, the ``metrics`` extra) and
 :mod:`dtctl.observe.tracing` (opentelemetry, the ``tracing`` extra) are imported only when enabled.
 
-``kind`` is the kind of work item, as in the hub's work log: ``orchestration``, ``activity``, and
-``entity`` once entity work items exist; every metric labelled by kind takes the new value as is.
+``kind`` is the kind of work item, as in the hub's work log: ``orchestration``, ``activity`` and
+``entity`` (one entity batch); every metric labelled by kind takes them all.
 
 Seam for ``dtctl serve`` (the sidecar): its work items are the hub's work items, so the server reports
 through the same interface (``orchestrations_leased`` / ``episode_decided`` / ``committed`` for the

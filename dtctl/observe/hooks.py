@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         CheckpointResult,
         OrchestrationWorkItem,
     )
+    from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 
 Episode = tuple["OrchestrationWorkItem", "Decision"]
 
@@ -39,6 +40,8 @@ class Commit:
     outcomes: Sequence[CheckpointResult]
     results: Sequence[ActivityResult]
     accepted: Sequence[bool]
+    batches: Sequence[EntityBatch] = ()  # entity batches, and whether each was stored (its lease held)
+    stored: Sequence[bool] = ()
 
 
 class Observer:
@@ -60,6 +63,10 @@ class Observer:
 
     def run_activity(self, item: ActivityWorkItem, call: Callable[[], ActivityResult]) -> ActivityResult:
         """Runs one activity execution (on its pool thread): the observer may wrap it."""
+        return call()
+
+    def run_entity(self, item: EntityWorkItem, call: Callable[[], EntityBatch]) -> EntityBatch:
+        """Runs one leased entity's batch (main thread): the observer may wrap it."""
         return call()
 
     def committed(self, commit: Commit) -> None:
@@ -107,6 +114,11 @@ class Fanout(Observer):
             call = _wrapped(o, item, call)
         return call()
 
+    def run_entity(self, item: EntityWorkItem, call: Callable[[], EntityBatch]) -> EntityBatch:
+        for o in reversed(self._all):
+            call = _wrapped_entity(o, item, call)
+        return call()
+
     def committed(self, commit: Commit) -> None:
         for o in self._all:
             o.committed(commit)
@@ -128,3 +140,9 @@ def _wrapped(
     observer: Observer, item: ActivityWorkItem, call: Callable[[], ActivityResult]
 ) -> Callable[[], ActivityResult]:
     return lambda: observer.run_activity(item, call)
+
+
+def _wrapped_entity(
+    observer: Observer, item: EntityWorkItem, call: Callable[[], EntityBatch]
+) -> Callable[[], EntityBatch]:
+    return lambda: observer.run_entity(item, call)

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client import Metric
 
+    from dtctl.hub.entity_records import EntityHealth
     from dtctl.hub.inspection import QueueDepth
     from dtctl.ops import TopView
 
@@ -43,6 +44,8 @@ class HubCollector(Collector):
         yield from self._instances(view)
         yield from self._workers(view)
         yield from self._scale(view)
+        if view.entities is not None:
+            yield from self._entities(view.entities)
         took = GaugeMetricFamily("dtctl_hub_scrape_seconds", "Time to read the hub snapshot.", labels=["hub"])
         took.add_metric([self._hub], time.perf_counter() - started)
         yield took
@@ -120,6 +123,32 @@ class HubCollector(Collector):
         live.add_metric([self._hub, "orchestration"], rec.live_orchestrations)
         live.add_metric([self._hub, "activity"], rec.live_activities)
         yield live
+
+    def _entities(self, health: EntityHealth) -> Iterator[Metric]:
+        """The entity queue as ``dtctl top`` shows it (one consistent read of the hub)."""
+        entities = self._gauge(
+            "dtctl_hub_entities",
+            "Entities now: all stored, ready (a message can run now, nobody holds it), leased, locked, "
+            "and locks whose holder is gone or finished (orphaned).",
+            ["state"],
+        )
+        for state, value in (
+            ("all", health.entities),
+            ("ready", health.ready),
+            ("leased", health.leased),
+            ("locked", health.locked),
+            ("orphaned_lock", health.orphaned_locks),
+        ):
+            entities.add_metric([self._hub, state], value)
+        yield entities
+        oldest = self._gauge(
+            "dtctl_hub_entity_oldest_ready_seconds",
+            "Age of the oldest ready message of an entity nobody holds (0 when none).",
+            [],
+        )
+        ready_at = health.oldest_ready_at
+        oldest.add_metric([self._hub], 0.0 if ready_at is None else max(0, health.at - ready_at) / US)
+        yield oldest
 
 
 def hub_registry(hub: str, view: Callable[[], TopView]) -> CollectorRegistry:

@@ -9,8 +9,10 @@ a write to a memory-mapped file.) Hub-wide gauges are not exported here: one des
 serves them (:mod:`dtctl.observe.hubmetrics`, ``dtctl metrics serve``), so many workers never count
 the same queue twice.
 
-Labels: ``kind`` is the work item kind (``orchestration``, ``activity``; ``entity`` later), ``name``
-the orchestration or activity name (bounded by the names an app registers).
+Labels: ``kind`` is the work item kind (``orchestration``, ``activity``, ``entity``), ``name`` the
+orchestration, activity or entity name (bounded by the names an app registers). An entity's work item is
+one batch: the messages of one leased entity, run together and committed in one transaction; its
+operations are counted on their own (``dtctl_entity_operations``, see :mod:`dtctl.observe.entityops`).
 """
 
 from __future__ import annotations
@@ -22,20 +24,25 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from dtctl.core.history import FAILED, ExecutionStarted, TaskFailed
+from dtctl.observe.entityops import operation_count, operations
 from dtctl.observe.hooks import Commit, Observer, SlotGauge
 
 if TYPE_CHECKING:
     from dtctl.core.decision import Decision
     from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem
+    from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 
 ORCHESTRATION = "orchestration"
 ACTIVITY = "activity"
+ENTITY = "entity"
+KINDS = (ORCHESTRATION, ACTIVITY, ENTITY)
 US = 1_000_000
 # From a busy SQLite commit (ms) to a backlog of minutes.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 POISON_CAUSES = ("lease_limit", "crash", "runaway")
 VERDICTS = ("done", "gave_up", "crashed", "ran_away")  # dtctl.runtime.isolation.Verdict
 HISTORY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 100000)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500)  # ENTITY_BATCH_LIMIT is 500
 
 
 class WorkerMetrics(Observer):
@@ -115,6 +122,20 @@ class WorkerMetrics(Observer):
         self._isolated = Counter(
             "dtctl_isolated_runs", "Suspects run alone, by verdict.", ["kind", "verdict"], registry=r
         )
+        self._entity_operations = Counter(
+            "dtctl_entity_operations",
+            "Entity operations in committed batches, by entity name, message kind (call, signal) and "
+            "status (a signal has no outcome to report: completed once its batch committed).",
+            ["name", "message", "status"],
+            registry=r,
+        )
+        self._batch_operations = Histogram(
+            "dtctl_entity_batch_operations",
+            "Operations per entity batch run (lock and unlock messages not counted).",
+            ["name"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self._slots_in_use = Gauge(
             "dtctl_worker_slots_in_use", "Work items this worker runs now.", ["kind"], registry=r
         )
@@ -128,10 +149,11 @@ class WorkerMetrics(Observer):
     def _zero_known_series(self) -> None:
         """Series whose labels are known up front start at 0, so rates and alerts see them before the
         first event (a series that appears only with its first increment hides that increment)."""
-        for kind in (ORCHESTRATION, ACTIVITY):
+        for kind in KINDS:
             self._takeovers.labels(kind)
             self._stale.labels(kind)
-            self._schedule_to_start.labels(kind)
+            if kind != ENTITY:  # an entity's lease is not observed (it is leased with the episodes)
+                self._schedule_to_start.labels(kind)
             for cause in POISON_CAUSES:
                 self._poison.labels(kind, cause)
             for verdict in VERDICTS:
@@ -192,6 +214,20 @@ class WorkerMetrics(Observer):
         self._child(self._execution, "observe", ACTIVITY, item.name)(time.perf_counter() - started)
         return result
 
+    def run_entity(self, item: EntityWorkItem, call: Callable[[], EntityBatch]) -> EntityBatch:
+        self._child(self._started, "inc", ENTITY, item.name)()
+        if item.dequeue_count > 1:
+            self._child(self._takeovers, "inc", ENTITY)()
+        started = time.perf_counter()
+        try:
+            batch = call()
+        except Exception:
+            self._child(self._failed, "inc", ENTITY, item.name)()  # a dispatcher bug: given back
+            raise
+        self._child(self._execution, "observe", ENTITY, item.name)(time.perf_counter() - started)
+        self._child(self._batch_operations, "observe", item.name)(operation_count(batch))
+        return batch
+
     def committed(self, commit: Commit) -> None:
         durable = "true" if commit.durable else "false"
         self._child(self._commits, "inc", durable)()
@@ -210,6 +246,18 @@ class WorkerMetrics(Observer):
                 self._child(self._failed, "inc", ACTIVITY, result.item.name)()
             else:
                 self._child(self._completed, "inc", ACTIVITY, result.item.name)()
+        for batch, stored in zip(commit.batches, commit.stored, strict=False):
+            self._entity_committed(batch, stored)
+
+    def _entity_committed(self, batch: EntityBatch, stored: bool) -> None:
+        name = batch.item.name
+        if not stored:
+            self._child(self._stale, "inc", ENTITY)()
+            return
+        self._child(self._completed, "inc", ENTITY, name)()
+        for operation in operations(batch):
+            status = "completed" if operation.failure is None else "failed"
+            self._child(self._entity_operations, "inc", name, operation.message.kind.value, status)()
 
     def poisoned(self, kind: str, name: str, cause: str) -> None:
         self._child(self._poison, "inc", kind, cause)()

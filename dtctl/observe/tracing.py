@@ -22,8 +22,18 @@ stored with the instance; a sub-orchestration is in its parent's trace):
 - ``timer``: one per timer that fired, from when it was created (when this process saw it) to its
   delivery. External events are span events of the episode that consumed them.
 
-Entity operations (when entities land) get ``entity NAME`` spans the same way: an ``entity_started``
-hook parented to the orchestration span of the caller, or to the signalling caller's context.
+- ``entity NAME OPERATION``: one per entity operation in a committed batch (instance id: the entity
+  id), parented to the orchestration span of the calling or signalling orchestration (its instance and
+  execution ids travel with the message, so the parent's id is derived as for a sub-orchestration). A
+  batch runs its operations in one go, so each operation's span covers its batch's run. A signal from
+  a client or from another entity carries no trace context: its span starts a trace of its own.
+
+What it costs: dtctl's spans are built finished, as :class:`ReadableSpan` objects, from times it already
+has (history, the episode's clock) and handed straight to the span processors; no tracer, sampler call,
+id generator or attribute copy per span. ``tracer.start_span`` / ``end`` built every span twice over
+(a live span with its locks and bounded attributes, then its readable copy) and was most of the cost.
+Only an activity's span is made current while its body runs (a non-recording span with the context
+the finished span will have), so the spans the body opens nest under it.
 """
 
 from __future__ import annotations
@@ -34,16 +44,18 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from dtctl.core.history import (
@@ -56,6 +68,7 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
+from dtctl.observe.entityops import operations
 from dtctl.observe.hooks import Commit, Observer
 from dtctl.observe.tracecontext import (
     EXPORTER_FACTORY_ENV,
@@ -68,35 +81,13 @@ from dtctl.observe.tracecontext import (
 if TYPE_CHECKING:
     from dtctl.core.decision import Decision
     from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+    from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 
 log = logging.getLogger("dtctl.tracing")
 CACHE_SIZE = 4096
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-
-
-class _Ids(RandomIdGenerator):
-    """Random ids, except for the one span whose ids dtctl derives (an orchestration's)."""
-
-    def __init__(self) -> None:
-        self._forced = threading.local()
-
-    def force(self, trace_id: int | None, span_id: int) -> None:
-        self._forced.trace_id, self._forced.span_id = trace_id, span_id
-
-    def generate_span_id(self) -> int:
-        forced: int | None = getattr(self._forced, "span_id", None)
-        if forced is None:
-            return super().generate_span_id()
-        self._forced.span_id = None
-        return forced
-
-    def generate_trace_id(self) -> int:
-        forced: int | None = getattr(self._forced, "trace_id", None)
-        if forced is None:
-            return super().generate_trace_id()
-        self._forced.trace_id = None
-        return forced
+UNSET = Status(StatusCode.UNSET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +106,65 @@ class _Episode:
     loaded: int | None
 
 
+class SpanSink:
+    """Finished spans, built from known times and handed to the span processors directly."""
+
+    def __init__(self, provider: TracerProvider, processors: Sequence[SpanProcessor]) -> None:
+        self._resource = provider.resource
+        self._scope = InstrumentationScope("dtctl")
+        self._processors = tuple(processors)
+        self._random = RandomIdGenerator()
+
+    def span_id(self) -> int:
+        return self._random.generate_span_id()
+
+    def trace_id(self) -> int:
+        return self._random.generate_trace_id()
+
+    def emit(
+        self,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        attributes: Mapping[str, Any],
+        times: tuple[int, int],
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        status: Status = UNSET,
+        events: Sequence[Event] = (),
+    ) -> None:
+        span = ReadableSpan(
+            name,
+            context,
+            parent,
+            self._resource,
+            attributes,
+            events,
+            (),
+            kind,
+            None,
+            status,
+            times[0],
+            times[1],
+            self._scope,
+        )
+        for processor in self._processors:
+            processor.on_end(span)
+
+
 class WorkerTracer(Observer):
-    def __init__(self, hub: TaskHub, provider: TracerProvider, ids: _Ids) -> None:
+    def __init__(self, hub: TaskHub, provider: TracerProvider, processors: Sequence[SpanProcessor]) -> None:
         self._hub = hub
         self._provider = provider
-        self._ids = ids
-        self._tracer = provider.get_tracer("dtctl")
+        self._spans = SpanSink(provider, processors)
         self._placements: OrderedDict[str, Placement] = OrderedDict()
         self._started: OrderedDict[tuple[str, str], int] = OrderedDict()  # execution -> start (us)
         self._timers: OrderedDict[tuple[str, int], int] = OrderedDict()  # (instance, task id) -> created
         self._contexts: OrderedDict[tuple[str, str], SpanContext] = OrderedDict()
         self._episodes: dict[str, _Episode] = {}
-        self._activity_parents: dict[int, trace.Span] = {}
+        self._entity_runs: dict[str, tuple[int, int]] = {}  # entity id -> its batch's (start, end) ns
+        self._activity_parents: dict[int, SpanContext] = {}
         self._lock = threading.Lock()
-        self._worker_id = ""
-
-    def attach(self, worker_id: str, slots: Any, limits: tuple[int, int]) -> None:
-        self._worker_id = worker_id
 
     # --- where spans go -----------------------------------------------------------------------------
 
@@ -177,9 +210,15 @@ class WorkerTracer(Observer):
         context = self.orchestration_context(instance_id, execution_id)
         return TraceParent(context.trace_id, context.span_id, context.trace_flags.sampled).header()
 
-    def _parent(self, instance_id: str, execution_id: str) -> Any:
-        span = trace.NonRecordingSpan(self.orchestration_context(instance_id, execution_id))
-        return trace.set_span_in_context(span)
+    def _child_of(self, parent: SpanContext) -> SpanContext:
+        return SpanContext(parent.trace_id, self._spans.span_id(), is_remote=False, trace_flags=SAMPLED)
+
+    def _new_root(self) -> SpanContext | None:
+        """A span of a trace of its own (no caller context), or None when the sampler drops it."""
+        trace_id = self._spans.trace_id()
+        if not self._samples(trace_id):
+            return None
+        return SpanContext(trace_id, self._spans.span_id(), is_remote=False, trace_flags=SAMPLED)
 
     # --- hooks ----------------------------------------------------------------------------------------
 
@@ -191,10 +230,7 @@ class WorkerTracer(Observer):
                     _remember(self._started, key, message.event.timestamp)
 
     def activities_leased(self, items: Sequence[ActivityWorkItem], now: int) -> None:
-        parents = {
-            i.id: trace.NonRecordingSpan(self.orchestration_context(i.instance_id, i.execution_id))
-            for i in items
-        }
+        parents = {i.id: self.orchestration_context(i.instance_id, i.execution_id) for i in items}
         with self._lock:
             self._activity_parents.update(parents)
 
@@ -208,26 +244,48 @@ class WorkerTracer(Observer):
     def run_activity(self, item: ActivityWorkItem, call: Callable[[], ActivityResult]) -> ActivityResult:
         with self._lock:
             parent = self._activity_parents.pop(item.id, None)
-        if parent is not None and not parent.get_span_context().trace_flags.sampled:
+        if parent is None:
+            context = self._new_root()
+        elif parent.trace_flags.sampled:
+            context = self._child_of(parent)
+        else:
+            context = None
+        if context is None:
             return call()  # a workflow the sampler dropped costs no span at all
-        context = trace.set_span_in_context(parent) if parent is not None else None
-        attributes = {**_ids(item.instance_id, item.name, item.execution_id), "dtctl.task_id": item.task_id}
-        attributes["dtctl.dequeue_count"] = item.dequeue_count
-        with self._tracer.start_as_current_span(
-            f"activity {item.name}",
-            context=context,
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        # The body's own spans nest under this one: current while it runs, exported once it ended.
+        token = context_api.attach(trace.set_span_in_context(trace.NonRecordingSpan(context)))
+        start = time.time_ns()
+        try:
             result = call()
-            if isinstance(result.event, TaskFailed):
-                span.set_attribute("dtctl.status", "failed")
-                span.set_status(Status(StatusCode.ERROR, result.event.failure.message))
-            else:
-                span.set_attribute("dtctl.status", "completed")
+        finally:
+            context_api.detach(token)
+        end = time.time_ns()
+        status = UNSET
+        attributes = {
+            "dtctl.instance_id": item.instance_id,
+            "dtctl.name": item.name,
+            "dtctl.execution_id": item.execution_id,
+            "dtctl.task_id": item.task_id,
+            "dtctl.dequeue_count": item.dequeue_count,
+            "dtctl.status": "completed",
+        }
+        if isinstance(result.event, TaskFailed):
+            attributes["dtctl.status"] = "failed"
+            status = Status(StatusCode.ERROR, result.event.failure.message)
+        name = f"activity {item.name}"
+        self._spans.emit(
+            name, context, parent, attributes, (start, end), kind=SpanKind.CONSUMER, status=status
+        )
         return result
+
+    def run_entity(self, item: EntityWorkItem, call: Callable[[], EntityBatch]) -> EntityBatch:
+        start = time.time_ns()
+        batch = call()
+        self._entity_runs[item.entity_id] = (start, time.time_ns())
+        for message in item.messages:  # the callers' placements: hub reads, if any, before the commit
+            if message.sender_instance_id and message.sender_execution_id:
+                self.orchestration_context(message.sender_instance_id, message.sender_execution_id)
+        return batch
 
     def committed(self, commit: Commit) -> None:
         end = time.time_ns()
@@ -235,12 +293,17 @@ class WorkerTracer(Observer):
             episode = self._episodes.pop(item.instance_id, None)
             if not outcome.committed or episode is None:
                 continue
-            if not self.placement(item.instance_id, item.execution_id).sampled:
+            context = self.orchestration_context(item.instance_id, item.execution_id)
+            if not context.trace_flags.sampled:
                 continue  # a workflow the sampler dropped costs no span at all
-            self._episode_span(item, decision, episode, end)
-            self._timer_spans(item, decision, end)
+            self._episode_span(item, decision, context, episode, end)
+            self._timer_spans(item, decision, context, end)
             if decision.status in TERMINAL_STATUSES or decision.status == CONTINUED_AS_NEW:
-                self._orchestration_span(item, decision, end)
+                self._orchestration_span(item, decision, context, end)
+        for batch, stored in zip(commit.batches, commit.stored, strict=False):
+            times = self._entity_runs.pop(batch.item.entity_id, None)
+            if stored and times is not None:
+                self._entity_spans(batch, times)
 
     def close(self) -> None:
         self._provider.shutdown()
@@ -248,22 +311,32 @@ class WorkerTracer(Observer):
     # --- spans emitted after a commit ----------------------------------------------------------------
 
     def _episode_span(
-        self, item: OrchestrationWorkItem, decision: Decision, episode: _Episode, end: int
+        self,
+        item: OrchestrationWorkItem,
+        decision: Decision,
+        parent: SpanContext,
+        episode: _Episode,
+        end: int,
     ) -> None:
-        attributes = {**_ids(item.instance_id, item.name, item.execution_id), "dtctl.status": decision.status}
-        attributes["dtctl.episode.cache"] = "warm" if episode.loaded is None else "cold"
-        span = self._tracer.start_span(
-            f"episode {item.name}",
-            context=self._parent(item.instance_id, item.execution_id),
-            attributes=attributes,
-            start_time=episode.start_ns,
-        )
-        for message in item.messages:
-            if isinstance(message.event, EventRaised):
-                span.add_event("event_raised", {"dtctl.event.name": message.event.name})
-        span.end(end_time=end)
+        times = (episode.start_ns, end)
+        attributes = {
+            "dtctl.instance_id": item.instance_id,
+            "dtctl.name": item.name,
+            "dtctl.execution_id": item.execution_id,
+            "dtctl.status": decision.status,
+            "dtctl.episode.cache": "warm" if episode.loaded is None else "cold",
+        }
+        events = [
+            Event("event_raised", {"dtctl.event.name": m.event.name}, times[0])
+            for m in item.messages
+            if isinstance(m.event, EventRaised)
+        ]
+        name = f"episode {item.name}"
+        self._spans.emit(name, self._child_of(parent), parent, attributes, times, events=events)
 
-    def _timer_spans(self, item: OrchestrationWorkItem, decision: Decision, end: int) -> None:
+    def _timer_spans(
+        self, item: OrchestrationWorkItem, decision: Decision, parent: SpanContext, end: int
+    ) -> None:
         for event in decision.new_history:
             if isinstance(event, TimerCreated):
                 _remember(self._timers, (item.instance_id, event.task_id), event.timestamp)
@@ -273,44 +346,65 @@ class WorkerTracer(Observer):
                 continue
             created = self._timers.pop((item.instance_id, fired.task_id), fired.fire_at)
             attributes = {
-                **_ids(item.instance_id, item.name, item.execution_id),
+                "dtctl.instance_id": item.instance_id,
+                "dtctl.name": item.name,
+                "dtctl.execution_id": item.execution_id,
                 "dtctl.task_id": fired.task_id,
+                "dtctl.timer.fire_at_us": fired.fire_at,
             }
-            attributes["dtctl.timer.fire_at_us"] = fired.fire_at
-            span = self._tracer.start_span(
-                "timer",
-                context=self._parent(item.instance_id, item.execution_id),
-                attributes=attributes,
-                start_time=created * 1000,
-            )
-            span.end(end_time=max(end, created * 1000))
+            times = (created * 1000, max(end, created * 1000))
+            self._spans.emit("timer", self._child_of(parent), parent, attributes, times)
 
-    def _orchestration_span(self, item: OrchestrationWorkItem, decision: Decision, end: int) -> None:
+    def _orchestration_span(
+        self, item: OrchestrationWorkItem, decision: Decision, context: SpanContext, end: int
+    ) -> None:
         placed = self.placement(item.instance_id, item.execution_id)
         started = self._started.pop((item.instance_id, item.execution_id), placed.created_at)
-        attributes = {**_ids(item.instance_id, item.name, item.execution_id), "dtctl.status": decision.status}
-        if placed.parent_span_id is None:
-            context = None
-            self._ids.force(placed.trace_id, orchestration_span_id(item.instance_id, item.execution_id))
-        else:
-            flags = SAMPLED if placed.sampled else NOT_SAMPLED
-            parent = SpanContext(placed.trace_id, placed.parent_span_id, is_remote=True, trace_flags=flags)
-            context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
-            self._ids.force(None, orchestration_span_id(item.instance_id, item.execution_id))
-        span = self._tracer.start_span(
-            f"orchestration {item.name}",
-            context=context,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            start_time=started * 1000,
-        )
+        attributes = {
+            "dtctl.instance_id": item.instance_id,
+            "dtctl.name": item.name,
+            "dtctl.execution_id": item.execution_id,
+            "dtctl.status": decision.status,
+        }
+        parent = None
+        if placed.parent_span_id is not None:
+            parent = SpanContext(placed.trace_id, placed.parent_span_id, is_remote=True, trace_flags=SAMPLED)
+        status = UNSET
         if decision.status == FAILED and decision.failure is not None:
-            span.set_status(Status(StatusCode.ERROR, decision.failure.message))
-        span.end(end_time=end)
+            status = Status(StatusCode.ERROR, decision.failure.message)
+        own = SpanContext(context.trace_id, context.span_id, is_remote=False, trace_flags=SAMPLED)
+        name = f"orchestration {item.name}"
+        times = (started * 1000, end)
+        self._spans.emit(name, own, parent, attributes, times, kind=SpanKind.SERVER, status=status)
 
-
-def _ids(instance_id: str, name: str, execution_id: str) -> dict[str, Any]:
-    return {"dtctl.instance_id": instance_id, "dtctl.name": name, "dtctl.execution_id": execution_id}
+    def _entity_spans(self, batch: EntityBatch, times: tuple[int, int]) -> None:
+        item = batch.item
+        done = operations(batch)
+        for operation in done:
+            message = operation.message
+            parent: SpanContext | None = None
+            if message.sender_instance_id and message.sender_execution_id:
+                parent = self.orchestration_context(message.sender_instance_id, message.sender_execution_id)
+                if not parent.trace_flags.sampled:
+                    continue
+            context = self._child_of(parent) if parent is not None else self._new_root()
+            if context is None:
+                continue
+            attributes: dict[str, Any] = {
+                "dtctl.instance_id": item.entity_id,
+                "dtctl.name": item.name,
+                "dtctl.entity.operation": message.operation or "",
+                "dtctl.entity.message": message.kind.value,
+                "dtctl.entity.batch_operations": len(done),
+                "dtctl.status": "completed" if operation.failure is None else "failed",
+            }
+            if message.sender_instance_id:
+                attributes["dtctl.entity.caller_instance_id"] = message.sender_instance_id
+            status = (
+                UNSET if operation.failure is None else Status(StatusCode.ERROR, operation.failure.message)
+            )
+            name = f"entity {item.name} {message.operation}"
+            self._spans.emit(name, context, parent, attributes, times, kind=SpanKind.CONSUMER, status=status)
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -377,9 +471,8 @@ def worker_tracer(hub: TaskHub) -> WorkerTracer | None:
     if not processors:
         return None
     resource = Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "dtctl-worker"})
-    ids = _Ids()
-    provider = TracerProvider(resource=resource, id_generator=ids)
+    provider = TracerProvider(resource=resource)
     for processor in processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    return WorkerTracer(hub, provider, ids)
+    return WorkerTracer(hub, provider, processors)

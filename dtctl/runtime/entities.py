@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from dtctl.core.app import App
 from dtctl.core.entity_exec import (
@@ -34,6 +35,7 @@ from dtctl.core.failure import FailureDetails
 from dtctl.faults import fault_point
 from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 from dtctl.hub.roles import EntityOperations
+from dtctl.observe.hooks import NOOP, Observer
 from dtctl.runtime.config import WorkerConfig
 
 log = logging.getLogger("dtctl.worker")
@@ -47,6 +49,8 @@ def _now_us() -> int:
 
 class EntityRunner:
     """Leases entities for one worker (inside its step's transaction) and runs their batches."""
+
+    observer: Observer = NOOP  # the worker's (dtctl.observe): it wraps each batch
 
     def __init__(self, app: App, hub: EntityOperations, worker_id: str, config: WorkerConfig) -> None:
         self._app = app
@@ -75,7 +79,8 @@ class EntityRunner:
         for item in items:
             progress(f"entity {item.entity_id!r}")
             try:
-                batches.append(self.run(item, lease_limit=lease_limit))
+                run = partial(self.run, item, lease_limit=lease_limit)
+                batches.append(self.observer.run_entity(item, run))
             except Exception:
                 log.exception("batch of entity %s failed; abandoning it", item.entity_id)
                 self._hub.abandon_entity(item)
@@ -85,6 +90,7 @@ class EntityRunner:
         """The batch to commit for ``item`` (raises only on a bug: the caller abandons the entity)."""
         poison = _first_operation(item) if item.dequeue_count > lease_limit else None
         if poison is not None:
+            self.observer.poisoned("entity", item.name, "lease_limit")
             return EntityBatch(item, _poisoned(item, poison, lease_limit))
         entity_id = EntityInstanceId(item.name, item.key)
         result = run_entity_batch(

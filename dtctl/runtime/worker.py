@@ -120,6 +120,7 @@ class Worker:
         self._activity_names = tuple(app.activities)
         self._entity_names = tuple(app.entities)  # lower-cased, as entity ids store them
         self._entities = EntityRunner(app, hub, self.worker_id, self.config)
+        self._entities.observer = observer
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
@@ -417,7 +418,8 @@ class Worker:
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
             entities = self._entities.lease() if lease_orchestrations else []
         seconds = time.perf_counter() - started
-        self._observe.committed(Commit(seconds, durable, episodes, outcomes, results, accepted))
+        commit = Commit(seconds, durable, episodes, outcomes, results, accepted, batches, stored)
+        self._observe.committed(commit)
         self._observe_leased(activities, orchestrations)
         for batch, ok in zip(batches, stored, strict=True):
             if not ok:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dtctl
+from dtctl import entities
 
 app = dtctl.App()
 orchestrations_only = dtctl.App()
@@ -86,3 +87,27 @@ def gated(ctx: dtctl.OrchestrationContext, gate: str):
     passed = yield ctx.call_activity(wait_for_gate, input=gate)
     after = yield ctx.call_activity(greet, input="after")
     return [passed, after]
+
+
+@app.entity
+def tally(ctx: entities.EntityContext, amount: int | None = None) -> int:
+    """Operations: ``add`` (returns the new total) and ``fail`` (always raises)."""
+    if ctx.operation == "fail":
+        raise ValueError("tally refuses")
+    total = ctx.get_state(int, 0) + (amount or 1)
+    ctx.set_state(total)
+    return total
+
+
+@app.orchestrator
+def tally_up(ctx: dtctl.OrchestrationContext, key: str):
+    """Two calls, one signal and one failing call on ``@tally@KEY``: [the total, whether fail failed]."""
+    entity = entities.EntityInstanceId("tally", key)
+    yield ctx.call_entity(entity, "add", 1)
+    ctx.signal_entity(entity, "add", 10)
+    try:
+        yield ctx.call_entity(entity, "fail")
+        refused = False
+    except dtctl.TaskFailedError:
+        refused = True
+    return [(yield ctx.call_entity(entity, "add", 100)), refused]

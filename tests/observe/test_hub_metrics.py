@@ -33,6 +33,8 @@ def test_hub_gauges_equal_top(tmp_path: Path) -> None:
             for n in range(3):
                 client.start_instance("nobody_runs_this", instance_id=f"orphan-{n}")
             client.start_instance("hello", start_at=datetime.now(UTC) + timedelta(hours=1))
+            for key in ("a", "b"):  # an entity no worker registers: its messages wait, ready
+                client.signal_entity(f"@ghost@{key}", "add", 1)
         text = wait_until(lambda: scrape(port), what="the exporter's /metrics")
         top = json_out(dtctl("top", "--once", "--json", hub=hub))
     finally:
@@ -71,6 +73,17 @@ def test_hub_gauges_equal_top(tmp_path: Path) -> None:
     assert total(found, "dtctl_hub_scale_live_work_items", kind="activity") == scale["live_activities"]
     unclaimable = sum(b["count"] for b in top["unclaimable_backlog"])
     assert total(found, "dtctl_hub_unclaimable_backlog") == unclaimable == 3
+    entities = top["entity_queue"]
+    for state, key in (
+        ("all", "entities"),
+        ("ready", "ready"),
+        ("leased", "leased"),
+        ("locked", "locked"),
+        ("orphaned_lock", "orphaned_locks"),
+    ):
+        assert total(found, "dtctl_hub_entities", state=state) == entities[key], state
+    assert entities["ready"] == 2 and entities["oldest_ready_at"] is not None
+    assert total(found, "dtctl_hub_entity_oldest_ready_seconds") > 0
     # The state the test built, so equality is not 0 == 0.
     assert queues["orchestration_inbox"]["waiting"] == 3 and queues["orchestration_inbox"]["later"] == 1
     assert queues["activity_queue"]["leased"] == 1

@@ -41,6 +41,7 @@ def _counted(found: Samples) -> bool:
         and total(found, "dtctl_work_items_failed_total", kind="orchestration", name="boom") == BOOMS
         and total(found, "dtctl_work_items_completed_total", kind="orchestration", name="flaky_once")
         >= FLAKIES
+        and total(found, "dtctl_entity_operations_total", message="signal") == 1
     )
 
 
@@ -52,6 +53,7 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
         ids = [client.start_instance("hello") for _ in range(HELLOS)]
         ids += [client.start_instance("flaky_once") for _ in range(FLAKIES)]
         ids += [client.start_instance("boom") for _ in range(BOOMS)]
+        ids.append(client.start_instance("tally_up", input="metrics"))  # entity series for the dashboard
     port, hub_port = free_ports(2), free_ports(1)
     worker = Dtctl(
         hub,
