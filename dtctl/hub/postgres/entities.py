@@ -9,12 +9,12 @@ workers committing overlapping sets never deadlock), fenced by the lease token.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.hub.entity_records import (
-    ENTITY_BATCH_LIMIT,
     EntityBatch,
     EntityCleanup,
     EntityHealth,
@@ -229,16 +229,7 @@ class PostgresEntities:
             now = self._now_in(conn)
             row = conn.execute(_HEALTH, (now, now, now)).fetchone()
             assert row is not None
-            return EntityHealth(
-                at=now,
-                entities=row[0],
-                ready=row[1],
-                leased=row[2],
-                locked=row[3],
-                orphaned_locks=row[4],
-                oldest_ready_at=row[5],
-                max_dequeue_count=row[6],
-            )
+            return shared.health_from_row(now, row)
 
         return self._read(work)
 
@@ -267,27 +258,24 @@ _HEALTH = entity_health_sql("false", "%s")
 
 
 def _lease(conn: Conn, params: dict[str, Any]) -> list[EntityWorkItem]:
-    heads = conn.execute(q.LEASE_ENTITIES, params).fetchall()
-    if not heads:
+    rows = conn.execute(q.LEASE_ENTITIES, params).fetchall()
+    if not rows:
         return []
-    heads.sort(key=lambda r: r[0])
-    limits = [None if r[4] is not None else (1 if r[7] > 1 else ENTITY_BATCH_LIMIT) for r in heads]
-    take = {"ids": [r[0] for r in heads], "limits": limits, "at": heads[0][10]}
-    messages: dict[str, list[EntityMessage]] = {r[0]: [] for r in heads}
-    for row in conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall():
-        messages[row[0]].append(shared.message_from_row(row[1:]))
-    return [
-        EntityWorkItem(
-            entity_id=r[0],
-            name=r[1],
-            key=r[2],
-            state=r[3],
-            lock=shared.lock_from_columns(r[4], r[5], r[6]),
-            lease_token=r[8],
-            lease_expires=r[9],
-            leased_at=r[10],
-            dequeue_count=r[7],
-            messages=tuple(messages[r[0]]),
-        )
-        for r in heads
-    ]
+    heads = sorted((_leased_head(row) for row in rows), key=lambda head: head.entity_id)
+    take = {
+        "ids": [head.entity_id for head in heads],
+        "limits": [None if (n := shared.batch_limit(head)) < 0 else n for head in heads],
+        "at": heads[0].leased_at,
+    }
+    messages: dict[str, list[EntityMessage]] = {head.entity_id: [] for head in heads}
+    for entity_id, *columns in conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall():
+        messages[entity_id].append(shared.message_from_row(columns))
+    return [replace(head, messages=tuple(messages[head.entity_id])) for head in heads]
+
+
+def _leased_head(row: Sequence[Any]) -> EntityWorkItem:
+    """A row of lease_entities: the entity's id, the columns leased_entity reads, its new lease."""
+    entity_id, name, key, state, lock_instance, lock_execution, lock_section, dequeue_count = row[:8]
+    token, expires, at = row[8:11]
+    columns = (name, key, state, lock_instance, lock_execution, lock_section, dequeue_count)
+    return shared.leased_entity(entity_id, columns, (), token=token, expires=expires, at=at)

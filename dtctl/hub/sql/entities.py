@@ -39,7 +39,7 @@ from dtctl.core.history import (
     EntityOperationFailed,
     HistoryEvent,
 )
-from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
+from dtctl.hub.entity_records import ENTITY_BATCH_LIMIT, EntityBatch, EntityHealth, EntityWorkItem
 from dtctl.hub.records import NewInstance
 from dtctl.hub.sql.dialect import Connection
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, event_row
@@ -92,6 +92,54 @@ def message_from_row(row: Sequence[Any]) -> EntityMessage:
         lock_set=tuple(json.loads(lock_set)) if lock_set else (),
         lock_position=row[9],
     )
+
+
+def health_from_row(at: int, row: Sequence[Any]) -> EntityHealth:
+    """The one row of the entity-health query (both backends select the same columns)."""
+    entities, ready, leased, locked, orphaned_locks, oldest_ready_at, max_dequeue_count = row[:7]
+    return EntityHealth(
+        at=at,
+        entities=entities,
+        ready=ready,
+        leased=leased,
+        locked=locked,
+        orphaned_locks=orphaned_locks,
+        oldest_ready_at=oldest_ready_at,
+        max_dequeue_count=max_dequeue_count,
+    )
+
+
+def leased_entity(
+    entity_id: str,
+    row: Sequence[Any],
+    messages: Sequence[EntityMessage],
+    *,
+    token: str,
+    expires: int,
+    at: int,
+) -> EntityWorkItem:
+    """A leased entity from its row: name, key, state, lock instance/execution/section, dequeue count."""
+    name, key, state, lock_instance, lock_execution, lock_section, dequeue_count = row[:7]
+    return EntityWorkItem(
+        entity_id=entity_id,
+        name=name,
+        key=key,
+        state=state,
+        lock=lock_from_columns(lock_instance, lock_execution, lock_section),
+        lease_token=token,
+        lease_expires=expires,
+        leased_at=at,
+        dequeue_count=int(dequeue_count),
+        messages=tuple(messages),
+    )
+
+
+def batch_limit(head: EntityWorkItem) -> int:
+    """How many messages a lease takes: all of a locked entity's (its holder's must not wait behind
+    a limit), one of a suspect's (re-leased after its worker died), else a batch; -1 means all."""
+    if head.lock is not None:
+        return -1
+    return 1 if head.dequeue_count > 1 else ENTITY_BATCH_LIMIT
 
 
 def lock_from_columns(

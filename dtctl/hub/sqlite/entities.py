@@ -12,12 +12,12 @@ import os
 import sqlite3
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
 from dtctl.core.entity_id import EntityInstanceId
 from dtctl.hub.entity_records import (
-    ENTITY_BATCH_LIMIT,
     EntityBatch,
     EntityCleanup,
     EntityHealth,
@@ -216,7 +216,7 @@ class SqliteEntities:
         now = self.now()
         with self._edge() as conn:
             row = conn.execute(_HEALTH, (now, now, now)).fetchone()
-        return _health(now, row)
+        return shared.health_from_row(now, row)
 
     def clean_entity_storage(
         self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
@@ -244,19 +244,6 @@ class SqliteEntities:
 _HEALTH = entity_health_sql("0", "?")
 
 
-def _health(now: int, row: Sequence[Any]) -> EntityHealth:
-    return EntityHealth(
-        at=now,
-        entities=row[0],
-        ready=row[1],
-        leased=row[2],
-        locked=row[3],
-        orphaned_locks=row[4],
-        oldest_ready_at=row[5],
-        max_dequeue_count=row[6],
-    )
-
-
 def _pick(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
     picked: dict[str, None] = {}
     cursor = conn.execute(q.PICK_ENTITIES, {"now": now, "names": names_json})
@@ -275,19 +262,6 @@ def _lease_one(
 ) -> EntityWorkItem:
     token = os.urandom(16).hex()
     row = conn.execute(q.LEASE_ENTITY, (owner, expires, token, now, entity_id)).fetchone()
-    lock = shared.lock_from_columns(row[3], row[4], row[5])
-    dequeue_count = int(row[6])
-    limit = -1 if lock is not None else (1 if dequeue_count > 1 else ENTITY_BATCH_LIMIT)
-    rows = conn.execute(q.TAKE_ENTITY_MESSAGES, (entity_id, now, limit)).fetchall()
-    return EntityWorkItem(
-        entity_id=entity_id,
-        name=row[0],
-        key=row[1],
-        state=row[2],
-        lock=lock,
-        lease_token=token,
-        lease_expires=expires,
-        leased_at=now,
-        dequeue_count=dequeue_count,
-        messages=tuple(shared.message_from_row(r) for r in rows),
-    )
+    head = shared.leased_entity(entity_id, row, (), token=token, expires=expires, at=now)
+    rows = conn.execute(q.TAKE_ENTITY_MESSAGES, (entity_id, now, shared.batch_limit(head))).fetchall()
+    return replace(head, messages=tuple(shared.message_from_row(r) for r in rows))
