@@ -72,7 +72,7 @@ SELECT e.instance_id
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
 WHERE e.visible_at <= :now
-  AND (i.lease_expires IS NULL OR i.lease_expires <= :now)
+  AND (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
@@ -84,7 +84,7 @@ ORDER BY e.visible_at
 SELECT e.visible_at
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
-WHERE (i.lease_expires IS NULL OR i.lease_expires <= :now)
+WHERE (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
@@ -154,6 +154,7 @@ DELETE FROM history WHERE instance_key = ? AND execution_no < ?
 INSERT INTO new_tasks (instance_id, execution_id, task_id, name, input, visible_at) VALUES (?, ?, ?, ?, ?, ?)
 
 -- lease_tasks --
+-- :now is the wall clock (visibility), :lease_now the lease clock (lease expiry, dtctl/hub/sqlite/clock.py).
 -- FIFO by id. ``+visible_at`` keeps the planner on the primary key: an index on visible_at would
 -- need a sort of every visible row to honour ORDER BY id.
 UPDATE new_tasks
@@ -162,7 +163,7 @@ SET lease_owner = :owner, lease_expires = :expires, lease_token = :token, dequeu
 WHERE id IN (
     SELECT id FROM new_tasks
     WHERE +visible_at <= :now
-      AND (lease_expires IS NULL OR lease_expires <= :now)
+      AND (lease_expires IS NULL OR lease_expires <= :lease_now)
       AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
     ORDER BY id
     LIMIT :limit
@@ -173,7 +174,7 @@ RETURNING id, instance_id, execution_id, task_id, name, input, lease_token, leas
 -- next_visible_task --
 -- When LEASE_TASKS will next find something: unleased tasks by visible time (new_tasks_by_visible).
 SELECT visible_at FROM new_tasks
-WHERE (lease_expires IS NULL OR lease_expires <= :now)
+WHERE (lease_expires IS NULL OR lease_expires <= :lease_now)
   AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
 ORDER BY visible_at
 LIMIT 1
@@ -205,11 +206,11 @@ SELECT
     (SELECT COUNT(*) FROM (
          SELECT instance_id FROM new_events WHERE visible_at <= :now
          UNION
-         SELECT instance_id FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now
+         SELECT instance_id FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now
      ) AS u JOIN instances AS i ON i.instance_id = u.instance_id
      WHERE i.status IN {live}),
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at <= :now),
-    (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now),
+    (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now),
     (SELECT COUNT(*) FROM (SELECT DISTINCT instance_id FROM new_events WHERE visible_at <= :now) AS v
      JOIN instances AS i ON i.instance_id = v.instance_id WHERE i.status IN {live}),
     (SELECT COUNT(*) FROM new_events WHERE visible_at > :now AND kind = 'timer_fired'),
