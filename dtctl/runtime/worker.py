@@ -19,6 +19,7 @@ does the latter for each process, so the hub URL stays out of `ps`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -31,16 +32,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
-from dtctl.errors import DtctlError, ExitCode, HubError
+from dtctl.errors import DtctlError, ExitCode, HubBusy, HubDiskFull, HubError
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
+    CheckpointResult,
     OrchestrationWorkItem,
     TaskHub,
     WakeSource,
@@ -77,6 +79,12 @@ BUSY_POLL = 0.002
 # After a wake-up the worker looks again at its wake source's trailing delays (a hint can come before
 # the commit is visible), then polls with backoff from BUSY_POLL * 2**HINTED_ROUNDS.
 HINTED_ROUNDS = 1
+# Hub faults that pass by themselves: a lock held past the busy timeout (or a stopped lock holder that
+# someone resumes), a lost or refused PostgreSQL connection, a full disk. A worker waits them out in
+# place, backing off from RIDE_OUT_FIRST to RIDE_OUT_MAX seconds between tries, instead of exiting.
+TRANSIENT_HUB_ERRORS = (HubBusy, HubDiskFull)
+RIDE_OUT_FIRST = 0.1
+RIDE_OUT_MAX = 5.0
 
 
 def _monotonic() -> float:
@@ -123,6 +131,7 @@ class Worker:
             else None
         )
         self._progress = progress or _no_progress
+        self._outage = 0  # transient hub errors in a row (0: the hub answers)
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -154,18 +163,8 @@ class Worker:
 
     def run(self) -> int:
         self._wake = self.hub.wake_source()
-        idle_rounds = 0
         try:
-            while not self._stopping.is_set():
-                self._housekeeping()
-                if self._step(follow_up=True):
-                    idle_rounds = 0
-                    continue
-                if self.config.burst and self._drained():
-                    break
-                idle_rounds += 1
-                if self._wait(idle_rounds):
-                    idle_rounds = min(idle_rounds, HINTED_ROUNDS)
+            self._loop()
             self._drain()
         finally:
             self._pool.shutdown()
@@ -179,6 +178,49 @@ class Worker:
                 self.activities_run,
             )
         return ExitCode.OK
+
+    def _loop(self) -> None:
+        idle_rounds = 0
+        while not self._stopping.is_set():
+            try:
+                self._housekeeping()
+                if self._step(follow_up=True):
+                    idle_rounds = 0
+                elif self.config.burst and self._drained():
+                    return
+                else:
+                    idle_rounds += 1
+                    if self._wait(idle_rounds):
+                        idle_rounds = min(idle_rounds, HINTED_ROUNDS)
+                self._hub_answers()
+            except TRANSIENT_HUB_ERRORS as exc:
+                self._ride_out(exc)
+
+    # --- transient hub faults ----------------------------------------------------------------------------
+
+    def _ride_out(self, exc: HubError) -> None:
+        """Wait before trying the hub again, still beating: the watchdog and the supervisor must see a
+        worker that waits for its hub, not one that hangs. Leases are kept (renewed when the hub
+        answers again; a lease that expired meanwhile is refused at commit, as always)."""
+        self._outage += 1
+        pause = min(RIDE_OUT_MAX, RIDE_OUT_FIRST * 2 ** (self._outage - 1))
+        if self._outage == 1 or self._outage % 20 == 0:
+            log.warning("hub unavailable (%s); waiting for it (try %d)", exc.message, self._outage)
+        deadline = _monotonic() + pause
+        while (left := deadline - _monotonic()) > 0:
+            self._progress(None)
+            self._wake.wait(min(left, 0.25))
+            self._wake.clear()
+
+    def _hub_answers(self) -> None:
+        if self._outage:
+            log.warning("hub answers again after %d tries; carrying on", self._outage)
+            self._outage = 0
+
+    def _keep_leases(self) -> None:
+        """Between tries of a commit: renew leases and heartbeat if the hub lets us."""
+        with contextlib.suppress(*TRANSIENT_HUB_ERRORS):  # the next try of the commit waits again
+            self._housekeeping()
 
     def step(self) -> bool:
         """One round of work (at most two transactions); True when anything was done."""
@@ -345,11 +387,9 @@ class Worker:
             return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        with self._batch(durable=bool(episodes or results)):
-            outcomes = self.hub.checkpoint(episodes) if episodes else []
-            accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if lease_activities else []
-            orchestrations = self._lease_orchestrations() if lease_orchestrations else []
+        outcomes, accepted, activities, orchestrations = self._transact(
+            episodes, results, lease_activities=lease_activities, lease_orchestrations=lease_orchestrations
+        )
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
@@ -357,6 +397,33 @@ class Worker:
         self._settle_results(results, accepted)
         self._start_activities(activities)
         return _Committed(results, activities, orchestrations)
+
+    def _transact(
+        self,
+        episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        results: list[ActivityResult],
+        *,
+        lease_activities: bool,
+        lease_orchestrations: bool,
+    ) -> _Transacted:
+        """The commit's one transaction. Decided episodes and finished results are not dropped on a
+        transient hub fault: nothing of the failed try was kept, so the same transaction is tried
+        again in place until the hub takes it (a lease that expired meanwhile is refused, as always)."""
+        while True:
+            leasing = not self._stopping.is_set()
+            try:
+                with self._batch(durable=bool(episodes or results)):
+                    outcomes = self.hub.checkpoint(episodes) if episodes else []
+                    accepted = self.hub.complete_activities(results) if results else []
+                    activities = self._lease_activities() if lease_activities and leasing else []
+                    orchestrations = self._lease_orchestrations() if lease_orchestrations and leasing else []
+                self._hub_answers()
+                return _Transacted(outcomes, accepted, activities, orchestrations)
+            except TRANSIENT_HUB_ERRORS as exc:
+                if not (episodes or results):
+                    raise  # it only leased: nothing to keep; the loop waits
+                self._ride_out(exc)
+                self._keep_leases()
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
@@ -369,7 +436,10 @@ class Worker:
             # back; the dequeue count turns a repeating failure into a poison failure.
             log.exception("episode of %s failed; abandoning the work item", item.instance_id)
             self._episodes.forget(item.instance_id)
-            self.hub.abandon_orchestration(item)
+            try:
+                self.hub.abandon_orchestration(item)
+            except TRANSIENT_HUB_ERRORS as exc:
+                log.warning("could not give %s back (%s); its lease expires", item.instance_id, exc.message)
             return None
 
     # --- suspects, run in isolation ----------------------------------------------------------------------
@@ -439,24 +509,29 @@ class Worker:
     # --- housekeeping ------------------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
+        """Renew leases and heartbeat when due; after a transient hub error, again at the next call."""
         self._progress(None)
         now = _monotonic()
         if now >= self._next_renewal:
+            self._renew_leases()
             self._next_renewal = now + self.config.lease_seconds / 3
-            inflight = self._pool.inflight()
-            episodes: list[OrchestrationWorkItem] = []
-            if self._isolator is not None:  # the children run under this worker's leases
-                inflight += self._isolator.activities()
-                episodes = self._isolator.orchestrations()
-            if inflight or episodes:
-                lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
-                for task_id in lost:
-                    log.warning("lease of activity task %s was lost; its result will be refused", task_id)
-                for instance_id in lost_instances:
-                    log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
         if now >= self._next_heartbeat:
-            self._next_heartbeat = now + self.config.heartbeat_seconds
             self.hub.heartbeat(self.info())
+            self._next_heartbeat = now + self.config.heartbeat_seconds
+
+    def _renew_leases(self) -> None:
+        inflight = self._pool.inflight()
+        episodes: list[OrchestrationWorkItem] = []
+        if self._isolator is not None:  # the children run under this worker's leases
+            inflight += self._isolator.activities()
+            episodes = self._isolator.orchestrations()
+        if not (inflight or episodes):
+            return
+        lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
+        for task_id in lost:
+            log.warning("lease of activity task %s was lost; its result will be refused", task_id)
+        for instance_id in lost_instances:
+            log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
 
     def info(self) -> WorkerInfo:
         inflight = len(self._pool.inflight())
@@ -484,10 +559,24 @@ class Worker:
         if self._isolator is not None:
             self._isolator.stop()  # what is still running in isolation is given back with the rest
         self._commit(self._settle_isolated(), lease_activities=False)
-        released = self.hub.release_leases(self.worker_id)
+        while True:  # through a transient fault until it works or the watchdog's grace is over
+            try:
+                released = self.hub.release_leases(self.worker_id)
+                self.hub.remove_worker(self.worker_id)
+                break
+            except TRANSIENT_HUB_ERRORS as exc:
+                self._ride_out(exc)
         if released:
             log.info("released %d leases", released)
-        self.hub.remove_worker(self.worker_id)
+
+
+class _Transacted(NamedTuple):
+    """What the commit's transaction answered."""
+
+    outcomes: list[CheckpointResult]
+    accepted: list[bool]
+    activities: list[ActivityWorkItem]
+    orchestrations: list[OrchestrationWorkItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,15 +630,25 @@ def main(argv: list[str] | None = None) -> int:
         give_up=lambda: _give_leases_back(config, holder[0].worker_id),
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
-    worker = Worker(config, app, hub, progress=watchdog.beat)
+    try:
+        worker = Worker(config, app, hub, progress=watchdog.beat)
+    except DtctlError as exc:
+        hub.close()
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     holder.append(worker)
     _install_signal_handlers(worker, watchdog)
     watchdog.start()
     try:
         return worker.run()
-    except HubError as exc:
+    except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        _give_back_on_exit(config, worker.worker_id)
         return exc.exit_code
+    except Exception:
+        log.exception("worker %s failed; giving its leases back", worker.worker_id)
+        _give_back_on_exit(config, worker.worker_id)
+        return ExitCode.INTERNAL
     finally:
         watchdog.close()
         hub.close()
@@ -564,6 +663,14 @@ def _give_leases_back(config: WorkerConfig, worker_id: str) -> None:
         log.error("released %d leases", released)
     finally:
         hub.close()
+
+
+def _give_back_on_exit(config: WorkerConfig, worker_id: str) -> None:
+    """An exit the worker controls gives its leases back, so its work need not wait out the lease."""
+    try:
+        _give_leases_back(config, worker_id)
+    except DtctlError as exc:
+        log.warning("could not give the leases back (%s); they expire on their own", exc.message)
 
 
 def _exit_now(code: int) -> None:
