@@ -217,9 +217,12 @@ class Worker:
             log.warning("hub answers again after %d tries; carrying on", self._outage)
             self._outage = 0
 
-    def _keep_leases(self) -> None:
-        """Between tries of a commit: renew leases and heartbeat if the hub lets us."""
-        with contextlib.suppress(*TRANSIENT_HUB_ERRORS):  # the next try of the commit waits again
+    def _keep_leases(self, results: list[ActivityResult]) -> None:
+        """Between tries of a commit: renew leases (those of results in hand too) and heartbeat, if the
+        hub lets us; the next try of the commit waits again if not."""
+        with contextlib.suppress(*TRANSIENT_HUB_ERRORS):
+            if results:
+                self.hub.renew_leases([], [r.item for r in results], self.config.lease_seconds)
             self._housekeeping()
 
     def step(self) -> bool:
@@ -408,7 +411,10 @@ class Worker:
     ) -> _Transacted:
         """The commit's one transaction. Decided episodes and finished results are not dropped on a
         transient hub fault: nothing of the failed try was kept, so the same transaction is tried
-        again in place until the hub takes it (a lease that expired meanwhile is refused, as always)."""
+        again in place until the hub takes it (a lease that expired meanwhile is refused, as always).
+        Results that finish meanwhile join it (``results`` grows), and the leases of every result in
+        hand are renewed between tries: otherwise the try that finally succeeds could lease those very
+        tasks again, their leases having run out while their results waited."""
         while True:
             leasing = not self._stopping.is_set()
             try:
@@ -423,7 +429,8 @@ class Worker:
                 if not (episodes or results):
                     raise  # it only leased: nothing to keep; the loop waits
                 self._ride_out(exc)
-                self._keep_leases()
+                results.extend(self._take_results())
+                self._keep_leases(results)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
