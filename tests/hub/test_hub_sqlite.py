@@ -263,7 +263,7 @@ def test_integrity_after_a_workload(sqlite_hub: SqliteTaskHub, path: Path) -> No
 )
 def test_hot_queries_use_their_indexes(sqlite_hub: SqliteTaskHub, statement: str, expected: str) -> None:
     names = {"now": 0, "names": None, "owner": "w", "expires": 0, "token": "t", "limit": 1}
-    names |= {"instance_id": "a", "execution_id": "e", "lease_now": 0}
+    names |= {"instance_id": "a", "execution_id": "e", "lease_now": 0, "visible_by": 0}
     params: object = names if ":" in statement else (None,) * statement.count("?")
     plan = " | ".join(r[3] for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {statement}", params))
     assert expected in plan

@@ -88,6 +88,8 @@ VISIBLE_MEMO_US = 100_000  # how long next_visible_at may repeat an answer while
 ABANDON_BACKOFF_US = 1_000_000  # an abandoned activity waits this long per attempt so far (capped)
 MAX_ABANDON_BACKOFF_US = 30_000_000
 _IF_EXISTS = ("fail", "skip", "replace")
+# The wall clock behind the lease clock by more than this: it was stepped back (NTP slews far less).
+STEPPED_BACK_US = 1_000_000
 SPACE_CHECK_EVERY_S = 1.0  # how often a writing hub object looks at the free space (statvfs)
 
 
@@ -299,6 +301,11 @@ class SqliteTaskHub(SqliteInspector):
         """Add to a stored lease or heartbeat time to express it in wall-clock terms (µs)."""
         return self.now() - self.lease_now()
 
+    def _visibility(self, now: int) -> dict[str, int]:
+        """The parameters of the visibility rule (queries.sql, pick_instances) at wall time ``now``."""
+        lease_now = self.lease_now()
+        return {"now": now, "lease_now": lease_now, "visible_by": max(now, lease_now)}
+
     @property
     def read_only(self) -> str | None:
         """Why this hub object cannot write (None: it can)."""
@@ -450,7 +457,8 @@ class SqliteTaskHub(SqliteInspector):
         )
         fresh: list[MessageRow] = []
         stale: list[tuple[int, str]] = []
-        for message in map(MessageRow.from_row, conn.execute(q.TAKE_MESSAGES, (instance_id, now)).fetchall()):
+        taken = conn.execute(q.TAKE_MESSAGES, {"instance_id": instance_id, **self._visibility(now)})
+        for message in map(MessageRow.from_row, taken.fetchall()):
             if message.is_for(leased.execution_id):
                 fresh.append(message)
             else:
@@ -507,9 +515,8 @@ class SqliteTaskHub(SqliteInspector):
             "limit": limit,
         }
         with self._write(durable=False) as conn:
-            params["now"] = self.now()
-            params["lease_now"] = lease_now = self.lease_now()
-            params["expires"] = lease_now + int(lease_seconds * 1_000_000)
+            params |= self._visibility(self.now())
+            params["expires"] = params["lease_now"] + int(lease_seconds * 1_000_000)
             rows = conn.execute(q.LEASE_TASKS, params).fetchall()
         return sorted((activity_from_row(r) for r in rows), key=lambda a: a.id)
 
@@ -541,6 +548,10 @@ class SqliteTaskHub(SqliteInspector):
         with self._edge() as conn:
             version = first_from_row(conn.execute("PRAGMA data_version").fetchone())
             now, lease_now = self.now(), self.lease_now()
+            if lease_now - now > STEPPED_BACK_US:
+                # The wall clock stepped back: work stamped before the step is visible by the lease
+                # clock, which these reads do not judge by. Say "look now"; the lease sorts it out.
+                return now
             memo = self._visible_memo
             if memo is not None and memo.answers(key, version, now):
                 return memo.answer
@@ -627,7 +638,9 @@ def _pick_instances(
 ) -> list[str]:
     """Up to ``limit`` leasable instances, oldest visible event first; stops reading once it has them."""
     picked: dict[str, None] = {}
-    cursor = conn.execute(q.PICK_INSTANCES, {"now": now, "lease_now": lease_now, "names": names_json})
+    visible_by = max(now, lease_now)
+    params = {"now": now, "lease_now": lease_now, "visible_by": visible_by, "names": names_json}
+    cursor = conn.execute(q.PICK_INSTANCES, params)
     try:
         for (instance_id,) in cursor:
             picked[instance_id] = None

@@ -64,6 +64,9 @@ WHERE instance_id = :instance_id AND execution_id = :execution_id AND status IN 
 SELECT 1 FROM new_events WHERE instance_id = ? AND kind = 'execution_terminated' LIMIT 1
 
 -- pick_instances --
+-- Visibility: a durable timer is due by the wall clock (:now) only; every other message once either
+-- clock reaches it (:visible_by is the later of :now and :lease_now), so a wall clock stepped back does
+-- not hide work that was ready before the step (dtctl/hub/sqlite/clock.py).
 -- Oldest visible events first (covering index), joined to leasable instances. Stale events (tagged
 -- with another execution) never make an instance leasable. The caller reads rows until it has
 -- ``limit`` distinct instances, so the scan stops early. CROSS JOIN and ``+i.status`` pin the plan
@@ -71,7 +74,8 @@ SELECT 1 FROM new_events WHERE instance_id = ? AND kind = 'execution_terminated'
 SELECT e.instance_id
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
-WHERE e.visible_at <= :now
+WHERE e.visible_at <= :visible_by
+  AND (e.visible_at <= :now OR e.kind <> 'timer_fired')
   AND (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
@@ -97,8 +101,10 @@ WHERE instance_id = ?
 RETURNING execution_id, name, status, history_length
 
 -- take_messages --
+-- The messages PICK_INSTANCES counts as visible (its visibility rule).
 UPDATE new_events SET dequeue_count = dequeue_count + 1
-WHERE instance_id = ? AND visible_at <= ?
+WHERE instance_id = :instance_id AND visible_at <= :visible_by
+  AND (visible_at <= :now OR kind <> 'timer_fired')
 RETURNING id, execution_id, kind, payload, dequeue_count
 
 -- delete_message --
@@ -162,7 +168,7 @@ SET lease_owner = :owner, lease_expires = :expires, lease_token = :token, dequeu
     leased_at = :now
 WHERE id IN (
     SELECT id FROM new_tasks
-    WHERE +visible_at <= :now
+    WHERE +visible_at <= :visible_by
       AND (lease_expires IS NULL OR lease_expires <= :lease_now)
       AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
     ORDER BY id

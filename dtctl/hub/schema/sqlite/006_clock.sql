@@ -9,3 +9,9 @@ CREATE TABLE clock_anchors (
     offset_us   INTEGER NOT NULL,          -- lease clock = CLOCK_BOOTTIME (µs) + offset_us
     anchored_at INTEGER NOT NULL           -- the wall clock when this boot's anchor was written
 );
+
+-- Visibility after a wall clock stepped back: a message that is not a durable timer is visible once
+-- either clock reaches it (queries.sql, pick_instances), so leasing reads each message's kind; kind
+-- joins the covering index that leasing scans.
+DROP INDEX new_events_by_visible;
+CREATE INDEX new_events_by_visible ON new_events (visible_at, instance_id, execution_id, kind);
