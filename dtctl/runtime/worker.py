@@ -624,12 +624,6 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     # "-": the config comes on stdin, so a hub URL with a password never shows in `ps`.
     config = WorkerConfig.from_json(sys.stdin.read() if args[0] == "-" else args[0])
-    try:
-        app = load_app(config.app)
-        hub = open_hub(config.hub, synchronous=config.synchronous)
-    except DtctlError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
     holder: list[Worker] = []
     watchdog = Watchdog(
         stall_timeout=config.stall_timeout,
@@ -638,12 +632,37 @@ def main(argv: list[str] | None = None) -> int:
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
     try:
-        worker = Worker(config, app, hub, progress=watchdog.beat)
+        app = load_app(config.app)
+        hub = _open_hub_patiently(config, watchdog.beat)
+    except DtctlError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        holder.append(Worker(config, app, hub, progress=watchdog.beat))
     except DtctlError as exc:
         hub.close()
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    holder.append(worker)
+    return _serve(config, holder[0], watchdog, hub)
+
+
+def _open_hub_patiently(config: WorkerConfig, beat: Callable[[str | None], None]) -> TaskHub:
+    """Open the hub, waiting out a transient fault (a server restarting, a lock held, a full disk)."""
+    tries = 0
+    while True:
+        try:
+            return open_hub(config.hub, synchronous=config.synchronous)
+        except TRANSIENT_HUB_ERRORS as exc:
+            tries += 1
+            if tries == 1:
+                log.warning("hub unavailable at start (%s); waiting for it", exc.message)
+            deadline = _monotonic() + min(RIDE_OUT_MAX, RIDE_OUT_FIRST * 2 ** (tries - 1))
+            while _monotonic() < deadline:
+                beat(None)  # the supervisor must see a worker that waits, not one that hangs
+                time.sleep(0.25)
+
+
+def _serve(config: WorkerConfig, worker: Worker, watchdog: Watchdog, hub: TaskHub) -> int:
     _install_signal_handlers(worker, watchdog)
     watchdog.start()
     try:
