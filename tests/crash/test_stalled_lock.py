@@ -62,6 +62,8 @@ def test_stopped_lock_holder_is_named_and_workers_wait_for_it(hub_path: Path, tm
         assert f"pid {holder.pid}" in lock["message"] and "stopped" in lock["message"], lock
         assert f"kill -CONT {holder.pid}" in lock["hint"]
         assert doctor.returncode == 8
+        top = json.loads(dtctl("top", "--once", "--json", hub=hub_path).stdout)
+        assert f"pid {holder.pid}" in top["write_lock_stalled"] and "stopped" in top["write_lock_stalled"]
 
         write = dtctl("start-instance", "chain", "--input", "1", "--id", "during", hub=hub_path)
         assert write.returncode == 6, write.stderr
