@@ -55,6 +55,7 @@ def _moved(hub_path: Path, target: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(max(300, 6 * KILLS))  # about a second per kill; the default 300 s bounds 30
 def test_random_sigkill_soak_loses_nothing(tmp_path: Path) -> None:
     hub_path = tmp_path / "hub.db"
     open_hub(str(hub_path), create=True).close()

@@ -229,8 +229,9 @@ class SqliteTaskHub(SqliteInspector):
                 self._low_space = low
         if self._after_full:
             # Copies the log into the database and truncates it: the space the log held comes back.
-            busy = first_from_row(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
-            self._after_full = bool(busy)
+            # Tried once per full disk (a reader may keep it from truncating; it waits for readers).
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._after_full = False
         try:
             yield
         except sqlite3.Error as exc:
