@@ -18,7 +18,9 @@ import signal
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +143,7 @@ def _state_of(hub_path: Path, pid: int) -> str | None:
     return next((w["state"] for w in shown if w["pid"] == pid), None)
 
 
-def _holds_for(condition_ok: callable, seconds: float) -> None:  # type: ignore[valid-type]
+def _holds_for(condition_ok: Callable[[], bool], seconds: float) -> None:
     """``condition_ok`` stays true for ``seconds`` (a bounded observation, polled)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -155,7 +157,7 @@ def test_forward_step_reruns_nothing(
     hub_path, gate, runs = tmp_path / "hub.db", tmp_path / "gate", tmp_path / "runs"
     ids = _start(hub_path, gate, 20)
     monkeypatch.setenv("DTCTL_TEST_RUNS", str(runs))
-    settings = {"lease_seconds": LEASE, "heartbeat_seconds": 0.5, "max_activities": 20}
+    settings: dict[str, Any] = {"lease_seconds": LEASE, "heartbeat_seconds": 0.5, "max_activities": 20}
     workers = [WorkerProcess(hub_path, APP, tmp_path / "logs", **settings) for _ in range(2)]
     try:
         wait_until(lambda: len(_runs(runs)) >= 20, what="20 activities in flight")
@@ -180,7 +182,7 @@ def test_backward_step_then_crash_leaves_nothing_stuck(
     hub_path, gate, runs = tmp_path / "hub.db", tmp_path / "gate", tmp_path / "runs"
     ids = _start(hub_path, gate, 10)
     monkeypatch.setenv("DTCTL_TEST_RUNS", str(runs))
-    settings = {"lease_seconds": LEASE, "heartbeat_seconds": 0.5}
+    settings: dict[str, Any] = {"lease_seconds": LEASE, "heartbeat_seconds": 0.5}
     crashed = WorkerProcess(hub_path, APP, tmp_path / "logs", **settings)
     wait_until(lambda: len(_runs(runs)) >= 10, what="10 activities in flight")
     crashed.signal(signal.SIGSTOP)  # it renews nothing after the step

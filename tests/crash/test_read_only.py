@@ -22,6 +22,7 @@ from dtctl.hub import open_hub
 from tests.helpers import WorkerProcess, dtctl, wait_until
 
 APP = "tests/apps/gated.py:app"
+View = Callable[[Path, Path], Path]
 
 
 def _mount(*args: str) -> None:
@@ -31,7 +32,7 @@ def _mount(*args: str) -> None:
 
 
 @pytest.fixture
-def read_only_view() -> Iterator[Callable[[Path, Path], Path]]:
+def read_only_view() -> Iterator[View]:
     """``view(source, target)``: ``target`` becomes a read-only view of ``source`` (a directory or file)."""
     mounted: list[Path] = []
 
@@ -63,7 +64,7 @@ def _client(hub_path: Path) -> TaskHubClient:
     return TaskHubClient(str(hub_path))
 
 
-def test_read_only_mount_reads_work_and_writes_exit_10(tmp_path: Path, read_only_view) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_mount_reads_work_and_writes_exit_10(tmp_path: Path, read_only_view: View) -> None:
     source = tmp_path / "rw"
     source.mkdir()
     _finished_hub(source, tmp_path)
@@ -93,7 +94,7 @@ def test_read_only_mount_reads_work_and_writes_exit_10(tmp_path: Path, read_only
     assert time.monotonic() - started < 30  # stopped, not restarted again and again
 
 
-def test_read_only_view_of_a_hub_being_written(tmp_path: Path, read_only_view) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_view_of_a_hub_being_written(tmp_path: Path, read_only_view: View) -> None:
     source = tmp_path / "rw"
     source.mkdir()
     hub_rw = source / "hub.db"
@@ -114,7 +115,7 @@ def test_read_only_view_of_a_hub_being_written(tmp_path: Path, read_only_view) -
         worker.stop()
 
 
-def test_read_only_hub_file_stops_the_worker(tmp_path: Path, read_only_view) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_hub_file_stops_the_worker(tmp_path: Path, read_only_view: View) -> None:
     hub = _finished_hub(tmp_path, tmp_path)
     with TaskHubClient(str(hub)) as client:
         client.start_instance("chain", input=1, instance_id="waiting")

@@ -17,6 +17,7 @@ import os
 import random
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from tests.helpers import WorkerProcess, all_terminal, check_invariants, wait_un
 
 APP = "tests/apps/gated.py:app"
 KILLS = int(os.environ.get("DTCTL_SOAK_KILLS", "30"))
-ONE_AT_A_TIME = {"max_orchestrations": 1, "max_activities": 2}
+ONE_AT_A_TIME: dict[str, Any] = {"max_orchestrations": 1, "max_activities": 2}
 
 
 def _workload(client: TaskHubClient, kills: int) -> dict[str, int]:
