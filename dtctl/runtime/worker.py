@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
-from dtctl.errors import DtctlError, ExitCode, HubBusy, HubDiskFull, HubError
+from dtctl.errors import DtctlError, ExitCode
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
 from dtctl.hub.base import (
@@ -68,6 +68,7 @@ from dtctl.runtime.isolation import (
     runaway_poison_message,
 )
 from dtctl.runtime.loader import load_app
+from dtctl.runtime.patience import TRANSIENT_HUB_ERRORS, Outage, open_hub_patiently
 from dtctl.runtime.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -79,12 +80,6 @@ BUSY_POLL = 0.002
 # After a wake-up the worker looks again at its wake source's trailing delays (a hint can come before
 # the commit is visible), then polls with backoff from BUSY_POLL * 2**HINTED_ROUNDS.
 HINTED_ROUNDS = 1
-# Hub faults that pass by themselves: a lock held past the busy timeout (or a stopped lock holder that
-# someone resumes), a lost or refused PostgreSQL connection, a full disk. A worker waits them out in
-# place, backing off from RIDE_OUT_FIRST to RIDE_OUT_MAX seconds between tries, instead of exiting.
-TRANSIENT_HUB_ERRORS = (HubBusy, HubDiskFull)
-RIDE_OUT_FIRST = 0.1
-RIDE_OUT_MAX = 5.0
 
 
 def _monotonic() -> float:
@@ -131,7 +126,7 @@ class Worker:
             else None
         )
         self._progress = progress or _no_progress
-        self._outage = 0  # transient hub errors in a row (0: the hub answers)
+        self._outage = Outage(self._progress, self._pause)  # transient hub faults: waited out in place
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -192,30 +187,15 @@ class Worker:
                     idle_rounds += 1
                     if self._wait(idle_rounds):
                         idle_rounds = min(idle_rounds, HINTED_ROUNDS)
-                self._hub_answers()
+                self._outage.over()
             except TRANSIENT_HUB_ERRORS as exc:
-                self._ride_out(exc)
+                self._outage.ride_out(exc)
 
-    # --- transient hub faults ----------------------------------------------------------------------------
+    # --- transient hub faults (``patience``): leases are kept, renewed when the hub answers again ------
 
-    def _ride_out(self, exc: HubError) -> None:
-        """Wait before trying the hub again, still beating: the watchdog and the supervisor must see a
-        worker that waits for its hub, not one that hangs. Leases are kept (renewed when the hub
-        answers again; a lease that expired meanwhile is refused at commit, as always)."""
-        self._outage += 1
-        pause = min(RIDE_OUT_MAX, RIDE_OUT_FIRST * 2 ** (self._outage - 1))
-        if self._outage == 1 or self._outage % 20 == 0:
-            log.warning("hub unavailable (%s); waiting for it (try %d)", exc.message, self._outage)
-        deadline = _monotonic() + pause
-        while (left := deadline - _monotonic()) > 0:
-            self._progress(None)
-            self._wake.wait(min(left, 0.25))
-            self._wake.clear()
-
-    def _hub_answers(self) -> None:
-        if self._outage:
-            log.warning("hub answers again after %d tries; carrying on", self._outage)
-            self._outage = 0
+    def _pause(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def _keep_leases(self, results: list[ActivityResult]) -> None:
         """Between tries of a commit: renew leases (those of results in hand too) and heartbeat, if the
@@ -423,12 +403,12 @@ class Worker:
                     accepted = self.hub.complete_activities(results) if results else []
                     activities = self._lease_activities() if lease_activities and leasing else []
                     orchestrations = self._lease_orchestrations() if lease_orchestrations and leasing else []
-                self._hub_answers()
+                self._outage.over()
                 return _Transacted(outcomes, accepted, activities, orchestrations)
             except TRANSIENT_HUB_ERRORS as exc:
                 if not (episodes or results):
                     raise  # it only leased: nothing to keep; the loop waits
-                self._ride_out(exc)
+                self._outage.ride_out(exc)
                 results.extend(self._take_results())
                 self._keep_leases(results)
 
@@ -572,7 +552,7 @@ class Worker:
                 self.hub.remove_worker(self.worker_id)
                 break
             except TRANSIENT_HUB_ERRORS as exc:
-                self._ride_out(exc)
+                self._outage.ride_out(exc)
         if released:
             log.info("released %d leases", released)
 
@@ -633,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         app = load_app(config.app)
-        hub = _open_hub_patiently(config, watchdog.beat)
+        hub = open_hub_patiently(config, watchdog.beat)
     except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -644,22 +624,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     return _serve(config, holder[0], watchdog, hub)
-
-
-def _open_hub_patiently(config: WorkerConfig, beat: Callable[[str | None], None]) -> TaskHub:
-    """Open the hub, waiting out a transient fault (a server restarting, a lock held, a full disk)."""
-    tries = 0
-    while True:
-        try:
-            return open_hub(config.hub, synchronous=config.synchronous)
-        except TRANSIENT_HUB_ERRORS as exc:
-            tries += 1
-            if tries == 1:
-                log.warning("hub unavailable at start (%s); waiting for it", exc.message)
-            deadline = _monotonic() + min(RIDE_OUT_MAX, RIDE_OUT_FIRST * 2 ** (tries - 1))
-            while _monotonic() < deadline:
-                beat(None)  # the supervisor must see a worker that waits, not one that hangs
-                time.sleep(0.25)
 
 
 def _serve(config: WorkerConfig, worker: Worker, watchdog: Watchdog, hub: TaskHub) -> int:
