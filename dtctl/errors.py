@@ -18,6 +18,8 @@ class ExitCode:
     TIMEOUT = 6
     SCHEMA_MISMATCH = 7
     HUB_UNSAFE = 8
+    DISK_FULL = 9
+    READ_ONLY = 10
 
 
 class DtctlError(Exception):
@@ -114,6 +116,23 @@ class HubBusy(HubError):
         "retry; if it keeps happening, a process is holding the hub's write lock "
         "(a stopped or debugged worker, a long purge): `dtctl doctor` and `dtctl workers` show it"
     )
+
+
+class HubDiskFull(HubError):
+    """The hub's disk (or the PostgreSQL server's) is full: nothing of the failed write was kept."""
+
+    exit_code = ExitCode.DISK_FULL
+    hint = (
+        "free some space on the hub's file system (about 1 MB lets the hub recover); "
+        "workers wait and carry on by themselves; `dtctl doctor` shows the free space"
+    )
+
+
+class HubReadOnly(HubError):
+    """The hub can be read but never written from here (read-only mount or file, no -wal/-shm)."""
+
+    exit_code = ExitCode.READ_ONLY
+    hint = "reading commands work; run writers where the hub's file system is mounted read-write"
 
 
 class HubUnsafe(HubError):

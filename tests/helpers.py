@@ -50,7 +50,7 @@ class WorkerProcess:
     """One real worker process (``python -m dtctl.runtime.worker``) with its stderr kept in a file."""
 
     def __init__(
-        self, hub: Path, app: str, log_dir: Path, *, fault: str | None = None, **settings: Any
+        self, hub: Path | str, app: str, log_dir: Path, *, fault: str | None = None, **settings: Any
     ) -> None:
         self.config = WorkerConfig(hub=str(hub), app=app, **settings)
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,7 @@ class PgServer:
     user: str = SERVER_USER
     _as_user: list[str] = field(default_factory=list)
     _pg_ctl: str = ""
+    _options: str = ""
     _stopped: bool = False
 
     @property
@@ -90,6 +91,20 @@ class PgServer:
         import psycopg
 
         return psycopg.connect(self.dsn(), autocommit=True)
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping its data for :meth:`restart`."""
+        done = _run_as(self._as_user, [self._pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        if done.returncode != 0:
+            raise Unavailable(f"pg_ctl stop failed: {done.stderr.strip()}")
+
+    def restart(self) -> None:
+        """Start a halted server again, on the same port with the same settings."""
+        log = str(self.root / "server.log")
+        argv = [self._pg_ctl, "-D", str(self.data), "-l", log, "-o", self._options, "-w", "-t", "60", "start"]
+        done = _run_as(self._as_user, argv, timeout=90)
+        if done.returncode != 0:
+            raise Unavailable(f"pg_ctl start failed: {done.stderr.strip()}")
 
     def stop(self) -> None:
         if self._stopped:
@@ -198,7 +213,7 @@ def start_server(
         **(settings or {}),
     }
     opts = " ".join(f"-c {k}={v}" for k, v in options.items())
-    server = PgServer(root, port, password, hosts, _as_user=prefix, _pg_ctl=pg_ctl)
+    server = PgServer(root, port, password, hosts, _as_user=prefix, _pg_ctl=pg_ctl, _options=opts)
     started = _run_as(
         prefix,
         [pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-o", opts, "-w", "-t", "60", "start"],

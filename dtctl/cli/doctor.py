@@ -33,11 +33,16 @@ def doctor(
 
     Hub checks, SQLite: schema version, journal mode (WAL) and synchronous, quick_check (integrity_check
     with --full), the SQLite library version (warns inside the WAL-reset bug range 3.7.0-3.51.2), the
-    file system (network file systems are unsafe), file permissions (0600), links, and the -wal size.
+    file system (network file systems are unsafe), file permissions (0600; a hub opened read-only, on
+    a read-only mount or file, is a warning), links, the -wal size, the write lock (a problem when a
+    stopped process holds it: its pid and state are named), the free space on the hub's file system (a
+    warning under 64 MiB, a problem under 1 MiB) and clock steps (a warning when the wall clock has
+    stepped against the boot clock that judges leases and heartbeats).
     PostgreSQL: schema version, server version, durability settings (fsync, full_page_writes,
     synchronous_commit), the connected role's rights (a problem when it cannot read and write every hub
     table, a warning when it can create objects: workers should use a `dtctl hub init --role` role) and
     the connection (a warning when unencrypted to another host); the password is never shown.
+    Both: leases, heartbeats or instance updates dated in the future (a clock stepped back).
     Work checks: lost workers, expired leases nobody took over, poison candidates (work items at the
     dequeue limit), ready work no live worker registered, live instances whose history is long enough
     to slow replay (continue-as-new fixes that), entity locks held by orchestrations that are gone or

@@ -40,7 +40,8 @@ from dtctl.errors import DtctlError, ExitCode
 EPILOG = (
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 conflict or invalid state, "
     "5 --wait ended FAILED/TERMINATED, 6 timed out or hub busy, 7 schema version mismatch, "
-    "8 hub unsafe or corrupt. Environment: DTCTL_HUB (the hub), NO_COLOR (plain output). "
+    "8 hub unsafe or corrupt, 9 disk full, 10 hub read-only here. "
+    "Environment: DTCTL_HUB (the hub), NO_COLOR (plain output). "
     "--json and -o FORMAT go before or after the command name."
 )
 

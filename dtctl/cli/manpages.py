@@ -30,6 +30,8 @@ EXIT_CODES = [
     ("6", "timed out, or the hub stayed busy past the busy timeout"),
     ("7", "the hub's schema version does not match this dtctl (dtctl hub migrate)"),
     ("8", "the hub is unsafe or corrupt: not a database, on a network file system, a directory"),
+    ("9", "the disk holding the hub is full; nothing half-written was kept; retry once space is freed"),
+    ("10", "the hub is read-only from here (read-only mount or file): reading commands work, writes cannot"),
 ]
 ENVIRONMENT = [
     (

@@ -305,6 +305,7 @@ def top_dict(view: TopView, hub: str) -> dict[str, Any]:
             "list": [worker_dict(h) for h in view.workers],
         },
         "unclaimable_backlog": [backlog_dict(b, s.at) for b in view.unclaimable],
+        "write_lock_stalled": s.write_lock,
         "scale": recommendation_dict(view.recommendation),
     }
 
@@ -395,9 +396,10 @@ def top_renderable(view: TopView, hub: str) -> RenderableType:
         f"workers: {len(live)} live, {len(view.workers) - len(live)} lost; "
         f"leases held/limit: orchestrations {orch_slots}, activities {act_slots}"
     )
-    parts: list[RenderableType] = [
-        title,
-        Text(""),
+    parts: list[RenderableType] = [title, Text("")]
+    if s.write_lock:
+        parts.append(Text(f"hub frozen: {s.write_lock} (kill -CONT it, or end it)", style="bold red"))
+    parts += [
         queues,
         instances,
         throughput,

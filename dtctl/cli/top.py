@@ -54,13 +54,15 @@ def top(
     --window seconds (orchestrations completed/s, episodes/s, activities/s, failures), schedule-to-start
     and start-to-complete latency p50/p95 of episodes and activities, live and lost workers with the
     leases they hold against their limits, ready work no live worker can take, and the scale
-    recommendation for the given limits. The screen refreshes when the hub changes (a SQLite hub's
-    files change, a PostgreSQL hub sends NOTIFY; at most 4 times a second) and at least every
-    --interval. Ctrl-C quits. Works the same on SQLite and PostgreSQL hubs.
+    recommendation for the given limits. A SQLite hub frozen by a stopped process holding its write
+    lock (SIGSTOP, a debugger) is named at the top, with its pid and state. The screen refreshes when
+    the hub changes (a SQLite hub's files change, a PostgreSQL hub sends NOTIFY; at most 4 times a
+    second) and at least every --interval. Ctrl-C quits. Works the same on SQLite and PostgreSQL hubs.
 
     With --once, or when stdout is not a terminal, prints one snapshot (text, or --json:
     {hub, at, window_seconds, queues, entity_queue, oldest_waiting, instances, throughput_per_second, latency,
-    failures, workers, unclaimable_backlog, scale}) and exits 0.
+    failures, workers, unclaimable_backlog, write_lock_stalled (the stopped lock holder, or null),
+    scale}) and exits 0.
 
     Example: dtctl top --once --json
     """

@@ -116,6 +116,9 @@ class HubSnapshot:
     workers: tuple[WorkerInfo, ...]
     leases: tuple[LeaseHolder, ...]
     backlog: tuple[NameBacklog, ...]
+    # SQLite: the process that holds the write lock while stopped (SIGSTOP, a debugger), described;
+    # every writer waits for it. None when nobody stopped holds it (and always on PostgreSQL).
+    write_lock: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

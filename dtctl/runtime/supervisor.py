@@ -28,9 +28,10 @@ from dtctl.runtime.config import WorkerConfig
 
 log = logging.getLogger("dtctl.supervisor")
 
-# A worker that exits with one of these cannot succeed by being restarted.
+# A worker that exits with one of these cannot succeed by being restarted (READ_ONLY: a hub it can never
+# write). A worker waits out a busy hub or a full disk in place; it exits for them only at startup.
 FATAL_EXIT_CODES = frozenset(
-    {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.SCHEMA_MISMATCH, ExitCode.HUB_UNSAFE}
+    {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.SCHEMA_MISMATCH, ExitCode.HUB_UNSAFE, ExitCode.READ_ONLY}
 )
 MIN_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0

@@ -19,6 +19,7 @@ does the latter for each process, so the hub URL stays out of `ps`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -31,18 +32,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
 from dtctl.core.failure import FailureDetails
 from dtctl.core.versioning import VersionFailureStrategy, lease_bounds, version_failure
-from dtctl.errors import DtctlError, ExitCode, HubError
+from dtctl.errors import DtctlError, ExitCode
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
+    CheckpointResult,
     EntityBatch,
     EntityWorkItem,
     OrchestrationWorkItem,
@@ -74,6 +76,7 @@ from dtctl.runtime.isolation import (
     runaway_poison_message,
 )
 from dtctl.runtime.loader import load_app
+from dtctl.runtime.patience import TRANSIENT_HUB_ERRORS, Outage, open_hub_patiently
 from dtctl.runtime.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -141,6 +144,7 @@ class Worker:
         self._progress = progress or _no_progress
         self._running_orchestrations = 0
         observer.attach(self.worker_id, self, (self.config.max_orchestrations, self.config.max_activities))
+        self._outage = Outage(self._progress, self._pause)  # transient hub faults: waited out in place
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -180,18 +184,8 @@ class Worker:
 
     def run(self) -> int:
         self._wake = self.hub.wake_source()
-        idle_rounds = 0
         try:
-            while not self._stopping.is_set():
-                self._housekeeping()
-                if self._step(follow_up=True):
-                    idle_rounds = 0
-                    continue
-                if self.config.burst and self._drained():
-                    break
-                idle_rounds += 1
-                if self._wait(idle_rounds):
-                    idle_rounds = min(idle_rounds, HINTED_ROUNDS)
+            self._loop()
             self._drain()
         finally:
             self._pool.shutdown()
@@ -206,6 +200,37 @@ class Worker:
                 self.activities_run,
             )
         return ExitCode.OK
+
+    def _loop(self) -> None:
+        idle_rounds = 0
+        while not self._stopping.is_set():
+            try:
+                self._housekeeping()
+                if self._step(follow_up=True):
+                    idle_rounds = 0
+                elif self.config.burst and self._drained():
+                    return
+                else:
+                    idle_rounds += 1
+                    if self._wait(idle_rounds):
+                        idle_rounds = min(idle_rounds, HINTED_ROUNDS)
+                self._outage.over()
+            except TRANSIENT_HUB_ERRORS as exc:
+                self._outage.ride_out(exc)
+
+    # --- transient hub faults (``patience``): leases are kept, renewed when the hub answers again ------
+
+    def _pause(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _keep_leases(self, results: list[ActivityResult]) -> None:
+        """Between tries of a commit: renew leases (those of results in hand too) and heartbeat, if the
+        hub lets us; the next try of the commit waits again if not."""
+        with contextlib.suppress(*TRANSIENT_HUB_ERRORS):
+            if results:
+                self.hub.renew_leases([], [r.item for r in results], self.config.lease_seconds)
+            self._housekeeping()
 
     def step(self) -> bool:
         """One round of work (at most two transactions); True when anything was done."""
@@ -410,20 +435,17 @@ class Worker:
             fault_point("activity.ran")
         durable = bool(episodes or batches or results)
         started = time.perf_counter()
-        with self._batch(durable=durable):
-            outcomes = self.hub.checkpoint(episodes) if episodes else []
-            stored = self.hub.complete_entities(batches) if batches else []
-            accepted = self.hub.complete_activities(results) if results else []
-            activities = self._lease_activities() if lease_activities else []
-            orchestrations = self._lease_orchestrations() if lease_orchestrations else []
-            entities = self._entities.lease() if lease_orchestrations else []
+        leases = {"lease_activities": lease_activities, "lease_orchestrations": lease_orchestrations}
+        done = self._transact(episodes, batches, results, **leases)
         seconds = time.perf_counter() - started
-        commit = Commit(seconds, durable, episodes, outcomes, results, accepted, batches, stored)
+        answered = (done.outcomes, results, done.accepted, batches, done.stored)
+        commit = Commit(seconds, durable, episodes, *answered)
         self._observe.committed(commit)
-        self._observe_leased(activities, orchestrations)
-        for batch, ok in zip(batches, stored, strict=True):
+        self._observe_leased(done.activities, done.orchestrations)
+        for batch, ok in zip(batches, done.stored, strict=True):
             if not ok:
                 log.warning("batch of entity %s refused: its lease was lost", batch.item.entity_id)
+        outcomes, accepted, activities, orchestrations, entities = done[:5]
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
@@ -441,6 +463,41 @@ class Worker:
                 self._observe.activities_leased(activities, now)
             if orchestrations:
                 self._observe.orchestrations_leased(orchestrations, now)
+
+    def _transact(
+        self,
+        episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        batches: Sequence[EntityBatch],
+        results: list[ActivityResult],
+        *,
+        lease_activities: bool,
+        lease_orchestrations: bool,
+    ) -> _Transacted:
+        """The commit's one transaction. Decided episodes, entity batches and finished results are not
+        dropped on a transient hub fault: nothing of the failed try was kept, so the same transaction is
+        tried again in place until the hub takes it (a lease that expired meanwhile is refused, as
+        always). Results that finish meanwhile join it (``results`` grows), and the leases of every
+        result in hand are renewed between tries: otherwise the try that finally succeeds could lease
+        those very tasks again, their leases having run out while their results waited."""
+        while True:
+            leasing = not self._stopping.is_set()
+            try:
+                with self._batch(durable=bool(episodes or batches or results)):
+                    outcomes = self.hub.checkpoint(episodes) if episodes else []
+                    stored = self.hub.complete_entities(batches) if batches else []
+                    accepted = self.hub.complete_activities(results) if results else []
+                    activities = self._lease_activities() if lease_activities and leasing else []
+                    leases_more = lease_orchestrations and leasing
+                    orchestrations = self._lease_orchestrations() if leases_more else []
+                    entities = self._entities.lease() if leases_more else []
+                self._outage.over()
+                return _Transacted(outcomes, accepted, activities, orchestrations, entities, stored)
+            except TRANSIENT_HUB_ERRORS as exc:
+                if not (episodes or batches or results):
+                    raise  # it only leased: nothing to keep; the loop waits
+                self._outage.ride_out(exc)
+                results.extend(self._take_results())
+                self._keep_leases(results)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
@@ -461,7 +518,10 @@ class Worker:
                 extra=item_extra(item.instance_id, item.name),
             )
             self._episodes.forget(item.instance_id)
-            self.hub.abandon_orchestration(item)
+            try:
+                self.hub.abandon_orchestration(item)
+            except TRANSIENT_HUB_ERRORS as exc:
+                log.warning("could not give %s back (%s); its lease expires", item.instance_id, exc.message)
             return None
 
     # --- suspects, run in isolation ----------------------------------------------------------------------
@@ -535,24 +595,29 @@ class Worker:
     # --- housekeeping ------------------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
+        """Renew leases and heartbeat when due; after a transient hub error, again at the next call."""
         self._progress(None)
         now = _monotonic()
         if now >= self._next_renewal:
+            self._renew_leases()
             self._next_renewal = now + self.config.lease_seconds / 3
-            inflight = self._pool.inflight()
-            episodes: list[OrchestrationWorkItem] = []
-            if self._isolator is not None:  # the children run under this worker's leases
-                inflight += self._isolator.activities()
-                episodes = self._isolator.orchestrations()
-            if inflight or episodes:
-                lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
-                for task_id in lost:
-                    log.warning("lease of activity task %s was lost; its result will be refused", task_id)
-                for instance_id in lost_instances:
-                    log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
         if now >= self._next_heartbeat:
-            self._next_heartbeat = now + self.config.heartbeat_seconds
             self.hub.heartbeat(self.info())
+            self._next_heartbeat = now + self.config.heartbeat_seconds
+
+    def _renew_leases(self) -> None:
+        inflight = self._pool.inflight()
+        episodes: list[OrchestrationWorkItem] = []
+        if self._isolator is not None:  # the children run under this worker's leases
+            inflight += self._isolator.activities()
+            episodes = self._isolator.orchestrations()
+        if not (inflight or episodes):
+            return
+        lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
+        for task_id in lost:
+            log.warning("lease of activity task %s was lost; its result will be refused", task_id)
+        for instance_id in lost_instances:
+            log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
 
     def info(self) -> WorkerInfo:
         inflight = len(self._pool.inflight())
@@ -588,10 +653,26 @@ class Worker:
         if self._isolator is not None:
             self._isolator.stop()  # what is still running in isolation is given back with the rest
         self._commit(self._settle_isolated(), lease_activities=False)
-        released = self.hub.release_leases(self.worker_id)
+        while True:  # through a transient fault until it works or the watchdog's grace is over
+            try:
+                released = self.hub.release_leases(self.worker_id)
+                self.hub.remove_worker(self.worker_id)
+                break
+            except TRANSIENT_HUB_ERRORS as exc:
+                self._outage.ride_out(exc)
         if released:
             log.info("released %d leases", released)
-        self.hub.remove_worker(self.worker_id)
+
+
+class _Transacted(NamedTuple):
+    """What the commit's transaction answered."""
+
+    outcomes: list[CheckpointResult]
+    accepted: list[bool]
+    activities: list[ActivityWorkItem]
+    orchestrations: list[OrchestrationWorkItem]
+    entities: list[EntityWorkItem]
+    stored: list[bool]  # per entity batch: committed (its lease still held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,13 +710,6 @@ def main(argv: list[str] | None = None) -> int:
     # "-": the config comes on stdin, so a hub URL with a password never shows in `ps`.
     config = WorkerConfig.from_json(sys.stdin.read() if args[0] == "-" else args[0])
     configure_logging(config.log_format, os.environ.get("DTCTL_LOG_LEVEL", config.log_level))
-    try:
-        app = load_app(config.app)
-        hub = open_hub(config.hub, synchronous=config.synchronous)
-        observer = build_observer(config, hub)
-    except DtctlError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
     holder: list[Worker] = []
     watchdog = Watchdog(
         stall_timeout=config.stall_timeout,
@@ -643,15 +717,35 @@ def main(argv: list[str] | None = None) -> int:
         give_up=lambda: _give_leases_back(config, holder[0].worker_id),
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
-    worker = Worker(config, app, hub, progress=watchdog.beat, observer=observer)
-    holder.append(worker)
+    try:
+        app = load_app(config.app)
+        hub = open_hub_patiently(config, watchdog.beat)
+    except DtctlError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        observer = build_observer(config, hub)
+        holder.append(Worker(config, app, hub, progress=watchdog.beat, observer=observer))
+    except DtctlError as exc:
+        hub.close()
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    return _serve(config, holder[0], watchdog, hub)
+
+
+def _serve(config: WorkerConfig, worker: Worker, watchdog: Watchdog, hub: TaskHub) -> int:
     _install_signal_handlers(worker, watchdog)
     watchdog.start()
     try:
         return worker.run()
-    except HubError as exc:
+    except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        _give_back_on_exit(config, worker.worker_id)
         return exc.exit_code
+    except Exception:
+        log.exception("worker %s failed; giving its leases back", worker.worker_id)
+        _give_back_on_exit(config, worker.worker_id)
+        return ExitCode.INTERNAL
     finally:
         watchdog.close()
         hub.close()
@@ -666,6 +760,14 @@ def _give_leases_back(config: WorkerConfig, worker_id: str) -> None:
         log.error("released %d leases", released)
     finally:
         hub.close()
+
+
+def _give_back_on_exit(config: WorkerConfig, worker_id: str) -> None:
+    """An exit the worker controls gives its leases back, so its work need not wait out the lease."""
+    try:
+        _give_leases_back(config, worker_id)
+    except DtctlError as exc:
+        log.warning("could not give the leases back (%s); they expire on their own", exc.message)
 
 
 def _exit_now(code: int) -> None:

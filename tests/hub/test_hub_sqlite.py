@@ -274,7 +274,7 @@ def test_hot_queries_use_their_indexes(sqlite_hub: SqliteTaskHub, statement: str
         "vmin": None,
         "vmax": None,
     }
-    names |= {"instance_id": "a", "execution_id": "e"}
+    names |= {"instance_id": "a", "execution_id": "e", "lease_now": 0, "visible_by": 0}
     params: object = names if ":" in statement else (None,) * statement.count("?")
     plan = " | ".join(r[3] for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {statement}", params))
     assert expected in plan
@@ -284,7 +284,9 @@ def test_hot_queries_use_their_indexes(sqlite_hub: SqliteTaskHub, statement: str
 def test_scale_metrics_plan_has_no_full_scans_of_the_inbox(sqlite_hub: SqliteTaskHub) -> None:
     plan = [
         r[3]
-        for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {sqlite_queries.SCALE_METRICS}", {"now": 0})
+        for r in sqlite_hub._conn.execute(
+            f"EXPLAIN QUERY PLAN {sqlite_queries.SCALE_METRICS}", {"now": 0, "lease_now": 0}
+        )
     ]
     assert not [p for p in plan if p.startswith("SCAN new_events") and "COVERING" not in p]
 

@@ -396,7 +396,7 @@ def test_snapshot_reads_use_their_indexes(sqlite_hub: SqliteTaskHub, name: str, 
     from dtctl.hub.sql import inspect as shared_reads
     from dtctl.hub.sqlite import queries
 
-    params = {"now": 0, "since": 0, "kind": "activity", "limit": 5, "before": 0}
+    params = {"now": 0, "lease_now": 0, "since": 0, "kind": "activity", "limit": 5, "before": 0}
     sql = getattr(shared_reads, name, None) or getattr(queries, name)
     plan = " | ".join(r[3] for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert expected in plan

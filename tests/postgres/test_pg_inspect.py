@@ -300,7 +300,7 @@ def test_snapshot_reads_use_their_indexes(pg_hub: PostgresTaskHub) -> None:
     from dtctl.hub.sql import inspect as common
     from dtctl.hub.sql.inspect import pyformat
 
-    params = {"now": 0, "since": 0, "kind": "activity", "limit": 5}
+    params = {"now": 0, "lease_now": 0, "since": 0, "kind": "activity", "limit": 5}
     expected = {
         "EXPIRED_INSTANCE_LEASES": "instances_leased",
         "EXPIRED_TASK_LEASES": "new_tasks_leased",

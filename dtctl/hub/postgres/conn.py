@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from dtctl.errors import (
     DtctlError,
     HubBusy,
+    HubDiskFull,
     HubError,
     HubNotFound,
     HubUnsafe,
@@ -195,6 +196,8 @@ def translate(exc: psycopg.Error, location: HubLocation) -> DtctlError:
         )
     if state == "55P03" or isinstance(exc, pg_errors.QueryCanceled):
         return HubBusy(f"hub {where} stayed locked past the lock timeout ({detail})", hint="retry")
+    if state == "53100":  # disk_full: nothing of the transaction was kept
+        return HubDiskFull(f"hub {where}: the server is out of space ({detail})")
     if state in ("28P01", "28000"):
         return HubError(f"cannot log in to hub {where} ({detail})", hint="check the user and password")
     if state == "3D000":

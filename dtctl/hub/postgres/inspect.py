@@ -39,6 +39,7 @@ from dtctl.hub.sql.inspect import (
     WorkLogRow,
     pyformat,
     read_backlog,
+    read_clock_findings,
     read_leases,
     read_snapshot,
     read_stuck_work,
@@ -86,7 +87,10 @@ class ServerFacts(NamedTuple):
 
 
 def _fetcher(conn: Conn) -> Fetch:
-    return lambda sql, params: conn.execute(pyformat(sql), params).fetchall()
+    # Leases are judged by the server's clock, like everything else: :lease_now is :now here.
+    return lambda sql, params: conn.execute(
+        pyformat(sql), {"lease_now": params.get("now"), **params}
+    ).fetchall()
 
 
 class PostgresInspector:
@@ -169,8 +173,9 @@ class PostgresInspector:
         ``full`` changes nothing: PostgreSQL checks its own pages (with data checksums) as it reads them.
         """
 
-        def work(conn: Conn, _now: int) -> list[Finding]:
+        def work(conn: Conn, now: int) -> list[Finding]:
             version = pgc.schema_version(conn, self.schema) or 0
+            clock = read_clock_findings(_fetcher(conn), now, now) if version else []
             row = conn.execute(q.SERVER_FACTS, {"schema": self.schema}).fetchone()
             assert row is not None
             facts = ServerFacts.from_row(row)
@@ -198,6 +203,7 @@ class PostgresInspector:
                     missing,
                 ),
                 check_connection(self._location, facts.user, facts.database, conn.info.host, facts.ssl),
+                *clock,
             ]
 
         return self._inspect(work)

@@ -169,6 +169,7 @@ POISON_MESSAGES = _SQL.take("poison_messages")
 POISON_TASKS = _SQL.take("poison_tasks")
 LARGE_HISTORIES = _SQL.take("large_histories")
 SELECT_WORKERS = _SQL.take("select_workers")
+FUTURE_STAMPS = _SQL.take("future_stamps")
 _SQL.check_all_taken()
 
 
@@ -393,3 +394,57 @@ def schema_version_finding(version: int, latest: int, *, migrate_hint: str) -> F
         message=f"schema version {version} is newer than this dtctl understands ({latest})",
         hint="upgrade dtctl",
     )
+
+
+# A heartbeat is written with the hub's "now": anything later than this is dated in the future.
+HEARTBEAT_SLACK_US = 10 * US
+UPDATE_SLACK_US = 10 * US
+# A lease runs at most --lease-seconds ahead; one further ahead than this was dated by a clock that
+# has since stepped back.
+LEASE_SLACK_US = 15 * 60 * US
+
+
+def duration_text(micros: int) -> str:
+    seconds = abs(micros) // US
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+def read_clock_findings(fetch: Fetch, now: int, lease_now: int) -> list[Finding]:
+    """Leases, heartbeats and updates dated in the future of the hub's clock (doctor's "clock" check).
+
+    ``lease_now``: the clock leases and heartbeats are stored in (``now`` but on a SQLite hub).
+    """
+    params = {
+        "now": now,
+        "lease_now": lease_now,
+        "heartbeat_slack": HEARTBEAT_SLACK_US,
+        "lease_slack": LEASE_SLACK_US,
+        "update_slack": UPDATE_SLACK_US,
+    }
+    row = next(iter(fetch(FUTURE_STAMPS, params)))
+    heartbeats, last_beat, leases, lease_i, lease_t, updates, last_update = (int(v or 0) for v in row)
+    found: list[str] = []
+    if heartbeats:
+        found.append(f"{heartbeats} heartbeat(s) up to {duration_text(last_beat - lease_now)} ahead")
+    if leases:
+        found.append(
+            f"{leases} lease(s) expiring up to {duration_text(max(lease_i, lease_t) - lease_now)} ahead"
+        )
+    if updates:
+        found.append(f"{updates} instance(s) updated up to {duration_text(last_update - now)} ahead")
+    if not found:
+        return [
+            Finding(check="clock", severity="ok", message="no lease, heartbeat or update dated in the future")
+        ]
+    return [
+        Finding(
+            check="clock",
+            severity="warning",
+            message="dated in the future of the hub's clock: "
+            + "; ".join(found)
+            + " (the clock stepped back, or the hub's processes disagree on the time)",
+            hint="check time synchronisation (timedatectl, chrony); timers and scheduled starts fire by "
+            "the wall clock, so they may fire late by the step",
+        )
+    ]

@@ -3,19 +3,21 @@
 -- The SQL is plain enough for SQLite and PostgreSQL to run as written; parameters are named (:name,
 -- SQLite's style) and dtctl.hub.sql.inspect.pyformat gives psycopg's spelling of the same text.
 -- {live} is the list of live statuses, {work_kinds} the work log's kinds (dtctl.core.status).
+-- :now is the clock of visibility and timestamps, :lease_now the clock leases and heartbeats are stored
+-- in: the same on PostgreSQL (the server's), the lease clock on SQLite (dtctl/hub/sqlite/clock.py).
 
 -- inbox_depth --
 SELECT
     (SELECT COUNT(*) FROM new_events WHERE visible_at <= :now),
     (SELECT COUNT(*) FROM instances AS i JOIN new_events AS e ON e.instance_id = i.instance_id
-     WHERE i.lease_expires > :now AND e.visible_at <= :now),
+     WHERE i.lease_expires > :lease_now AND e.visible_at <= :now),
     (SELECT COUNT(*) FROM new_events WHERE visible_at > :now)
 
 -- task_depth --
 -- A leased task is always visible (it was visible when leased; a lease given back clears it).
 SELECT
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at <= :now),
-    (SELECT COUNT(*) FROM new_tasks WHERE lease_expires > :now),
+    (SELECT COUNT(*) FROM new_tasks WHERE lease_expires > :lease_now),
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at > :now)
 
 -- oldest_message --
@@ -27,7 +29,7 @@ WHERE e.visible_at <= :now
   AND EXISTS (
       SELECT 1 FROM instances AS i
       WHERE i.instance_id = e.instance_id
-        AND (i.lease_expires IS NULL OR i.lease_expires <= :now)
+        AND (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
         AND i.status IN {live}
         AND (e.execution_id IS NULL OR e.execution_id = i.execution_id))
 ORDER BY e.visible_at
@@ -35,7 +37,7 @@ LIMIT 1
 
 -- oldest_task --
 SELECT instance_id, name, visible_at FROM new_tasks
-WHERE visible_at <= :now AND (lease_expires IS NULL OR lease_expires <= :now)
+WHERE visible_at <= :now AND (lease_expires IS NULL OR lease_expires <= :lease_now)
 ORDER BY visible_at
 LIMIT 1
 
@@ -79,7 +81,7 @@ FROM (
       AND EXISTS (
           SELECT 1 FROM instances AS i
           WHERE i.instance_id = e.instance_id
-            AND (i.lease_expires IS NULL OR i.lease_expires <= :now)
+            AND (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
             AND i.status IN {live}
             AND (e.execution_id IS NULL OR e.execution_id = i.execution_id))
 ) AS r
@@ -87,26 +89,26 @@ GROUP BY r.name
 
 -- backlog_activities --
 SELECT name, COUNT(*), MIN(visible_at) FROM new_tasks
-WHERE visible_at <= :now AND (lease_expires IS NULL OR lease_expires <= :now)
+WHERE visible_at <= :now AND (lease_expires IS NULL OR lease_expires <= :lease_now)
 GROUP BY name
 
 -- leased_instances --
-SELECT lease_owner, COUNT(*) FROM instances WHERE lease_expires > :now GROUP BY lease_owner
+SELECT lease_owner, COUNT(*) FROM instances WHERE lease_expires > :lease_now GROUP BY lease_owner
 
 -- leased_tasks --
-SELECT lease_owner, COUNT(*) FROM new_tasks WHERE lease_expires > :now GROUP BY lease_owner
+SELECT lease_owner, COUNT(*) FROM new_tasks WHERE lease_expires > :lease_now GROUP BY lease_owner
 
 -- expired_instance_leases --
 SELECT instance_id, name, lease_owner, lease_expires, COUNT(*) OVER ()
 FROM instances
-WHERE lease_expires IS NOT NULL AND lease_expires <= :now
+WHERE lease_expires IS NOT NULL AND lease_expires <= :lease_now
 ORDER BY lease_expires, instance_id
 LIMIT :limit
 
 -- expired_task_leases --
 SELECT instance_id, name, lease_owner, lease_expires, task_id, COUNT(*) OVER ()
 FROM new_tasks
-WHERE lease_expires IS NOT NULL AND lease_expires <= :now
+WHERE lease_expires IS NOT NULL AND lease_expires <= :lease_now
 ORDER BY lease_expires, id
 LIMIT :limit
 
@@ -137,3 +139,16 @@ SELECT worker_id, host, pid, started_at, heartbeat_at, orchestrations, activitie
        max_activities, inflight_orchestrations, inflight_activities, extra
 FROM workers ORDER BY started_at, worker_id
 
+
+-- future_stamps --
+-- Times dated ahead of the hub's clock (a clock stepped back, or processes whose clocks disagree):
+-- heartbeats and leases (:lease_now) past small slacks, instances updated past :now.
+SELECT
+    (SELECT COUNT(*) FROM workers WHERE heartbeat_at > :lease_now + :heartbeat_slack),
+    (SELECT COALESCE(MAX(heartbeat_at), 0) FROM workers),
+    (SELECT COUNT(*) FROM instances WHERE lease_expires > :lease_now + :lease_slack)
+      + (SELECT COUNT(*) FROM new_tasks WHERE lease_expires > :lease_now + :lease_slack),
+    (SELECT COALESCE(MAX(lease_expires), 0) FROM instances),
+    (SELECT COALESCE(MAX(lease_expires), 0) FROM new_tasks),
+    (SELECT COUNT(*) FROM instances WHERE updated_at > :now + :update_slack),
+    (SELECT COALESCE(MAX(updated_at), 0) FROM instances)

@@ -15,8 +15,10 @@ from pathlib import Path
 from dtctl.errors import (
     DtctlError,
     HubBusy,
+    HubDiskFull,
     HubError,
     HubNotFound,
+    HubReadOnly,
     HubUnsafe,
     UsageError,
 )
@@ -42,13 +44,26 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 # and a checkpoint's two syncs come a quarter as often (benchmarks: a third of the reads, ~10% of the
 # writes and ~30% of the syncs of hello-cities-3 gone).
 WAL_AUTOCHECKPOINT_PAGES = 4000
+# With little free space the WAL is checkpointed every 100 pages (400 KB) instead. A checkpoint copies
+# the log's pages into the database file, which grows by the pages that are new: when the disk fills
+# with a 16 MB log of mostly new pages, nothing short of 16 MB of freed space lets the checkpoint (and
+# so the hub) go on. Kept short, the log needs well under 1 MB freed to be checkpointed and truncated,
+# and the cost of frequent checkpoints is only paid while the disk is nearly full.
+LOW_SPACE_WAL_PAGES = 100
+LOW_SPACE_BYTES = 64 * 1024 * 1024
 
 # Primary result codes (sqlite3.h); Python reports extended codes, the low byte is the primary one.
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
 
 
 # --- error translation -----------------------------------------------------------------------------
+
+
+def is_disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    return primary == _SQLITE_FULL or (primary == _SQLITE_IOERR and free_bytes(path.parent) == 0)
 
 
 def translate(exc: sqlite3.Error, where: str) -> DtctlError:
@@ -57,7 +72,12 @@ def translate(exc: sqlite3.Error, where: str) -> DtctlError:
     primary = code & 0xFF if isinstance(code, int) else None
     detail = str(exc)
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return HubBusy(f"hub {where} stayed locked by another writer past the busy timeout ({detail})")
+        from dtctl.hub.sqlite.locks import busy_detail
+
+        holder = busy_detail(Path(where))
+        return HubBusy(
+            f"hub {where} stayed locked by another writer past the busy timeout ({detail}){holder}"
+        )
     if primary in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
         return HubUnsafe(
             f"hub {where} is corrupt or not a SQLite database ({detail})",
@@ -66,9 +86,10 @@ def translate(exc: sqlite3.Error, where: str) -> DtctlError:
     if primary == _SQLITE_CANTOPEN:
         return HubNotFound(f"cannot open hub {where} ({detail})")
     if primary == _SQLITE_READONLY:
-        return HubError(f"hub {where} is read-only ({detail})")
-    if primary == _SQLITE_FULL:
-        return HubError(f"hub {where}: the disk is full ({detail})")
+        why = read_only_reason(Path(where)) or detail
+        return HubReadOnly(f"hub {where} cannot be written: {why}")
+    if is_disk_full(exc, Path(where)):
+        return HubDiskFull(f"hub {where}: the disk is full ({detail})")
     if isinstance(exc, sqlite3.ProgrammingError) and "closed" in detail:
         return HubError(f"hub {where} is closed")
     return HubError(f"hub {where}: {detail}")
@@ -94,6 +115,40 @@ def filesystem_type(path: Path) -> str | None:
         if inside and len(mount) >= len(best):
             best, best_type = mount, parts[2]
     return best_type
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system of ``directory`` (None: unknown)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _mounted_read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why this process can never write the hub at ``path`` (None: it can, as far as we can tell).
+
+    Writing needs the file and its directory: SQLite creates the -wal and -shm files next to the hub.
+    ``os.access`` answers for this user (root passes permission bits, not a read-only mount).
+    """
+    directory = path.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        if _mounted_read_only(path):
+            return f"the file system holding {path} is mounted read-only"
+        return f"the hub file {path} is not writable by this user"
+    if not os.access(directory, os.W_OK):
+        if _mounted_read_only(directory):
+            return f"the file system holding {directory} is mounted read-only"
+        return f"directory {directory} is not writable (SQLite creates the hub's -wal and -shm files there)"
+    return None
 
 
 def check_local(path: Path, allow_network_fs: bool) -> None:
@@ -171,6 +226,42 @@ def connect(path: Path, *, synchronous: str, busy_timeout: float) -> sqlite3.Con
     if str(mode).lower() != "wal":
         conn.close()
         raise HubUnsafe(f"hub {where} cannot use WAL mode (journal_mode is {mode})")
+    return conn
+
+
+def connect_read_only(path: Path, *, busy_timeout: float, reason: str) -> sqlite3.Connection:
+    """A read-only connection to a hub this process cannot write (``reason`` says why).
+
+    ``mode=ro`` reads the -wal through an existing -shm; when there is no -wal (a hub closed cleanly)
+    and no -shm can be created, ``immutable=1`` reads the database file alone, which then holds
+    every commit. A -wal without a usable -shm cannot be read consistently: refused.
+    """
+    where = str(path)
+    try:
+        conn = _open_uri(path.as_uri() + "?mode=ro", busy_timeout)
+    except sqlite3.Error as exc:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise HubReadOnly(
+                f"hub {where} cannot be read here: {reason}, and its -wal file holds commits that "
+                "need a -shm file this process cannot create",
+                hint="read it where the file system is writable, or after the workers stopped cleanly",
+            ) from exc
+        try:
+            conn = _open_uri(path.as_uri() + "?mode=ro&immutable=1", busy_timeout)
+        except sqlite3.Error as again:
+            raise translate(again, where) from again
+    return conn
+
+
+def _open_uri(uri: str, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

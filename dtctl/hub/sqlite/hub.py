@@ -3,7 +3,15 @@
 One connection per hub object, opened by us with ``isolation_level=None`` so that every write
 transaction is an explicit ``BEGIN IMMEDIATE``: a deferred transaction that reads first can fail with
 SQLITE_BUSY without waiting for the busy timeout. WAL mode lets readers (clients, ``dtctl list``) run
-while a worker writes. Leases and visibility are judged by the hub's clock (injectable for tests).
+while a worker writes. Visibility (timers, scheduled starts) is judged by the wall clock; leases and
+heartbeats by the lease clock (:mod:`dtctl.hub.sqlite.clock`), which a wall-clock step cannot move.
+A test injects one clock for both (``clock=``).
+
+A hub this process cannot write (a read-only mount or file) is opened read-only: every read works,
+every write raises :class:`~dtctl.errors.HubReadOnly` naming the cause. A disk that filled up makes
+writes raise :class:`~dtctl.errors.HubDiskFull`; the next write first checkpoints and truncates the
+WAL, and with little free space the WAL is kept short (``conn.LOW_SPACE_WAL_PAGES``), so freeing
+about 1 MB lets the hub go on.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from dtctl.core.decision import Decision
 from dtctl.core.history import (
@@ -27,7 +35,7 @@ from dtctl.core.history import (
     HistoryEvent,
     encode_event,
 )
-from dtctl.errors import UsageError
+from dtctl.errors import HubReadOnly, UsageError
 from dtctl.faults import fault_point
 from dtctl.hub.base import (
     NO_BOUNDS,
@@ -82,15 +90,20 @@ from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
 from dtctl.hub.sqlite.checkpoint import checkpoint_item
+from dtctl.hub.sqlite.clock import LeaseClock
 from dtctl.hub.sqlite.entities import SqliteEntities
 from dtctl.hub.sqlite.inspect import SqliteInspector
 from dtctl.hub.wakeup import WakeSource
 
 Clock = Callable[[], int]
+_Leased = TypeVar("_Leased", InstanceState, ActivityWorkItem)
 VISIBLE_MEMO_US = 100_000  # how long next_visible_at may repeat an answer while nobody commits
 ABANDON_BACKOFF_US = 1_000_000  # an abandoned activity waits this long per attempt so far (capped)
 MAX_ABANDON_BACKOFF_US = 30_000_000
 _IF_EXISTS = ("fail", "skip", "replace")
+# The wall clock behind the lease clock by more than this: it was stepped back (NTP slews far less).
+STEPPED_BACK_US = 1_000_000
+SPACE_CHECK_EVERY_S = 1.0  # how often a writing hub object looks at the free space (statvfs)
 
 
 class _VisibleMemo(NamedTuple):
@@ -130,15 +143,30 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         self.path = Path(path).expanduser().absolute()
         self.url = str(self.path)
         self._clock: Clock = clock or system_clock
+        self._lease_clock: Clock = clock or LeaseClock()
+        self._low_space = False  # the WAL is kept short: the disk is nearly full
+        self._space_checked_at = 0.0
+        self._after_full = False  # the last write hit a full disk: checkpoint first
         self._synchronous = self._sync_now = synchronous  # the durable mode; the one set right now
         self._batch_faults: list[str] | None = None  # set while a batch() transaction is open
         self._batch_durable = True
         self._visible_memo: _VisibleMemo | None = None  # next_visible_at's last answer
         existed = conn_mod.check_path(self.path, create=create)
         conn_mod.check_local(self.path, allow_network_fs)
-        self._conn = conn_mod.connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._read_only = conn_mod.read_only_reason(self.path)
+        if self._read_only is None:
+            self._conn = conn_mod.connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
+        elif existed:
+            self._conn = conn_mod.connect_read_only(
+                self.path, busy_timeout=busy_timeout, reason=self._read_only
+            )
+        else:
+            raise HubReadOnly(f"cannot create hub {self.path}: {self._read_only}")
         try:
             self._open_schema(create=create, check_schema=check_schema)
+            if isinstance(self._lease_clock, LeaseClock):
+                with self._edge():
+                    self._lease_clock.anchor(self._conn, writable=self._read_only is None)
         except BaseException:
             self._conn.close()
             raise
@@ -182,7 +210,9 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
     @contextmanager
     def _transaction(self, faults: list[str], durable: bool) -> Iterator[sqlite3.Connection]:
         conn = self._conn
-        with self._edge():
+        if self._read_only is not None:
+            raise HubReadOnly(f"hub {self.url} cannot be written from here: {self._read_only}")
+        with self._edge(), self._space_guard():
             self._set_durable(durable)
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -197,6 +227,29 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
                 raise
         for fault in faults:
             fault_point(f"{fault}.after_commit")
+
+    @contextmanager
+    def _space_guard(self) -> Iterator[None]:
+        """Keep the WAL short while the disk is nearly full; after a full disk, checkpoint first."""
+        tick = time.monotonic()
+        if tick - self._space_checked_at >= SPACE_CHECK_EVERY_S:
+            self._space_checked_at = tick
+            free = conn_mod.free_bytes(self.path.parent)
+            low = free is not None and free < conn_mod.LOW_SPACE_BYTES
+            if low != self._low_space:
+                pages = conn_mod.LOW_SPACE_WAL_PAGES if low else conn_mod.WAL_AUTOCHECKPOINT_PAGES
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+                self._low_space = low
+        if self._after_full:
+            # Copies the log into the database and truncates it: the space the log held comes back.
+            # Tried once per full disk (a reader may keep it from truncating; it waits for readers).
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._after_full = False
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._after_full = self._after_full or conn_mod.is_disk_full(exc, self.path)
+            raise
 
     def _set_durable(self, durable: bool) -> None:
         """Per transaction, outside it (SQLite refuses inside): the configured mode, or NORMAL for leases.
@@ -254,6 +307,24 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
     def now(self) -> int:
         return self._clock()
 
+    def lease_now(self) -> int:
+        """The lease clock's time: what lease expiry times and heartbeats are stored and judged in."""
+        return self._lease_clock()
+
+    def lease_skew(self) -> int:
+        """Add to a stored lease or heartbeat time to express it in wall-clock terms (µs)."""
+        return self.now() - self.lease_now()
+
+    def _visibility(self, now: int) -> dict[str, int]:
+        """The parameters of the visibility rule (queries.sql, pick_instances) at wall time ``now``."""
+        lease_now = self.lease_now()
+        return {"now": now, "lease_now": lease_now, "visible_by": max(now, lease_now)}
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this hub object cannot write (None: it can)."""
+        return self._read_only
+
     def watch_path(self) -> Path | None:
         return self.path
 
@@ -309,7 +380,7 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
             row = conn.execute(
                 f"SELECT {columns} FROM instances WHERE instance_id = ?", (instance_id,)
             ).fetchone()
-        return None if row is None else instance_from_row(row)
+        return None if row is None else _wall_lease(instance_from_row(row), self.lease_skew())
 
     def list_instances(self, query: InstanceQuery) -> InstancePage:
         where, params = _list_filters(query)
@@ -318,7 +389,8 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         sql = f"SELECT {columns} FROM instances {where} ORDER BY created_at DESC, instance_id DESC LIMIT ?"
         with self._edge() as conn:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
-        page = [instance_from_row(r) for r in rows[:limit]]
+        skew = self.lease_skew()
+        page = [_wall_lease(instance_from_row(r), skew) for r in rows[:limit]]
         more = len(rows) > limit
         cursor = encode_cursor(page[-1].created_at, page[-1].instance_id) if more and page else None
         return InstancePage(page, cursor)
@@ -346,7 +418,8 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
     def pending_activities(self, instance_id: str) -> list[ActivityWorkItem]:
         with self._edge() as conn:
             rows = conn.execute(q.SELECT_TASKS_OF, (instance_id,)).fetchall()
-        return [activity_from_row(r) for r in rows]
+        skew = self.lease_skew()
+        return [_wall_lease(activity_from_row(r), skew) for r in rows]
 
     def purge(self, query: PurgeQuery) -> int:
         return purge_in_batches(query, self._purge_batch)
@@ -376,7 +449,7 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
 
     def scale_metrics(self) -> ScaleMetrics:
         with self._edge() as conn:
-            row = conn.execute(q.SCALE_METRICS, {"now": self.now()}).fetchone()
+            row = conn.execute(q.SCALE_METRICS, {"now": self.now(), "lease_now": self.lease_now()}).fetchone()
         return scale_from_row(row)
 
     # --- worker operations: orchestrations ---------------------------------------------------
@@ -398,8 +471,9 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
             "vmax": versions[1],
         }
         with self._write(durable=False) as conn:
-            params["now"] = now = self.now()
-            expires = now + int(lease_seconds * 1_000_000)
+            now, lease_now = self.now(), self.lease_now()
+            params |= {"now": now, "lease_now": lease_now, "visible_by": max(now, lease_now)}
+            expires = lease_now + int(lease_seconds * 1_000_000)
             picked = _pick_instances(conn, params, limit)
             items = [self._lease_instance(conn, iid, owner, now, expires) for iid in picked]
         return [item for item in items if item is not None]
@@ -413,7 +487,8 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         )
         fresh: list[MessageRow] = []
         stale: list[tuple[int, str]] = []
-        for message in map(MessageRow.from_row, conn.execute(q.TAKE_MESSAGES, (instance_id, now)).fetchall()):
+        taken = conn.execute(q.TAKE_MESSAGES, {"instance_id": instance_id, **self._visibility(now)})
+        for message in map(MessageRow.from_row, taken.fetchall()):
             if message.is_for(leased.execution_id):
                 fresh.append(message)
             else:
@@ -476,8 +551,8 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
             "limit": limit,
         }
         with self._write(durable=False) as conn:
-            params["now"] = now = self.now()
-            params["expires"] = now + int(lease_seconds * 1_000_000)
+            params |= self._visibility(self.now())
+            params["expires"] = params["lease_now"] + int(lease_seconds * 1_000_000)
             rows = conn.execute(q.LEASE_TASKS, params).fetchall()
         return sorted((activity_from_row(r) for r in rows), key=lambda a: a.id)
 
@@ -512,7 +587,11 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         key = (orchestrations, activities, versions)
         with self._edge() as conn:
             version = first_from_row(conn.execute("PRAGMA data_version").fetchone())
-            now = self.now()
+            now, lease_now = self.now(), self.lease_now()
+            if lease_now - now > STEPPED_BACK_US:
+                # The wall clock stepped back: work stamped before the step is visible by the lease
+                # clock, which these reads do not judge by. Say "look now"; the lease sorts it out.
+                return now
             memo = self._visible_memo
             if memo is not None and memo.answers(key, version, now):
                 return memo.answer
@@ -520,7 +599,8 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
             for names, query in ((orchestrations, q.NEXT_VISIBLE_EVENT), (activities, q.NEXT_VISIBLE_TASK)):
                 if names is not None and not names:
                     continue
-                params = {"now": now, "names": None if names is None else json.dumps(sorted(names))}
+                names_json = None if names is None else json.dumps(sorted(names))
+                params = {"now": now, "lease_now": lease_now, "names": names_json}
                 if query is q.NEXT_VISIBLE_EVENT:
                     params |= {"vmin": versions[0], "vmax": versions[1]}
                 row = conn.execute(query, params).fetchone()
@@ -543,7 +623,7 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         lost_instances: list[str] = []
         lost_tasks: list[int] = []
         with self._write() as conn:
-            expires = self.now() + int(lease_seconds * 1_000_000)
+            expires = self.lease_now() + int(lease_seconds * 1_000_000)
             for item in orchestrations:
                 if (
                     conn.execute(q.RENEW_INSTANCE, (expires, item.instance_id, item.lease_token)).rowcount
@@ -565,7 +645,7 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
     # --- workers ----------------------------------------------------------------------------------
 
     def heartbeat(self, info: WorkerInfo) -> None:
-        now = self.now()
+        now = self.lease_now()
         with self._write() as conn:
             conn.execute(q.UPSERT_WORKER, worker_params(info, now))
             conn.execute(q.PRUNE_LOST_WORKERS, (now - LOST_WORKER_RETENTION_MICROS,))
@@ -577,10 +657,23 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
     def list_workers(self) -> list[WorkerInfo]:
         with self._edge() as conn:
             rows = conn.execute(q.SELECT_WORKERS).fetchall()
-        return [worker_from_row(r) for r in rows]
+        skew = self.lease_skew()
+        return [_wall_heartbeat(worker_from_row(r), skew) for r in rows]
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _wall_heartbeat(worker: WorkerInfo, skew: int) -> WorkerInfo:
+    """A worker row with its heartbeat (stored in the lease clock) in wall-clock terms."""
+    return replace(worker, heartbeat_at=worker.heartbeat_at + skew) if skew else worker
+
+
+def _wall_lease(row: _Leased, skew: int) -> _Leased:
+    """An instance or task with its lease expiry (stored in the lease clock) in wall-clock terms."""
+    if not skew or not row.lease_expires:
+        return row
+    return replace(row, lease_expires=row.lease_expires + skew)
 
 
 def _pick_instances(conn: sqlite3.Connection, params: dict[str, Any], limit: int) -> list[str]:

@@ -17,6 +17,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ from dtctl.hub.sql.inspect import (
     RETENTION_US,
     Fetch,
     WorkLogRow,
+    duration_text,
     read_backlog,
+    read_clock_findings,
     read_leases,
     read_snapshot,
     read_stuck_work,
@@ -44,14 +47,20 @@ from dtctl.hub.sql.inspect import (
 )
 from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.locks import write_lock_holders
 
 # sqlite.org "Write-Ahead Logging", section "The WAL-Reset Bug": present from 3.7.0, fixed in 3.52.0.
 WAL_RESET_BUG = ((3, 7, 0), (3, 51, 2))
 LARGE_WAL_BYTES = 256 * 1024 * 1024
+# The wall clock may drift from the boot clock by NTP slewing (well under a second a day); more than
+# this is a step.
+CLOCK_STEP_US = 60 * 1_000_000
+MIB = 1024 * 1024
 
 
-def _fetcher(conn: sqlite3.Connection) -> Fetch:
-    return lambda sql, params: conn.execute(sql, params).fetchall()
+def _fetcher(conn: sqlite3.Connection, lease_now: int) -> Fetch:
+    """Statements get :lease_now (the lease clock) beside the caller's parameters."""
+    return lambda sql, params: conn.execute(sql, {"lease_now": lease_now, **params}).fetchall()
 
 
 # --- the mixin ----------------------------------------------------------------------------------------
@@ -72,6 +81,16 @@ class SqliteInspector:
             raise NotImplementedError
 
         def scale_metrics(self) -> ScaleMetrics:
+            raise NotImplementedError
+
+        def lease_now(self) -> int:
+            raise NotImplementedError
+
+        def lease_skew(self) -> int:
+            raise NotImplementedError
+
+        @property
+        def read_only(self) -> str | None:
             raise NotImplementedError
 
     # --- writing the log (inside the caller's write transaction) ----------------------------------
@@ -101,15 +120,24 @@ class SqliteInspector:
 
     def hub_snapshot(self, window_seconds: float = 60.0) -> HubSnapshot:
         with self._read() as conn:
-            return read_snapshot(_fetcher(conn), self.now(), window_seconds, self.scale_metrics())
+            snapshot = read_snapshot(
+                _fetcher(conn, self.lease_now()), self.now(), window_seconds, self.scale_metrics()
+            )
+        skew = self.lease_skew()
+        workers = tuple(replace(w, heartbeat_at=w.heartbeat_at + skew) for w in snapshot.workers)
+        return replace(snapshot, workers=workers, write_lock=self._write_lock_holder())
+
+    def _write_lock_holder(self) -> str | None:
+        holders = write_lock_holders(self.path)
+        return holders[0].describe() if holders and holders[0].stopped else None
 
     def backlog_by_name(self) -> list[NameBacklog]:
         with self._read() as conn:
-            return read_backlog(_fetcher(conn), self.now())
+            return read_backlog(_fetcher(conn, self.lease_now()), self.now())
 
     def lease_holders(self) -> list[LeaseHolder]:
         with self._read() as conn:
-            return read_leases(_fetcher(conn), self.now())
+            return read_leases(_fetcher(conn, self.lease_now()), self.now())
 
     def stuck_work(
         self,
@@ -119,26 +147,34 @@ class SqliteInspector:
         limit: int = 20,
     ) -> StuckWork:
         with self._read() as conn:
-            return read_stuck_work(
-                _fetcher(conn),
-                self.now(),
+            stuck = read_stuck_work(
+                _fetcher(conn, self.lease_now()),
+                self.lease_now(),
                 max_dequeue=max_dequeue,
                 history_threshold=history_threshold,
                 limit=limit,
             )
+        # Judged in the lease clock; shown in wall-clock terms, as everything else.
+        skew = self.lease_skew()
+        expired = tuple(replace(e, expired_at=e.expired_at + skew) for e in stuck.expired_leases)
+        return replace(stuck, at=stuck.at + skew, expired_leases=expired)
 
     def storage_findings(self, *, full: bool = False) -> list[Finding]:
         with self._read() as conn:
             found = [
                 check_schema_version(conn),
-                check_journal_mode(conn),
+                check_journal_mode(conn, self.read_only),
                 check_synchronous(conn),
                 check_integrity(conn, full=full),
             ]
+            found += read_clock_findings(_fetcher(conn, self.lease_now()), self.now(), self.lease_now())
         found += [
+            check_clock_step(self.lease_skew()),
+            check_write_lock(self.path),
+            check_free_space(self.path),
             check_sqlite_version(sqlite3.sqlite_version_info),
             check_filesystem(self.path),
-            check_permissions(self.path),
+            check_permissions(self.path, self.read_only),
             check_links(self.path),
             check_wal_size(self.path),
         ]
@@ -196,9 +232,9 @@ def check_schema_version(conn: sqlite3.Connection) -> Finding:
     )
 
 
-def check_journal_mode(conn: sqlite3.Connection) -> Finding:
+def check_journal_mode(conn: sqlite3.Connection, read_only: str | None = None) -> Finding:
     mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-    if mode == "wal":
+    if mode == "wal" or read_only is not None:  # read as an immutable file, a WAL hub reports "delete"
         return Finding(check="journal-mode", severity="ok", message="journal mode WAL")
     return Finding(
         check="journal-mode",
@@ -279,7 +315,14 @@ def check_filesystem(path: Path) -> Finding:
     return Finding(check="filesystem", severity="ok", message=f"local file system ({fstype})")
 
 
-def check_permissions(path: Path) -> Finding:
+def check_permissions(path: Path, read_only: str | None = None) -> Finding:
+    if read_only is not None:
+        return Finding(
+            check="permissions",
+            severity="warning",
+            message=f"opened read-only: {read_only}; reading works, no worker or command can write here",
+            hint="run workers where the hub's file system is mounted read-write",
+        )
     loose: list[str] = []
     writable: list[str] = []
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -341,3 +384,59 @@ def check_wal_size(path: Path) -> Finding:
             hint="look for a process holding a read transaction open (a long query, an idle sqlite3 shell)",
         )
     return Finding(check="wal-size", severity="ok", message=f"-wal file {size // 1024} KiB")
+
+
+def check_write_lock(path: Path) -> Finding:
+    """Who holds the write lock now: a stopped holder freezes every writer of the hub."""
+    holders = write_lock_holders(path)
+    stopped = [h for h in holders if h.stopped]
+    if stopped:
+        holder = stopped[0]
+        return Finding(
+            check="write-lock",
+            severity="problem",
+            message=f"{holder.describe()}: every writer waits for it (workers pause, commands exit 6)",
+            hint=f"resume it with `kill -CONT {holder.pid}`, or end it with `kill {holder.pid}` "
+            "(its transaction is rolled back and the hub goes on)",
+        )
+    if holders:
+        return Finding(check="write-lock", severity="ok", message=f"{holders[0].describe()} (writing now)")
+    return Finding(check="write-lock", severity="ok", message="no process holds the write lock")
+
+
+def check_free_space(path: Path) -> Finding:
+    free = conn_mod.free_bytes(path.parent)
+    if free is None:
+        return Finding(check="disk-space", severity="ok", message="free space unknown")
+    text = f"{free / MIB:.1f} MiB free on the hub's file system"
+    if free < MIB:
+        return Finding(
+            check="disk-space",
+            severity="problem",
+            message=f"{text}: writes fail with exit 9 (disk full); workers wait",
+            hint="free some space (about 1 MB lets the hub recover); workers carry on by themselves",
+        )
+    if free < conn_mod.LOW_SPACE_BYTES:
+        return Finding(
+            check="disk-space",
+            severity="warning",
+            message=f"{text}: the hub checkpoints its WAL every {conn_mod.LOW_SPACE_WAL_PAGES} pages "
+            "to keep room to recover",
+            hint="free space on the hub's file system",
+        )
+    return Finding(check="disk-space", severity="ok", message=text)
+
+
+def check_clock_step(skew: int) -> Finding:
+    """How far the wall clock moved against the lease clock since this boot's first use of the hub."""
+    if abs(skew) <= CLOCK_STEP_US:
+        return Finding(check="clock-step", severity="ok", message="the wall clock has not stepped")
+    way = "forward" if skew > 0 else "back"
+    return Finding(
+        check="clock-step",
+        severity="warning",
+        message=f"the wall clock stepped {way} by {duration_text(skew)} since this boot's first use of "
+        "the hub; leases and heartbeats are unaffected (judged by the boot clock), timers and scheduled "
+        f"starts fire by the wall clock{' (later by the step)' if skew < 0 else ' (early by the step)'}",
+        hint="check time synchronisation (timedatectl, chrony)",
+    )

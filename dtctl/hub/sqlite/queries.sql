@@ -68,6 +68,9 @@ WHERE instance_id = :instance_id AND execution_id = :execution_id AND status IN 
 SELECT 1 FROM new_events WHERE instance_id = ? AND kind = 'execution_terminated' LIMIT 1
 
 -- pick_instances --
+-- Visibility: a durable timer is due by the wall clock (:now) only; every other message once either
+-- clock reaches it (:visible_by is the later of :now and :lease_now), so a wall clock stepped back does
+-- not hide work that was ready before the step (dtctl/hub/sqlite/clock.py).
 -- Oldest visible events first (covering index), joined to leasable instances. Stale events (tagged
 -- with another execution) never make an instance leasable. The caller reads rows until it has
 -- ``limit`` distinct instances, so the scan stops early. CROSS JOIN and ``+i.status`` pin the plan
@@ -76,8 +79,9 @@ SELECT 1 FROM new_events WHERE instance_id = ? AND kind = 'execution_terminated'
 SELECT e.instance_id
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
-WHERE e.visible_at <= :now
-  AND (i.lease_expires IS NULL OR i.lease_expires <= :now)
+WHERE e.visible_at <= :visible_by
+  AND (e.visible_at <= :now OR e.kind <> 'timer_fired')
+  AND (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
@@ -91,7 +95,7 @@ ORDER BY e.visible_at
 SELECT e.visible_at
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
-WHERE (i.lease_expires IS NULL OR i.lease_expires <= :now)
+WHERE (i.lease_expires IS NULL OR i.lease_expires <= :lease_now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
@@ -106,8 +110,10 @@ WHERE instance_id = ?
 RETURNING execution_id, name, status, history_length, version
 
 -- take_messages --
+-- The messages PICK_INSTANCES counts as visible (its visibility rule).
 UPDATE new_events SET dequeue_count = dequeue_count + 1
-WHERE instance_id = ? AND visible_at <= ?
+WHERE instance_id = :instance_id AND visible_at <= :visible_by
+  AND (visible_at <= :now OR kind <> 'timer_fired')
 RETURNING id, execution_id, kind, payload, dequeue_count
 
 -- delete_message --
@@ -168,6 +174,7 @@ DELETE FROM history WHERE instance_key = ? AND execution_no < ?
 INSERT INTO new_tasks (instance_id, execution_id, task_id, name, input, visible_at) VALUES (?, ?, ?, ?, ?, ?)
 
 -- lease_tasks --
+-- :now is the wall clock (visibility), :lease_now the lease clock (lease expiry, dtctl/hub/sqlite/clock.py).
 -- FIFO by id. ``+visible_at`` keeps the planner on the primary key: an index on visible_at would
 -- need a sort of every visible row to honour ORDER BY id.
 UPDATE new_tasks
@@ -175,8 +182,8 @@ SET lease_owner = :owner, lease_expires = :expires, lease_token = :token, dequeu
     leased_at = :now
 WHERE id IN (
     SELECT id FROM new_tasks
-    WHERE +visible_at <= :now
-      AND (lease_expires IS NULL OR lease_expires <= :now)
+    WHERE +visible_at <= :visible_by
+      AND (lease_expires IS NULL OR lease_expires <= :lease_now)
       AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
     ORDER BY id
     LIMIT :limit
@@ -187,7 +194,7 @@ RETURNING id, instance_id, execution_id, task_id, name, input, lease_token, leas
 -- next_visible_task --
 -- When LEASE_TASKS will next find something: unleased tasks by visible time (new_tasks_by_visible).
 SELECT visible_at FROM new_tasks
-WHERE (lease_expires IS NULL OR lease_expires <= :now)
+WHERE (lease_expires IS NULL OR lease_expires <= :lease_now)
   AND (:names IS NULL OR name IN (SELECT value FROM json_each(:names)))
 ORDER BY visible_at
 LIMIT 1
@@ -219,7 +226,7 @@ SELECT
     (SELECT COUNT(*) FROM (
          SELECT instance_id FROM new_events WHERE visible_at <= :now
          UNION
-         SELECT instance_id FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now
+         SELECT instance_id FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now
      ) AS u JOIN instances AS i ON i.instance_id = u.instance_id
      WHERE i.status IN {live})
     -- an entity with work counts as an orchestration (durabletask-mssql: an entity is an instance)
@@ -229,7 +236,7 @@ SELECT
          SELECT entity_id FROM entities WHERE lease_expires IS NOT NULL AND lease_expires > :now
      )),
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at <= :now),
-    (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now),
+    (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now),
     (SELECT COUNT(*) FROM (SELECT DISTINCT instance_id FROM new_events WHERE visible_at <= :now) AS v
      JOIN instances AS i ON i.instance_id = v.instance_id WHERE i.status IN {live}),
     (SELECT COUNT(*) FROM new_events WHERE visible_at > :now AND kind = 'timer_fired'),
