@@ -232,7 +232,11 @@
     });
     document.getElementById("confirm-title").textContent = form.dataset.label;
     document.getElementById("confirm-text").textContent = form.dataset.confirm;
-    document.getElementById("confirm-instance").value = form.querySelector("[name=instance_id]").value;
+    // The id the action is about: an instance_id or an entity_id, named as the page's form names it.
+    const target = form.querySelector("[data-target]");
+    const hidden = document.getElementById("confirm-target");
+    hidden.name = target.name;
+    hidden.value = target.value;
     const ok = document.getElementById("confirm-ok");
     ok.textContent = form.dataset.label;
     dialog.dataset.action = form.getAttribute("action");
