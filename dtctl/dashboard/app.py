@@ -310,7 +310,11 @@ class Dashboard:
         if values.get("confirmed") != "1":
             # Not confirmed yet (a browser without JavaScript): ask on a page of its own first.
             return self.render(
-                request, "confirm.html", action=action, target_id=target_id, back=_page_of(action, target_id),
+                request,
+                "confirm.html",
+                action=action,
+                target_id=target_id,
+                back=_page_of(action, target_id),
                 values=values,
             )
         from starlette.concurrency import run_in_threadpool

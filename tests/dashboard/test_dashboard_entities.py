@@ -87,7 +87,13 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
     try:
         refused = off.post(
             "/actions/signal-entity",
-            data={"entity_id": "@counter@c1", "operation": "add", "input": "2", "csrf": "x", "confirmed": "1"},
+            data={
+                "entity_id": "@counter@c1",
+                "operation": "add",
+                "input": "2",
+                "csrf": "x",
+                "confirmed": "1",
+            },
             headers={"origin": off.base},
         )
         assert refused.status_code == 403
