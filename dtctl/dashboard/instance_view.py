@@ -138,6 +138,7 @@ def timeline_data(timeline: Timeline) -> dict[str, Any]:
                 "name": s.name if s.kind != "timer" else f"until {fmt.clock(int(s.target or 0))[11:19]}",
                 "task_id": s.task_id,
                 "target": s.target if s.kind == "sub_orchestration" else None,
+                "entity": s.target if s.kind == "entity" else None,
                 "start": s.start - timeline.start,
                 "end": None if s.end is None else s.end - timeline.start,
                 "outcome": s.outcome,

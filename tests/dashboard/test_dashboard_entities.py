@@ -138,3 +138,14 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
         assert plain.status_code == 303 and plain.headers["location"] == "/entities/%40counter%40c1"
     finally:
         acting.stop()
+
+
+def test_the_lock_holders_page_draws_its_entity_spans(readonly: DashboardProcess, hub: Path) -> None:
+    """An orchestration that called and locked entities has a timeline (it used to fail on them)."""
+    page = readonly.get("/instances/holder")
+    assert page.status_code == 200, page.text[-2000:]
+    assert "RUNNING" in page.text
+    assert '"kind": "entity_lock", "name": "lock @counter@c2"' in page.text
+    shown = dtctl("history", "show", "holder", "--timeline", hub=hub)
+    assert shown.returncode == 0, shown.stderr
+    assert "lock @counter@c2" in shown.stdout

@@ -195,6 +195,9 @@
       const result = h("td", { class: "result" });
       if (span.failure) {
         result.appendChild(h("span", { class: "bad" }, "failed: " + span.failure));
+      } else if (span.entity) {
+        result.appendChild(document.createTextNode(span.outcome + " "));
+        result.appendChild(h("a", { href: "/entities/" + encodeURIComponent(span.entity), class: "eid" }, span.entity));
       } else if (span.target) {
         result.appendChild(document.createTextNode(span.outcome + " "));
         const a = h("a", { href: "/instances/" + encodeURIComponent(span.target), class: "iid" }, span.target);
