@@ -1,7 +1,8 @@
 """``python -m benchmarks.dashboard [--n 100000] [--requests 15] [--hub PATH]``: page times of the dashboard.
 
 Builds a SQLite hub with N instances quickly (the client's batch start, then each instance completed by
-one hand-made episode checkpointed in batches, no worker and no app code; the newest 1 % stay PENDING),
+one hand-made episode checkpointed in batches, no worker and no app code; the newest 1 % stay PENDING;
+N / 10 counter entities, each with one signal waiting in its inbox),
 starts a real ``dtctl dashboard`` process on it, and asks every page ``--requests`` times over HTTP.
 Prints one JSON object: per page the median, minimum and maximum in milliseconds. Progress on stderr.
 """
@@ -59,8 +60,11 @@ def build(path: Path, n: int) -> None:
             batch.append((item, Decision(status=COMPLETED, new_history=history, output='"ok"')))
         hub.checkpoint(batch)
         done += len(items)
+    for k in range(n // 10):
+        client.signal_entity(f"@counter@{k:07d}", "add", k)
     client.close()
-    print(f"built {n} instances ({done} completed) in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    took = time.monotonic() - started
+    print(f"built {n} instances ({done} completed) and {n // 10} entities in {took:.1f} s", file=sys.stderr)
 
 
 def free_port() -> int:
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 "instances_completed_after": "/instances?completed_after=2000-01-01T00:00",
                 "instance": f"/instances/{middle}",
                 "workers": "/workers",
+                "entities": "/entities",
+                "entities_by_prefix": f"/entities?prefix=@counter@{args.n // 20:07d}"[:-2],
+                "entity": f"/entities/@counter@{args.n // 20:07d}",
             }
             figures = {name: measure(base, page, args.requests) for name, page in pages.items()}
         finally:

@@ -188,7 +188,8 @@ class WaitingFor:
 class Span:
     """One bar of a timeline: from scheduled (``start``) to completed (``end``; None while open).
 
-    ``kind``: orchestration, queued, activity, timer, sub_orchestration, suspended, event (a point).
+    ``kind``: orchestration, queued, activity, timer, sub_orchestration, entity (an operation called),
+    entity_lock (from the lock request until it was granted), suspended, event (a point).
     ``outcome``: completed, failed, fired, received, pending (still open), unfinished (the execution
     ended first), or the orchestration's final status.
     """
@@ -487,6 +488,10 @@ def _span(begun: HistoryEvent, end: int | None, outcome: str, failure: FailureDe
         kind, name, target = "activity", begun.name, None
     elif isinstance(begun, TimerCreated):
         kind, name, target = "timer", "timer", str(begun.fire_at)
+    elif isinstance(begun, EntityOperationCalled):
+        kind, name, target = "entity", f"{begun.operation} {begun.entity_id}", begun.entity_id
+    elif isinstance(begun, EntityLockRequested):
+        kind, name, target = "entity_lock", "lock " + ", ".join(begun.entity_ids), None
     else:
         assert isinstance(begun, SubOrchestrationCreated)
         kind, name, target = "sub_orchestration", begun.name, begun.instance_id

@@ -1,6 +1,7 @@
 """The actions the dashboard offers with ``--allow-actions``: one entry per client method it may call.
 
-An action is offered for an instance when the instance's status allows it.
+An instance action is offered when the instance's status allows it; the entity action (signal) is
+offered on every entity page.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ Form = Mapping[str, str]
 class Action:
     key: str
     label: str
-    method: str  # the TaskHubClient method; the action is offered only when the client has it
-    statuses: tuple[str, ...]
-    fields: tuple[str, ...] = ()  # form inputs: reason, event, data, new_id
+    statuses: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # form inputs: reason, event, data, new_id, operation, input
+    target: str = "instance"  # what the action's id names: "instance" or "entity"
     danger: bool = False
     confirm: str = ""
     run: Callable[[TaskHubClient, str, Form], str]
@@ -71,6 +72,19 @@ def _purge(client: TaskHubClient, instance_id: str, form: Form) -> str:
     return f"purged {instance_id}" if deleted else f"{instance_id} was not purged (not finished?)"
 
 
+def _signal_entity(client: TaskHubClient, entity_id: str, form: Form) -> str:
+    operation = (form.get("operation") or "").strip()
+    if not operation:
+        raise UsageError("the signal needs an operation name")
+    text = (form.get("input") or "").strip()
+    try:
+        value = json.loads(text) if text else None
+    except ValueError as exc:
+        raise UsageError(f"the operation's input is not JSON: {exc}") from None
+    client.signal_entity(entity_id, operation, value)
+    return f"signalled {operation!r} to {entity_id}"
+
+
 def _rewind(client: TaskHubClient, instance_id: str, form: Form) -> str:
     client.rewind(instance_id, reason=_reason(form))
     return f"rewinding {instance_id}"
@@ -85,7 +99,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="raise-event",
         label="Raise event",
-        method="raise_event",
         statuses=LIVE,
         fields=("event", "data"),
         confirm="Deliver this external event to the instance?",
@@ -94,7 +107,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="suspend",
         label="Suspend",
-        method="suspend",
         statuses=(PENDING, RUNNING),
         fields=("reason",),
         confirm="Suspend the instance? New events are held until it is resumed.",
@@ -103,7 +115,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="resume",
         label="Resume",
-        method="resume",
         statuses=(SUSPENDED,),
         fields=("reason",),
         confirm="Resume the instance?",
@@ -112,7 +123,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="terminate",
         label="Terminate",
-        method="terminate",
         statuses=LIVE,
         fields=("reason",),
         danger=True,
@@ -122,7 +132,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="rewind",
         label="Rewind",
-        method="rewind",
         statuses=(FAILED,),
         fields=("reason",),
         confirm="Rewind the failed instance: run what failed again, keep what succeeded?",
@@ -131,7 +140,6 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="restart",
         label="Restart",
-        method="restart",
         statuses=FINISHED,
         fields=("new_id",),
         confirm="Start the instance again from the beginning with the same input?",
@@ -140,31 +148,32 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         key="purge",
         label="Purge",
-        method="purge",
         statuses=FINISHED,
         danger=True,
         confirm="Delete the instance and its history from the hub? This cannot be undone.",
         run=_purge,
     ),
 )
-BY_KEY = {a.key: a for a in ACTIONS}
+SIGNAL_ENTITY = Action(
+    key="signal-entity",
+    label="Signal entity",
+    fields=("operation", "input"),
+    target="entity",
+    confirm="Send this one-way operation to the entity? It runs when a worker takes the entity.",
+    run=_signal_entity,
+)
+BY_KEY = {a.key: a for a in (*ACTIONS, SIGNAL_ENTITY)}
 
 
-def supported(client: TaskHubClient) -> list[Action]:
-    """The actions this client can perform at all: every one (kept as a function for the pages)."""
-    return list(ACTIONS)
-
-
-def offered(client: TaskHubClient, status: str) -> list[Action]:
+def offered(status: str) -> list[Action]:
     """The actions for an instance in ``status``."""
-    return [a for a in supported(client) if status in a.statuses]
+    return [a for a in ACTIONS if status in a.statuses]
 
 
-def perform(client: TaskHubClient, key: str, instance_id: str, form: Form) -> str:
-    action = BY_KEY.get(key)
-    if action is None or action not in supported(client):
-        raise UsageError(f"no such action {key!r}")
-    return action.run(client, instance_id, form)
+def perform(client: TaskHubClient, action: Action, target_id: str, form: Form) -> str:
+    if not target_id:
+        raise UsageError(f"which {action.target}? ({action.target}_id is missing)")
+    return action.run(client, target_id, form)
 
 
 def describe(action: Action) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dtctl import __version__
 from dtctl.client import TaskHubClient
 from dtctl.core.history import ALL_STATUSES
-from dtctl.dashboard import actions, fmt, hub_views, instance_view
+from dtctl.dashboard import actions, entity_view, fmt, hub_views, instance_view
 from dtctl.dashboard.live import LiveHub
 from dtctl.dashboard.security import Guard
 from dtctl.errors import DtctlError, InstanceNotFound, InvalidState, UsageError
@@ -138,8 +138,6 @@ class Dashboard:
         )
         with self.pool.borrow() as client:
             self.hub_shown = redact(client.hub.url)
-            self.can_inspect = hub_views.inspector(client) is not None
-            self.supported = [a.key for a in actions.supported(client)]
         self.limits = _limits(config.limits)
 
     # --- plumbing -----------------------------------------------------------------------------------
@@ -206,7 +204,6 @@ class Dashboard:
                 now = client.hub.now()
         except DtctlError as exc:
             return self.error_page(request, exc)
-        fields = hub_views.query_fields()
         return self.render(
             request,
             "instances.html",
@@ -214,7 +211,7 @@ class Dashboard:
             filters=filters,
             now=now,
             statuses=ALL_STATUSES,
-            extra_filters=hub_views.extra_filters(fields),
+            extra_filters=hub_views.EXTRA_FILTERS,
             extra_values=dict(filters.extra),
             next_query=filters.query_string(cursor=page.next_cursor) if page.next_cursor else None,
             first_query=filters.query_string(cursor=None) if filters.cursor else None,
@@ -227,7 +224,7 @@ class Dashboard:
         try:
             with self.pool.borrow() as client:
                 page = instance_view.instance_page(client, instance_id, execution)
-                offered = actions.offered(client, page.state.status) if page.current else []
+                offered = actions.offered(page.state.status) if page.current else []
         except DtctlError as exc:
             return self.error_page(request, exc)
         return self.render(
@@ -244,6 +241,41 @@ class Dashboard:
         with self.pool.borrow() as client:
             health, now = hub_views.workers(client)
         return self.render(request, "workers.html", workers=health, now=now)
+
+    def entities(self, request: Request) -> Response:
+        try:
+            filters = entity_view.parse_filters(request.query_params)
+            with self.pool.borrow() as client:
+                page = entity_view.list_page(client, filters)
+                now = client.hub.now()
+        except DtctlError as exc:
+            return self.error_page(request, exc)
+        return self.render(
+            request,
+            "entities.html",
+            page=page,
+            filters=filters,
+            now=now,
+            preview=entity_view.state_preview,
+            next_query=filters.query_string(page.next_cursor) if page.next_cursor else None,
+            first_query=filters.query_string(None) if filters.cursor else None,
+            page_sizes=entity_view.PAGE_SIZES,
+        )
+
+    def entity(self, request: Request) -> Response:
+        try:
+            with self.pool.borrow() as client:
+                data = entity_view.entity_page(client, request.path_params["entity_id"], self.hub_shown)
+        except DtctlError as exc:
+            return self.error_page(request, exc)
+        return self.render(
+            request,
+            "entity.html",
+            data=data,
+            e=data.details.entity,
+            now=data.details.now,
+            signal=actions.SIGNAL_ENTITY if self.config.allow_actions else None,
+        )
 
     async def events(self, request: Request) -> Response:
         try:
@@ -271,30 +303,36 @@ class Dashboard:
             return _refuse(request, "send the action as an urlencoded form of at most 1 MiB")
         if not self.guard.token_ok(values.get("csrf")):
             return _refuse(request, "missing or wrong CSRF token: reload the page")
-        key = request.path_params["key"]
-        instance_id = values.get("instance_id", "")
-        if values.get("confirmed") != "1" and key in actions.BY_KEY:
+        action = actions.BY_KEY.get(request.path_params["key"])
+        if action is None:
+            return self.error_page(request, UsageError(f"no such action {request.path_params['key']!r}"))
+        target_id = values.get(f"{action.target}_id", "")
+        if values.get("confirmed") != "1":
             # Not confirmed yet (a browser without JavaScript): ask on a page of its own first.
             return self.render(
-                request, "confirm.html", action=actions.BY_KEY[key], instance_id=instance_id, values=values
+                request,
+                "confirm.html",
+                action=action,
+                target_id=target_id,
+                back=_page_of(action, target_id),
+                values=values,
             )
         from starlette.concurrency import run_in_threadpool
 
         try:
-            text = await run_in_threadpool(self._perform, key, instance_id, values)
+            text = await run_in_threadpool(self._perform, action, target_id, values)
         except DtctlError as exc:
             return self.error_page(request, exc)
         self.live.poke()
-        target = "/instances" if key == "purge" else f"/instances/{_quote(instance_id)}"
+        target = "/instances" if action.key == "purge" else _page_of(action, target_id)
         if _wants_json(request):
-            return JSONResponse({"ok": True, "message": text, "redirect": target if key == "purge" else None})
+            redirect = target if action.key == "purge" else None
+            return JSONResponse({"ok": True, "message": text, "redirect": redirect})
         return RedirectResponse(target, status_code=303)
 
-    def _perform(self, key: str, instance_id: str, values: dict[str, str]) -> str:
-        if not instance_id:
-            raise UsageError("which instance? (instance_id is missing)")
+    def _perform(self, action: actions.Action, target_id: str, values: dict[str, str]) -> str:
         with self.pool.borrow() as client:
-            return actions.perform(client, key, instance_id, values)
+            return actions.perform(client, action, target_id, values)
 
 
 MAX_FORM = 1 << 20  # bytes of an action's form (event data included)
@@ -320,10 +358,15 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _quote(instance_id: str) -> str:
+def _quote(target_id: str) -> str:
     from urllib.parse import quote
 
-    return quote(instance_id, safe="")
+    return quote(target_id, safe="")
+
+
+def _page_of(action: actions.Action, target_id: str) -> str:
+    """The page of the instance or entity an action was about."""
+    return f"/{'entities' if action.target == 'entity' else 'instances'}/{_quote(target_id)}"
 
 
 def _limits(limits: tuple[int, int]) -> tuple[int, int]:
@@ -359,6 +402,8 @@ def create_app(config: DashboardConfig) -> tuple[ASGIApp, Dashboard]:
         Route("/instances", dashboard.instances),
         Route("/instances/{instance_id:path}", dashboard.instance),
         Route("/workers", dashboard.workers),
+        Route("/entities", dashboard.entities),
+        Route("/entities/{entity_id:path}", dashboard.entity),
         Route("/events", dashboard.events),
         Route("/actions/{key}", dashboard.action, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("dtctl.dashboard", "static")]), name="static"),

@@ -19,7 +19,7 @@ from dtctl.core.history import ALL_STATUSES, TERMINAL_STATUSES
 from dtctl.core.tags import parse_tag
 from dtctl.dashboard import fmt
 from dtctl.errors import UsageError
-from dtctl.hub.base import HubInspector, InstanceQuery, InstanceState
+from dtctl.hub.base import InstanceQuery, InstanceState
 
 PAGE_SIZES = (25, 50, 100, 200)
 # Rows a filtered page may scan past for a filter the hub cannot apply (completed time); the page then
@@ -27,33 +27,19 @@ PAGE_SIZES = (25, 50, 100, 200)
 MAX_SCAN = 5000
 
 
-def inspector(client: TaskHubClient) -> HubInspector | None:
-    return client.hub  # every hub plays the inspector role
-
-
-def overview(client: TaskHubClient, window: float, limits: tuple[int, int]) -> ops.TopView | None:
-    found = inspector(client)
-    if found is None:
-        return None
-    return ops.top_view(found.hub_snapshot(window), limits[0], limits[1])
+def overview(client: TaskHubClient, window: float, limits: tuple[int, int]) -> ops.TopView:
+    return ops.top_view(client.hub.hub_snapshot(window), limits[0], limits[1])
 
 
 def workers(client: TaskHubClient) -> tuple[list[ops.WorkerHealth], int]:
     hub = client.hub
     now = hub.now()
-    found = inspector(client)
-    leases = found.lease_holders() if found is not None else []
-    health = ops.worker_health(hub.list_workers(), leases, now)
+    health = ops.worker_health(hub.list_workers(), hub.lease_holders(), now)
     health.sort(key=lambda h: (not h.live, h.info.worker_id))
     return health, now
 
 
 # --- the instance list --------------------------------------------------------------------------------
-
-
-def query_fields() -> frozenset[str]:
-    """The filters this hub's InstanceQuery has: version and tag filters appear once it has them."""
-    return frozenset(f.name for f in dataclasses.fields(InstanceQuery))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,13 +61,14 @@ class ListFilters:
 
         values = dataclasses.replace(self, **changes) if changes else self
         pairs: list[tuple[str, str]] = [("status", s) for s in values.statuses]
-        for key in ("name", "prefix"):
-            if getattr(values, key):
-                pairs.append((key, getattr(values, key)))
-        for key in ("created_after", "created_before", "completed_after", "completed_before"):
-            moment = getattr(values, key)
-            if moment is not None:
-                pairs.append((key, fmt.iso(moment)))
+        pairs.extend((key, text) for key, text in (("name", values.name), ("prefix", values.prefix)) if text)
+        moments = (
+            ("created_after", values.created_after),
+            ("created_before", values.created_before),
+            ("completed_after", values.completed_after),
+            ("completed_before", values.completed_before),
+        )
+        pairs.extend((key, fmt.iso(moment)) for key, moment in moments if moment is not None)
         pairs.extend(values.extra)
         if values.limit != 50:
             pairs.append(("limit", str(values.limit)))
@@ -90,22 +77,14 @@ class ListFilters:
         return urlencode(pairs)
 
 
-EXTRA_FILTERS = ("version", "tag")  # InstanceQuery fields issue 12 adds; shown when the hub has them
-# The InstanceQuery field each of those form inputs fills ("tag" takes one NAME=VALUE).
-_QUERY_FIELD = {"version": "version", "tag": "tags"}
+EXTRA_FILTERS = ("version", "tag")  # the InstanceQuery's version, and one of its tags as NAME=VALUE
 
 
-def extra_filters(fields: frozenset[str]) -> list[str]:
-    """The form inputs this hub's InstanceQuery can take."""
-    return [key for key in EXTRA_FILTERS if _QUERY_FIELD[key] in fields]
-
-
-def _query_extra(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """The form's version / tag values as InstanceQuery arguments."""
-    found: dict[str, Any] = {}
-    for key, value in extra:
-        found[_QUERY_FIELD[key]] = (parse_tag(value),) if key == "tag" else value
-    return found
+def _query_extra(extra: tuple[tuple[str, str], ...]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The form's version / tag values as InstanceQuery's ``version`` and ``tags``."""
+    found = dict(extra)
+    tag = found.get("tag")
+    return found.get("version"), ((parse_tag(tag),) if tag else ())
 
 
 def parse_filters(params: Mapping[str, Any], getlist: Callable[[str], list[str]]) -> ListFilters:
@@ -113,10 +92,7 @@ def parse_filters(params: Mapping[str, Any], getlist: Callable[[str], list[str]]
     unknown = [s for s in statuses if s not in ALL_STATUSES]
     if unknown:
         raise UsageError(f"unknown status {unknown[0]!r}; use one of {', '.join(ALL_STATUSES)}")
-    fields = query_fields()
-    extra = tuple(
-        (key, str(params[key])) for key in EXTRA_FILTERS if _QUERY_FIELD[key] in fields and params.get(key)
-    )
+    extra = tuple((key, str(params[key]).strip()) for key in EXTRA_FILTERS if _text(params.get(key)))
     try:
         limit = int(params.get("limit") or 50)
     except ValueError:
@@ -167,7 +143,7 @@ def list_page(client: TaskHubClient, filters: ListFilters) -> ListPage:
     post_filter = filters.completed_after is not None or filters.completed_before is not None
     if post_filter and not statuses:
         statuses = tuple(s for s in ALL_STATUSES if s in TERMINAL_STATUSES)
-    extra = _query_extra(filters.extra)
+    version, tags = _query_extra(filters.extra)
     query = InstanceQuery(
         statuses=statuses,
         name=filters.name,
@@ -176,7 +152,8 @@ def list_page(client: TaskHubClient, filters: ListFilters) -> ListPage:
         created_before=filters.created_before,
         limit=filters.limit,
         cursor=filters.cursor,
-        **extra,  # version / tags: only fields InstanceQuery has (parse_filters)
+        version=version,
+        tags=tags,
     )
     if not post_filter:
         page = client.list_instances(query)

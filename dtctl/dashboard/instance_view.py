@@ -14,6 +14,7 @@ from dtctl.client import TaskHubClient
 from dtctl.client_views import TaskNames, Timeline, WaitingFor
 from dtctl.core.history import (
     TERMINAL_STATUSES,
+    ExecutionStarted,
     SubOrchestrationCreated,
     event_to_dict,
 )
@@ -82,9 +83,7 @@ def instance_page(client: TaskHubClient, instance_id: str, execution_id: str | N
 
 def _input_of(state: InstanceState, records: Sequence[HistoryRecord]) -> str | None:
     first = records[0].event if records else None
-    if first is not None and first.kind == "execution_started":
-        return getattr(first, "input", None)
-    return state.input
+    return first.input if isinstance(first, ExecutionStarted) else state.input
 
 
 def history_rows(records: Sequence[HistoryRecord]) -> list[dict[str, Any]]:
@@ -139,6 +138,7 @@ def timeline_data(timeline: Timeline) -> dict[str, Any]:
                 "name": s.name if s.kind != "timer" else f"until {fmt.clock(int(s.target or 0))[11:19]}",
                 "task_id": s.task_id,
                 "target": s.target if s.kind == "sub_orchestration" else None,
+                "entity": s.target if s.kind == "entity" else None,
                 "start": s.start - timeline.start,
                 "end": None if s.end is None else s.end - timeline.start,
                 "outcome": s.outcome,

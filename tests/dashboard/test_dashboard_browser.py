@@ -164,3 +164,99 @@ def test_terminate_updates_the_page_without_a_reload(
         assert page.errors == []
     finally:
         dashboard.stop()
+
+
+def _confirm(page: Any, action: str) -> None:
+    page.click(f"#actions form[data-action={action}] button")
+    page.wait_for_selector("dialog#confirm[open]")
+    page.click("#confirm-ok")
+
+
+def test_rewind_and_restart_from_the_instance_page(
+    browser: Any, artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAILED instance rewound with actions on runs its failed step again and completes; a completed
+    one restarted runs again as a new execution under the same id; both pages update without a reload."""
+    from tests.apps.repair import runs
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("REPAIR_TEST_DIR", str(runs_dir))
+    (runs_dir / "fail.two").touch()
+    path = tmp_path / "hub.db"
+    with TaskHubClient(open_hub(path, create=True)) as client:
+        client.start_instance("three_steps", instance_id="rw")
+        client.start_instance("echo", input="hi", instance_id="rs")
+    worker = WorkerProcess(path, "tests/apps/repair.py:app", tmp_path / "logs")
+    dashboard = DashboardProcess(str(path), tmp_path, "--allow-actions")
+    try:
+        wait_until(lambda: all_terminal(path, 2), timeout=60, what="both instances to finish")
+        with TaskHubClient(path) as client:
+            assert client.get_instance_or_raise("rw").status == "FAILED"
+        (runs_dir / "fail.two").unlink()
+        page = _page(browser)
+        page.goto(dashboard.base + "/instances/rw")
+        wait_until(lambda: page.locator("#live-state.on").count() == 1, what="the event stream to connect")
+        assert page.locator("#instance-status").inner_text().strip() == "FAILED"
+        page.evaluate("window.__notReloaded = true")
+        _confirm(page, "rewind")
+        sync_api.expect(page.locator("#instance-status")).to_have_text("COMPLETED", timeout=30_000)
+        assert page.evaluate("window.__notReloaded === true")
+        assert (runs(runs_dir, "rw", "one"), runs(runs_dir, "rw", "two")) == (1, 2)  # ran again, kept one
+        page.screenshot(path=str(artifacts / "rewound.png"), full_page=True)
+
+        page.goto(dashboard.base + "/instances/rs")
+        wait_until(lambda: page.locator("#live-state.on").count() == 1, what="the event stream to connect")
+        before = page.locator("#execution-id").inner_text()
+        _confirm(page, "restart")
+        sync_api.expect(page.locator("#execution-id")).not_to_have_text(before, timeout=20_000)
+        sync_api.expect(page.locator("#instance-status")).to_have_text("COMPLETED", timeout=30_000)
+        assert runs(runs_dir, "rs", "echo") == 2
+        page.screenshot(path=str(artifacts / "restarted.png"), full_page=True)
+        assert page.errors == []
+    finally:
+        dashboard.stop()
+        worker.stop()
+
+
+def test_entities_while_a_worker_runs_the_bank_sample(browser: Any, artifacts: Path, tmp_path: Path) -> None:
+    """The bank sample's transfer on a real worker; another orchestration keeps a counter's lock. The
+    entities page shows both, the entity page its state, and the lock holder links to its instance."""
+    path = tmp_path / "hub.db"
+    with TaskHubClient(open_hub(path, create=True)) as client:
+        client.signal_entity("@account@alice", "deposit", 100)
+        client.start_instance(
+            "transfer", input={"source": "alice", "target": "bob", "amount": 30}, instance_id="t1"
+        )
+        client.start_instance("hold_lock", input="c1", instance_id="holder")
+    workers = [
+        WorkerProcess(path, "samples/entities_bank.py:app", tmp_path / "logs"),
+        WorkerProcess(path, "tests/apps/entities.py:app", tmp_path / "logs"),
+    ]
+    dashboard = DashboardProcess(str(path), tmp_path)
+    try:
+        page = _page(browser)
+        page.goto(dashboard.base + "/entities")
+        page.wait_for_selector("#entities")
+        wait_until(lambda: page.locator("#live-state.on").count() == 1, what="the event stream to connect")
+        alice = page.locator('#entities tr[data-entity="@account@alice"] td.state')
+        sync_api.expect(alice).to_have_text("70", timeout=60_000)  # the page follows the transfer live
+        holder = page.locator('#entities tr[data-entity="@counter@c1"] a.iid')
+        sync_api.expect(holder).to_have_text("holder", timeout=30_000)
+        page.screenshot(path=str(artifacts / "entities.png"), full_page=True)
+
+        page.click('#entities a.eid >> text="@account@bob"')
+        page.wait_for_url("**/entities/%40account%40bob")
+        assert page.locator("[data-payload=state] pre").inner_text().strip() == "30"
+        assert page.locator("#lock-holder").inner_text().strip() == "—"
+        page.screenshot(path=str(artifacts / "entity.png"), full_page=True)
+
+        page.goto(dashboard.base + "/entities/@counter@c1")
+        page.click("#lock-holder a.iid")
+        page.wait_for_url("**/instances/holder")
+        assert page.locator("#instance-status").inner_text().strip() == "RUNNING"
+        assert page.errors == []
+    finally:
+        dashboard.stop()
+        for worker in workers:
+            worker.stop()

@@ -195,6 +195,9 @@
       const result = h("td", { class: "result" });
       if (span.failure) {
         result.appendChild(h("span", { class: "bad" }, "failed: " + span.failure));
+      } else if (span.entity) {
+        result.appendChild(document.createTextNode(span.outcome + " "));
+        result.appendChild(h("a", { href: "/entities/" + encodeURIComponent(span.entity), class: "eid" }, span.entity));
       } else if (span.target) {
         result.appendChild(document.createTextNode(span.outcome + " "));
         const a = h("a", { href: "/instances/" + encodeURIComponent(span.target), class: "iid" }, span.target);
@@ -232,7 +235,11 @@
     });
     document.getElementById("confirm-title").textContent = form.dataset.label;
     document.getElementById("confirm-text").textContent = form.dataset.confirm;
-    document.getElementById("confirm-instance").value = form.querySelector("[name=instance_id]").value;
+    // The id the action is about: an instance_id or an entity_id, named as the page's form names it.
+    const target = form.querySelector("[data-target]");
+    const hidden = document.getElementById("confirm-target");
+    hidden.name = target.name;
+    hidden.value = target.value;
     const ok = document.getElementById("confirm-ok");
     ok.textContent = form.dataset.label;
     dialog.dataset.action = form.getAttribute("action");
