@@ -94,6 +94,8 @@ class Engine:
         self.episodes = 0
         self.activities = 0
         self.refused = 0
+        self.commits = 0  # group commits that carried completions
+        self.leased = 0  # work items sent to streams
 
     # --- called from RPC threads --------------------------------------------------------------------
 
@@ -239,6 +241,7 @@ class Engine:
             accepted = self.hub.complete_activities([j.result for j in activities if j.result])
             for stream in wanted:
                 leases.append((stream, *self._lease(stream)))
+        self.commits += bool(episodes or activities)
         for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
             self._settled_episode(job, ep, outcome.committed, outcome.reason)
         for job, ok in zip(activities, accepted, strict=True):
@@ -304,6 +307,7 @@ class Engine:
                 taskId=task.task_id,
             )
             stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
+        self.leased += len(items) + len(tasks)
         return len(items) + len(tasks)
 
     def _past_of(self, item: OrchestrationWorkItem) -> _Past:
