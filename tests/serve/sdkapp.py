@@ -78,7 +78,16 @@ def waiter(ctx: task.OrchestrationContext, _: Any) -> Any:
     return value
 
 
-ORCHESTRATORS = (chain, fan_out, approval, sleeper, parent, failing, counter, waiter)
+def held(ctx: task.OrchestrationContext, gate: str) -> Any:
+    """Holds its first episode's work item until ``gate`` exists (``gate.entered`` says it holds it)."""
+    if not ctx.is_replaying:
+        Path(f"{gate}.entered").touch()
+        while not Path(gate).exists():
+            time.sleep(0.01)
+    return (yield ctx.call_activity(hello, input="held"))
+
+
+ORCHESTRATORS = (chain, fan_out, approval, sleeper, parent, failing, counter, waiter, held)
 ACTIVITIES = (hello, fail)
 
 
