@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from dtctl.hub.base import (
     CreateOutcome,
     HistoryRecord,
     IfExists,
+    ImportedInstance,
     InstancePage,
     InstanceQuery,
     InstanceState,
@@ -436,14 +437,21 @@ class TaskHubClient:
         *,
         statuses: Sequence[str] = (),
         completed_before: Time | None = None,
+        created_before: Time | None = None,
+        created_after: Time | None = None,
+        recursive: bool = True,
         batch_size: int = 500,
     ) -> int:
-        """Delete finished instances (by id, or by status / completion time); returns how many."""
+        """Delete finished instances (by id, or by status / completion / creation time) and, unless
+        ``recursive=False``, their finished sub-orchestrations; returns how many instances went."""
         _check_refs(instance_ids)
         query = PurgeQuery(
             instance_ids=tuple(instance_ids),
             statuses=tuple(statuses),
             completed_before=to_micros(completed_before),
+            created_before=to_micros(created_before),
+            created_after=to_micros(created_after),
+            recursive=recursive,
             batch_size=batch_size,
         )
         return self.hub.purge(query)
@@ -454,17 +462,18 @@ class TaskHubClient:
         *,
         statuses: Sequence[str] = (),
         completed_before: Time | None = None,
+        created_before: Time | None = None,
+        created_after: Time | None = None,
         page_size: int = 500,
     ) -> Iterator[InstanceState]:
-        """The finished instances a purge with these arguments would delete (read only)."""
+        """The finished instances a purge with these arguments selects (read only; their
+        sub-orchestrations, which a recursive purge deletes with them, are not listed)."""
         _check_refs(instance_ids)
         wanted = _purge_statuses(statuses)
-        before = to_micros(completed_before)
+        window = _TimeWindow(to_micros(completed_before), to_micros(created_before), to_micros(created_after))
 
         def matches(state: InstanceState) -> bool:
-            if state.status not in wanted:
-                return False
-            return before is None or (state.completed_at is not None and state.completed_at < before)
+            return state.status in wanted and window.admits(state)
 
         if instance_ids:
             for instance_id in dict.fromkeys(instance_ids):
@@ -486,10 +495,19 @@ class TaskHubClient:
         *,
         statuses: Sequence[str] = (),
         completed_before: Time | None = None,
+        created_before: Time | None = None,
+        created_after: Time | None = None,
     ) -> dict[str, int]:
-        """How many instances a purge would delete, per status (``--dry-run``)."""
+        """How many instances a purge selects, per status (``--dry-run``; children not counted)."""
         counts: dict[str, int] = {}
-        for state in self.purge_targets(instance_ids, statuses=statuses, completed_before=completed_before):
+        targets = self.purge_targets(
+            instance_ids,
+            statuses=statuses,
+            completed_before=completed_before,
+            created_before=created_before,
+            created_after=created_after,
+        )
+        for state in targets:
             counts[state.status] = counts.get(state.status, 0) + 1
         return counts
 
@@ -499,6 +517,9 @@ class TaskHubClient:
         *,
         statuses: Sequence[str] = (),
         completed_before: Time | None = None,
+        created_before: Time | None = None,
+        created_after: Time | None = None,
+        recursive: bool = True,
         batch_size: int = 500,
     ) -> Generator[int, None, None]:
         """Purge in batches, one transaction each, yielding how many each batch deleted.
@@ -507,23 +528,63 @@ class TaskHubClient:
         again carries on with what is left. The hub checks status and age again inside each batch.
         """
         batch = max(1, batch_size)
-        wanted = _purge_statuses(statuses)
-        before = to_micros(completed_before)
+        query = PurgeQuery(
+            statuses=_purge_statuses(statuses),
+            completed_before=to_micros(completed_before),
+            created_before=to_micros(created_before),
+            created_after=to_micros(created_after),
+            recursive=recursive,
+        )
         chunk: list[str] = []
-        targets = self.purge_targets(instance_ids, statuses=wanted, completed_before=before, page_size=batch)
+        targets = self.purge_targets(
+            instance_ids,
+            statuses=query.statuses,
+            completed_before=query.completed_before,
+            created_before=query.created_before,
+            created_after=query.created_after,
+            page_size=batch,
+        )
         for state in targets:
             chunk.append(state.instance_id)
             if len(chunk) >= batch:
-                yield self._purge_ids(chunk, wanted, before)
+                yield self.hub.purge(replace(query, instance_ids=tuple(chunk), batch_size=len(chunk)))
                 chunk = []
         if chunk:
-            yield self._purge_ids(chunk, wanted, before)
+            yield self.hub.purge(replace(query, instance_ids=tuple(chunk), batch_size=len(chunk)))
 
-    def _purge_ids(self, ids: list[str], statuses: tuple[str, ...], before: int | None) -> int:
-        query = PurgeQuery(
-            instance_ids=tuple(ids), statuses=statuses, completed_before=before, batch_size=len(ids)
-        )
-        return self.hub.purge(query)
+    # --- repairing instances --------------------------------------------------------------------------
+
+    def rewind(self, instance_id: str, reason: str | None = None) -> list[str]:
+        """Run a FAILED instance again from where it failed (see ``dtctl.core.rewind``): its failed
+        activities and sub-orchestrations run again, recursively, and what succeeded is kept. Returns the
+        ids rewound (the instance first, then its failed sub-orchestrations). One transaction; a worker
+        carries it on. Raises InvalidState (exit 4) when the instance is not FAILED."""
+        names.instance_ref(instance_id)
+        return self.hub.rewind(instance_id, reason)
+
+    def restart(self, instance_id: str, new_instance_id: bool = False) -> str:
+        """Start a finished instance again as a fresh execution: the same name, input and version, with
+        the same id (replacing it) or a new one. Returns the id started. Raises InvalidState (exit 4)
+        when the instance has not finished."""
+        from dtctl import repair
+
+        return repair.restart(self.hub, instance_id, new_instance_id=new_instance_id)
+
+    def export_case(self, instance_id: str) -> Iterator[str]:
+        """The instance as a case file (``dtctl.casefile``), in text chunks written as they are read."""
+        from dtctl import casefile
+
+        names.instance_ref(instance_id)
+        return casefile.export_chunks(self.hub, instance_id)
+
+    def import_case(self, case: ImportedInstance | str | Path) -> str:
+        """Store an exported instance (a case file's path, or one read) in this hub; returns its id.
+        Refuses an id the hub has already (InstanceAlreadyExists, exit 4)."""
+        from dtctl import casefile
+
+        found = case if isinstance(case, ImportedInstance) else casefile.read_case(case)
+        self.hub.import_instance(found)
+        return found.state.instance_id
 
     def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """Of these ids: (those that do not exist, those that have not finished)."""
@@ -537,6 +598,23 @@ class TaskHubClient:
             elif state.status not in TERMINAL_STATUSES:
                 live.append(instance_id)
         return missing, live
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeWindow:
+    """The time filters of a purge, as the client checks them before the hub checks them again."""
+
+    completed_before: int | None
+    created_before: int | None
+    created_after: int | None
+
+    def admits(self, state: InstanceState) -> bool:
+        done = self.completed_before
+        if done is not None and (state.completed_at is None or state.completed_at >= done):
+            return False
+        if self.created_before is not None and state.created_at >= self.created_before:
+            return False
+        return self.created_after is None or state.created_at > self.created_after
 
 
 def _not_found(instance_id: str, hub: TaskHub) -> InstanceNotFound:

@@ -33,6 +33,7 @@ from dtctl.core.history import (
     EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
@@ -155,6 +156,10 @@ class HistoryBuilder:
     def terminated(self, reason: str | None = None, *, recursive: bool = True) -> HistoryBuilder:
         return self.add(ExecutionTerminated(timestamp=self.now, reason=reason, recursive=recursive))
 
+    def rewound(self, reason: str | None = None, previous_execution_id: str | None = None) -> HistoryBuilder:
+        previous = previous_execution_id
+        return self.add(ExecutionRewound(timestamp=self.now, reason=reason, previous_execution_id=previous))
+
     def generic(self, data: str | None = None) -> HistoryBuilder:
         return self.add(GenericEvent(timestamp=self.now, data=data))
 
@@ -245,3 +250,19 @@ def run_orchestration(app: Any, orchestrator: Any, input: Any = None, **options:
     from dtctl.runtime.inprocess import run_orchestration as run  # the runtime is imported only when used
 
     return run(app, orchestrator, input, **options)
+
+
+def replay_case(app: Any, case: Any) -> Any:
+    """Replay an exported case file (``dtctl history export ID > case.json``) against ``app``.
+
+    ``case`` is the file's path (or a case already read with :func:`dtctl.casefile.read_case`). Returns
+    the :class:`dtctl.replaycheck.CheckReport`; a bug report's test reads::
+
+        report = replay_case(app, "tests/cases/order-1.json")
+        assert not report.broken, report.broken[0].mismatch.message
+    """
+    from dtctl import casefile, replaycheck
+    from dtctl.hub.base import ImportedInstance
+
+    found = case if isinstance(case, ImportedInstance) else casefile.read_case(case)
+    return replaycheck.check_case(app, found)

@@ -19,10 +19,12 @@ from dtctl.cli import (
     demo,
     doctor,
     history,
+    history_case,
     instances,
     operate,
     purge,
     render,
+    repair,
     scale,
     serve,
     state,
@@ -83,6 +85,7 @@ def root(
 
 
 instances.register(app)
+history_case.register()
 history.register(app)
 purge.register(app)
 workers.register(app)
@@ -95,6 +98,7 @@ top.register(app)
 doctor.register(app)
 dashboard.register(app)
 serve.register(app)
+repair.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -27,6 +27,24 @@ def purge(
             "--older-than", help="Only instances that finished longer ago, e.g. 30d.", metavar="AGE"
         ),
     ] = None,
+    created_before: Annotated[
+        str | None,
+        typer.Option(
+            "--created-before",
+            help="Only instances created before: ISO time or an age (30d).",
+            metavar="TIME",
+        ),
+    ] = None,
+    created_after: Annotated[
+        str | None,
+        typer.Option(
+            "--created-after", help="Only instances created after: ISO time or an age (2h).", metavar="TIME"
+        ),
+    ] = None,
+    no_recursive: Annotated[
+        bool,
+        typer.Option("--no-recursive", help="Leave the purged instances' sub-orchestrations in the hub."),
+    ] = False,
     all_finished: Annotated[
         bool, typer.Option("--all", help="Every finished instance (when no ID or filter is given).")
     ] = False,
@@ -39,7 +57,9 @@ def purge(
 ) -> None:
     """Delete finished instances (COMPLETED, FAILED, TERMINATED) with their history and queues.
 
-    Select them by id, or by --status and --older-than (or --all). Instances are deleted in batches,
+    Select them by id, or by --status, --older-than (finish time), --created-before / --created-after
+    (or --all). A purged instance's finished sub-orchestrations go with it, recursively, unless
+    --no-recursive (counts are of the instances selected). Instances are deleted in batches,
     one transaction each: an interrupted purge leaves a consistent hub, and running it again carries
     on. A running instance is never purged. With ids, exits 3 if one does not exist and 4 if one has
     not finished (the others are purged). --dry-run counts and changes nothing.
@@ -54,23 +74,34 @@ def purge(
             f"only finished instances can be purged: {unknown[0]!r} is not one of "
             f"{', '.join(sorted(TERMINAL_STATUSES))}"
         )
-    if not (ids or statuses or older_than or all_finished):
+    if not (ids or statuses or older_than or created_before or created_after or all_finished):
         raise UsageError(
-            "say what to purge: instance ids, --status, --older-than, or --all",
+            "say what to purge: instance ids, --status, --older-than, --created-before/-after, or --all",
             hint="dtctl purge --older-than 30d --dry-run counts what that would delete",
         )
     before = None
     if older_than:
         before = parse.micros(datetime.now(UTC) - parse.duration(older_than, what="--older-than"))
+    now = datetime.now(UTC)
+    created = {
+        key: parse.micros(parse.past_point(text, what=flag, now=now))
+        for key, flag, text in (
+            ("created_before", "--created-before", created_before),
+            ("created_after", "--created-after", created_after),
+        )
+        if text
+    }
     client = state.current.client()
-    selection: dict[str, Any] = {"statuses": statuses, "completed_before": before}
+    selection: dict[str, Any] = {"statuses": statuses, "completed_before": before, **created}
     missing, live = client.unpurgeable(ids) if ids else ([], [])
     counts = client.count_purgeable(ids, **selection)
     matched = sum(counts.values())
     purged = 0
     if not dry_run and matched:
         with render.progress(matched, "purging", as_json=state.current.json) as bar:
-            for deleted in client.purge_batches(ids, batch_size=batch_size, **selection):
+            for deleted in client.purge_batches(
+                ids, batch_size=batch_size, recursive=not no_recursive, **selection
+            ):
                 purged += deleted
                 bar.advance(deleted)
     report = {

@@ -490,9 +490,7 @@ def _state_rows(state: InstanceState, full: bool) -> list[Row]:
     return rows
 
 
-def instance_list(
-    page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None
-) -> None:
+def instance_list(page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None) -> None:
     """One page of instances; ``link`` gives an instance's dashboard URL when a dashboard is known."""
     if as_json:
         rows = [

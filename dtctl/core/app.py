@@ -61,13 +61,13 @@ class ActivityDefinition:
 class App:
     """Orchestrators and activities, registered by decorator::
 
-        app = dtctl.App()
+    app = dtctl.App()
 
-        @app.activity
-        def say_hello(ctx, city: str) -> str: ...
+    @app.activity
+    def say_hello(ctx, city: str) -> str: ...
 
-        @app.orchestrator(name="greet")
-        def hello(ctx, _): ...
+    @app.orchestrator(name="greet")
+    def hello(ctx, _): ...
 
     ``data_converter`` (a :class:`~dtctl.core.payload.DataConverter`) encodes and decodes every payload
     of the app's orchestrators and activities; give the client the same one. Set it when making the

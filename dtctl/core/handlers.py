@@ -26,6 +26,7 @@ from dtctl.core.history import (
     EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
@@ -122,6 +123,12 @@ def _on_execution_completed(ex: Execution, event: ExecutionCompleted) -> None:
 def _on_continued_as_new(ex: Execution, event: ContinuedAsNew) -> None:
     follow = NextExecution(event.new_execution_id or "", event.input, save_events=False)
     ex.record_end(CONTINUED_AS_NEW, next_execution=follow)
+
+
+@handles(ExecutionRewound, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.IGNORE)
+def _on_execution_rewound(ex: Execution, event: ExecutionRewound) -> None:
+    """A record only: the rewound copy of history before it left the failed work without a scheduling
+    event, so the calls the code made for it are still pending and this episode schedules them again."""
 
 
 @handles(GenericEvent, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)

@@ -190,6 +190,19 @@ class ContinuedAsNew(HistoryEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRewound(HistoryEvent):
+    """A FAILED execution was rewound: the history before it is the rewound copy (see dtctl.core.rewind).
+
+    The message that wakes the rewound execution; once consumed it stays in history as the record of
+    the rewind. ``previous_execution_id`` is the failed execution it was rewound from.
+    """
+
+    kind: ClassVar[str] = "execution_rewound"
+    reason: str | None = None
+    previous_execution_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenericEvent(HistoryEvent):
     """A wake-up with no meaning to the orchestrator; ignored by replay."""
 
@@ -218,6 +231,7 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
         ExecutionTerminated,
         ExecutionCompleted,
         ContinuedAsNew,
+        ExecutionRewound,
         GenericEvent,
     )
 }

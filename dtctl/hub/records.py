@@ -61,6 +61,9 @@ class PurgeQuery:
     instance_ids: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # only terminal statuses are ever purged
     completed_before: int | None = None
+    created_before: int | None = None
+    created_after: int | None = None
+    recursive: bool = True  # a purged instance's finished sub-orchestrations go with it
     batch_size: int = 500
 
 
@@ -87,6 +90,15 @@ class InstanceState:
     lease_expires: int | None = None
     history_length: int = 0
     previous_execution_id: str | None = None  # kept after continue-as-new; its history is still stored
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedInstance:
+    """An instance read from an exported case file: its row and each stored execution's history,
+    oldest execution first (the last one is ``state.execution_id``)."""
+
+    state: InstanceState
+    executions: tuple[tuple[str, tuple[HistoryEvent, ...]], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from dtctl.hub.records import (
     CreateOutcome,
     HistoryRecord,
     IfExists,
+    ImportedInstance,
     InboxMessage,
     InstancePage,
     InstanceQuery,
@@ -101,6 +102,15 @@ class ClientOperations(HubHandle, Protocol):
         ...
 
     def scale_metrics(self) -> ScaleMetrics: ...
+
+    def rewind(self, instance_id: str, reason: str | None) -> list[str]:
+        """Rewind a FAILED instance and its failed sub-orchestrations in one transaction (see
+        :mod:`dtctl.hub.sql.repair`); returns the ids rewound, the instance first."""
+        ...
+
+    def import_instance(self, case: ImportedInstance) -> None:
+        """Store an exported instance as it was (refusing an id that exists); nothing is queued for it."""
+        ...
 
 
 class WorkerOperations(HubHandle, Protocol):

@@ -23,7 +23,7 @@ def _every_kind(h: HistoryBuilder) -> HistoryBuilder:
     h.event_raised("go", {"k": "v"}).event_sent(3, "other", "ping", 1)
     h.sub_orchestration_created(4, "child", 2).sub_orchestration_completed(4, 3)
     h.sub_orchestration_failed(5, failure_of(KeyError("k")))
-    h.suspended("s").resumed("r").terminated("t", recursive=False).generic("wake")
+    h.suspended("s").resumed("r").terminated("t", recursive=False).generic("wake").rewound("r", "e0")
     return h.completed("done").failed(RuntimeError("f")).continued_as_new(1, "e2")
 
 

@@ -45,6 +45,7 @@ from dtctl.hub.base import (
     CreateOutcome,
     HistoryRecord,
     IfExists,
+    ImportedInstance,
     InboxMessage,
     InstancePage,
     InstanceQuery,
@@ -62,8 +63,9 @@ from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres import rows as rows_mod
 from dtctl.hub.postgres.checkpoint import checkpoint_batch
 from dtctl.hub.postgres.inspect import PostgresInspector
+from dtctl.hub.sql import repair
 from dtctl.hub.sql.inspect import activity_log_row, committed_episode_rows
-from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_in_batches
+from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_filters, purge_in_batches
 from dtctl.hub.sql.records import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
@@ -78,6 +80,7 @@ from dtctl.hub.sql.records import (
     worker_from_row,
     worker_params,
 )
+from dtctl.hub.sql.repair import purge_with_descendants
 from dtctl.hub.wakeup import WakeSource
 
 T = TypeVar("T")
@@ -390,25 +393,32 @@ class PostgresTaskHub(PostgresInspector):
     def purge(self, query: PurgeQuery) -> int:
         return purge_in_batches(query, self._purge_batch)
 
-    def _purge_batch(
-        self, statuses: tuple[str, ...], completed_before: int | None, ids: list[str] | None, limit: int
-    ) -> int:
-        sql = "SELECT instance_id FROM instances WHERE status = ANY(%s)"
-        params: list[Any] = [list(statuses)]
-        if completed_before is not None:
-            sql += " AND completed_at < %s"
-            params.append(completed_before)
+    def _purge_batch(self, query: PurgeQuery, ids: list[str] | None, limit: int) -> int:
+        clauses, params = purge_filters(query, "%s")
+        sql = " AND ".join(["SELECT instance_id FROM instances WHERE status = ANY(%s)", *clauses])
         if ids is not None:
             sql += " AND instance_id = ANY(%s)"
             params.append(ids)
         sql += " LIMIT %s FOR UPDATE SKIP LOCKED"
 
         def work(conn: Conn) -> int:
-            found = [first_from_row(r) for r in conn.execute(sql, (*params, limit)).fetchall()]
-            ops.remove_instances(conn, found)
-            return len(found)
+            rows = conn.execute(sql, (list(query.statuses), *params, limit)).fetchall()
+            found = [first_from_row(r) for r in rows]
+            doomed = purge_with_descendants(ops.DIALECT, conn, found, recursive=query.recursive)
+            ops.remove_instances(conn, doomed)
+            return len(doomed)
 
         return self._write(work)
+
+    def rewind(self, instance_id: str, reason: str | None) -> list[str]:
+        def work(conn: Conn) -> list[str]:
+            now = self._now_in(conn)
+            return repair.rewind(ops.DIALECT, conn, q.REPAIR, now, instance_id, reason, self.url)
+
+        return self._write(work, fault="rewind")
+
+    def import_instance(self, case: ImportedInstance) -> None:
+        self._write(lambda conn: repair.import_instance(ops.DIALECT, conn, q.REPAIR, case, self.url))
 
     def scale_metrics(self) -> ScaleMetrics:
         row = self._read(lambda conn: conn.execute(q.SCALE_INPUTS, (self._now_param(),)).fetchone())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dtctl.core.status import LIVE as LIVE_STATUSES
 from dtctl.core.status import WorkItemKind, sql_list
 from dtctl.hub.sql.named import load_queries
+from dtctl.hub.sql.repair import RepairStatements
 
 SERVER_NOW = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 NOW = f"COALESCE(%(now)s::bigint, {SERVER_NOW})"
@@ -82,3 +83,14 @@ TABLES_WITHOUT_DML = _SQL.take("tables_without_dml")
 REMOVE_INSTANCES = tuple(_SQL.take(f"remove_instances_{n}") for n in (1, 2, 3, 4))
 
 _SQL.check_all_taken()
+
+# Rewind (dtctl/hub/sql/repair.py): its own file, read the same way.
+_REPAIR_SQL = load_queries(__package__ or "", "repair.sql")
+REPAIR = RepairStatements(
+    select_for_rewind=_REPAIR_SQL.take("select_for_rewind"),
+    select_execution_history=_REPAIR_SQL.take("select_execution_history"),
+    update_rewound=_REPAIR_SQL.take("update_rewound"),
+    relink_child=_REPAIR_SQL.take("relink_child"),
+    insert_imported=_REPAIR_SQL.take("insert_imported"),
+)
+_REPAIR_SQL.check_all_taken()

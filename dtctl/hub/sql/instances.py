@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -198,27 +199,40 @@ def purge_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(statuses))
 
 
-PurgeBatch = Callable[[tuple[str, ...], int | None, list[str] | None, int], int]
+PurgeBatch = Callable[[PurgeQuery, list[str] | None, int], int]
 
 
 def purge_in_batches(query: PurgeQuery, purge_batch: PurgeBatch) -> int:
     """Run a purge as batches of ``query.batch_size`` instances, each batch its own transaction.
 
-    ``purge_batch(statuses, completed_before, ids_or_None, limit)`` deletes one batch and returns how many
-    instances it removed. A purge killed between batches leaves a consistent hub; running it again
-    finishes the job.
+    ``purge_batch(query, ids_or_None, limit)`` deletes one batch of at most ``limit`` matching instances
+    (with their sub-orchestrations when ``query.recursive``) and returns how many it removed; the
+    query's statuses are the checked terminal ones. A purge killed between batches leaves a consistent
+    hub; running it again finishes the job.
     """
-    statuses = purge_statuses(query.statuses)
+    query = replace(query, statuses=purge_statuses(query.statuses))
     batch = max(1, query.batch_size)
     if query.instance_ids:
         ids = list(dict.fromkeys(query.instance_ids))
-        return sum(
-            purge_batch(statuses, query.completed_before, ids[i : i + batch], batch)
-            for i in range(0, len(ids), batch)
-        )
+        return sum(purge_batch(query, ids[i : i + batch], batch) for i in range(0, len(ids), batch))
     total = 0
     while True:
-        purged = purge_batch(statuses, query.completed_before, None, batch)
+        purged = purge_batch(query, None, batch)
         total += purged
-        if purged < batch:
+        if purged == 0:
             return total
+
+
+def purge_filters(query: PurgeQuery, mark: str) -> tuple[list[str], list[object]]:
+    """The time filters of a purge as SQL clauses with ``mark`` placeholders, and their parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column, op, value in (
+        ("completed_at", "<", query.completed_before),
+        ("created_at", "<", query.created_before),
+        ("created_at", ">", query.created_after),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} {mark}")
+            params.append(value)
+    return clauses, params

@@ -36,6 +36,7 @@ from dtctl.hub.base import (
     CreateOutcome,
     HistoryRecord,
     IfExists,
+    ImportedInstance,
     InboxMessage,
     InstancePage,
     InstanceQuery,
@@ -47,8 +48,9 @@ from dtctl.hub.base import (
     TerminateOutcome,
     WorkerInfo,
 )
+from dtctl.hub.sql import repair
 from dtctl.hub.sql.inspect import WorkLogRow, activity_log_row, committed_episode_rows
-from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_in_batches
+from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_filters, purge_in_batches
 from dtctl.hub.sql.records import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
@@ -66,6 +68,7 @@ from dtctl.hub.sql.records import (
     worker_from_row,
     worker_params,
 )
+from dtctl.hub.sql.repair import purge_with_descendants
 from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
@@ -338,23 +341,28 @@ class SqliteTaskHub(SqliteInspector):
     def purge(self, query: PurgeQuery) -> int:
         return purge_in_batches(query, self._purge_batch)
 
-    def _purge_batch(
-        self, statuses: tuple[str, ...], completed_before: int | None, ids: list[str] | None, limit: int
-    ) -> int:
-        marks = ", ".join("?" * len(statuses))
-        sql = f"SELECT instance_id FROM instances WHERE status IN ({marks})"
-        params: list[Any] = list(statuses)
-        if completed_before is not None:
-            sql += " AND completed_at < ?"
-            params.append(completed_before)
+    def _purge_batch(self, query: PurgeQuery, ids: list[str] | None, limit: int) -> int:
+        marks = ", ".join("?" * len(query.statuses))
+        clauses, params = purge_filters(query, "?")
+        sql = " AND ".join([f"SELECT instance_id FROM instances WHERE status IN ({marks})", *clauses])
         if ids is not None:
             sql += " AND instance_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(ids))
         with self._write() as conn:
-            found = [first_from_row(r) for r in conn.execute(f"{sql} LIMIT ?", (*params, limit)).fetchall()]
-            for instance_id in found:
+            rows = conn.execute(f"{sql} LIMIT ?", (*query.statuses, *params, limit)).fetchall()
+            found = [first_from_row(r) for r in rows]
+            doomed = purge_with_descendants(ops.DIALECT, conn, found, recursive=query.recursive)
+            for instance_id in doomed:
                 ops.remove_instance(conn, instance_id)
-        return len(found)
+            return len(doomed)
+
+    def rewind(self, instance_id: str, reason: str | None) -> list[str]:
+        with self._write("rewind") as conn:
+            return repair.rewind(ops.DIALECT, conn, q.REPAIR, self.now(), instance_id, reason, self.url)
+
+    def import_instance(self, case: ImportedInstance) -> None:
+        with self._write() as conn:
+            repair.import_instance(ops.DIALECT, conn, q.REPAIR, case, self.url)
 
     def scale_metrics(self) -> ScaleMetrics:
         with self._edge() as conn:

@@ -1,0 +1,27 @@
+-- The SQLite hub's statements of a rewind (dtctl/hub/sql/repair.py), named blocks as in queries.sql.
+
+-- select_for_rewind --
+SELECT status, execution_id, instance_key, execution_no, output FROM instances WHERE instance_id = ?
+
+-- select_execution_history --
+SELECT payload FROM history WHERE instance_key = ? AND execution_no = ? ORDER BY sequence
+
+-- update_rewound --
+-- The rewound execution follows the failed one, which stays stored as the previous execution.
+UPDATE instances
+SET previous_execution_id = execution_id, execution_no = execution_no + 1, execution_id = ?,
+    status = 'RUNNING', output = NULL, failure = NULL, completed_at = NULL, history_length = ?,
+    updated_at = ?, lease_owner = NULL, lease_expires = NULL, lease_token = NULL
+WHERE instance_id = ?
+
+-- relink_child --
+UPDATE instances SET parent_execution_id = ? WHERE instance_id = ?
+
+-- insert_imported --
+-- An instance from an exported case file (dtctl history import), as it was stored; never leased by
+-- itself (nothing is queued for it).
+INSERT INTO instances (instance_id, execution_id, execution_no, previous_execution_id, name, status, input,
+                       output, custom_status, failure, created_at, updated_at, completed_at, scheduled_start,
+                       parent_instance_id, parent_task_id, history_length)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING instance_key
