@@ -31,6 +31,7 @@ from dtctl.core.history import (
     EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
@@ -43,6 +44,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -233,6 +235,15 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     ExecutionCompleted: _execution_completed,
     ContinuedAsNew: _continued_as_new,
     GenericEvent: lambda e: _event(-1, e, genericEvent=pb.GenericEvent(data=text(e.data))),
+    # The hub rewrote the history before it (dtctl.core.rewind): to the SDK this is the "jump-start" of
+    # an already rewritten rewind, replayed normally (it re-schedules the work left without a result).
+    ExecutionRewound: lambda e: _event(
+        -1, e, executionRewound=pb.ExecutionRewoundEvent(reason=text(e.reason))
+    ),
+    # Only native instances record it (the protocol has no such event): shown, never replayed by an SDK.
+    TimerCancelled: lambda e: _event(
+        -1, e, genericEvent=pb.GenericEvent(data=text(json.dumps({"timerCancelled": e.task_id})))
+    ),
 }
 
 

@@ -1,9 +1,10 @@
 """RPCs that arrive with later issues; each answers UNIMPLEMENTED with a message today.
 
-HOOKS for issue 12 (versions, tags, restart, rewind) and issue 13 (entities). To implement one, replace
-its handler here with a call into the feature's client API; the servicer binds these by name, so
-nothing else changes. Until then a request that needs a missing feature is refused before it changes
-anything (a version or tags on StartInstance included), rather than silently dropping the field.
+HOOKS for issue 12 (versions, tags; restart and rewind are served now) and issue 13 (entities). To
+implement one, replace its handler here with a call into the feature's client API; the servicer binds
+these by name, so nothing else changes. Until then a request that needs a missing feature is refused
+before it changes anything (a version or tags on StartInstance included), rather than silently
+dropping the field.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ def _unimplemented(what: str) -> Callable[[Any, Any, grpc.ServicerContext], NoRe
     handler.__doc__ = f"HOOK: {message}."
     return handler
 
-
-# issue 12
-restart_instance = _unimplemented("RestartInstance (issue 12: restart)")
-rewind_instance = _unimplemented("RewindInstance (issue 12: rewind)")
 
 # issue 13
 signal_entity = _unimplemented("SignalEntity (issue 13: entities)")

@@ -299,6 +299,16 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
     ) -> pb.PurgeInstancesResponse:
         return self._client(context, lambda hub: clientops.purge(hub, request))
 
+    def RestartInstance(
+        self, request: pb.RestartInstanceRequest, context: grpc.ServicerContext
+    ) -> pb.RestartInstanceResponse:
+        return self._client(context, lambda hub: clientops.restart(hub, request), changes=True)
+
+    def RewindInstance(
+        self, request: pb.RewindInstanceRequest, context: grpc.ServicerContext
+    ) -> pb.RewindInstanceResponse:
+        return self._client(context, lambda hub: clientops.rewind(hub, request), changes=True)
+
     def CreateTaskHub(
         self, request: pb.CreateTaskHubRequest, context: grpc.ServicerContext
     ) -> pb.CreateTaskHubResponse:
@@ -309,10 +319,8 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
         self._client(context, lambda hub: hub.create())
         return pb.CreateTaskHubResponse()
 
-    # --- arriving with issues 12 (versions, rewind, restart) and 13 (entities) ----------------------
+    # --- arriving with issues 12 (versions, tags) and 13 (entities) ------------------------------------
 
-    RestartInstance = hooks.restart_instance
-    RewindInstance = hooks.rewind_instance
     SignalEntity = hooks.signal_entity
     GetEntity = hooks.get_entity
     QueryEntities = hooks.query_entities

@@ -32,6 +32,13 @@ def fail(ctx: task.ActivityContext, message: str) -> None:
     raise ValueError(message)
 
 
+def flaky(ctx: task.ActivityContext, gate: str) -> str:
+    """Fails until the file ``gate`` exists (a fix a test applies before rewinding)."""
+    if not Path(gate).exists():
+        raise RuntimeError(f"{Path(gate).name} is not there yet")
+    return "fixed"
+
+
 def chain(ctx: task.OrchestrationContext, _: Any) -> Any:
     results = []
     for city in ("Tokyo", "Seattle", "London"):
@@ -87,8 +94,30 @@ def held(ctx: task.OrchestrationContext, gate: str) -> Any:
     return (yield ctx.call_activity(hello, input="held"))
 
 
-ORCHESTRATORS = (chain, fan_out, approval, sleeper, parent, failing, counter, waiter, held)
-ACTIVITIES = (hello, fail)
+def rewindable(ctx: task.OrchestrationContext, gate: str) -> Any:
+    first = yield ctx.call_activity(hello, input="before")
+    second = yield ctx.call_activity(flaky, input=gate)
+    return [first, second]
+
+
+def rewindable_parent(ctx: task.OrchestrationContext, gate: str) -> Any:
+    return (yield ctx.call_sub_orchestrator(rewindable, input=gate))
+
+
+ORCHESTRATORS = (
+    chain,
+    fan_out,
+    approval,
+    sleeper,
+    parent,
+    failing,
+    counter,
+    waiter,
+    held,
+    rewindable,
+    rewindable_parent,
+)
+ACTIVITIES = (hello, fail, flaky)
 
 
 def main(port: int) -> None:
