@@ -32,6 +32,7 @@ from dtctl.core.task import (
     when_all,
     when_any,
 )
+from dtctl.core.versioning import VersionFailureStrategy, VersioningOptions, VersionMatchStrategy
 from dtctl.errors import DtctlError, NonDeterminismError, OrchestrationStateError, PayloadError
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ __all__ = [
     "TaskCancelledError",
     "TaskFailedError",
     "TaskHubClient",
+    "VersionFailureStrategy",
+    "VersionMatchStrategy",
+    "VersioningOptions",
     "__version__",
     "when_all",
     "when_any",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +27,13 @@ from dtctl.client_views import (
     build_timeline,
     derive_waiting_for,
     replace_waiting,
+    takes_version,
     with_child_status,
 )
 from dtctl.core import names, payload
 from dtctl.core.app import function_name
 from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew, HistoryEvent
+from dtctl.core.tags import check_tags, check_version
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
 from dtctl.hub import DEFAULT_HUB, open_hub
 from dtctl.hub.base import (
@@ -82,6 +84,8 @@ class StartRequest:
     input: Any = None
     instance_id: str | None = None
     start_at: datetime | None = None
+    version: str | None = None  # the orchestration version (ctx.version); the client's default if None
+    tags: Mapping[str, str] | None = None
 
 
 def to_micros(value: Time | None) -> int | None:
@@ -97,13 +101,19 @@ class TaskHubClient:
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
     def __init__(
-        self, hub: TaskHub | str | Path | None = None, *, data_converter: payload.DataConverter | None = None
+        self,
+        hub: TaskHub | str | Path | None = None,
+        *,
+        data_converter: payload.DataConverter | None = None,
+        default_version: str | None = None,
     ) -> None:
         if hub is None:
             hub = os.environ.get(HUB_ENV) or DEFAULT_HUB
         self.hub: TaskHub = open_hub(hub) if isinstance(hub, (str, Path)) else hub
         # Encodes inputs and event data, decodes outputs: the same converter as the app's workers.
         self.data_converter = data_converter
+        # The version of instances started without one (the SDK client's default_version).
+        self.default_version = check_version(default_version)
         self._wake: WakeSource | None = None  # made by the first wait, kept for the next ones
 
     def close(self) -> None:
@@ -129,12 +139,16 @@ class TaskHubClient:
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "fail",
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
-        """Schedule a new instance; returns its id (the existing one's with ``if_exists="skip"``)."""
-        outcome = self.create_instance(
-            name_or_fn, input=input, instance_id=instance_id, start_at=start_at, if_exists=if_exists
-        )
-        return outcome.instance_id
+        """Schedule a new instance; returns its id (the existing one's with ``if_exists="skip"``).
+
+        ``version`` is the orchestration version the instance runs at (``ctx.version``; by default
+        the client's ``default_version``); ``tags`` label it (``dtctl list --tag k=v``).
+        """
+        request = StartRequest(name_or_fn, input, instance_id, start_at, version, tags)
+        return self.hub.create_instances([self._new_instance(request)], if_exists=if_exists)[0].instance_id
 
     def start_instances(
         self,
@@ -146,7 +160,7 @@ class TaskHubClient:
 
         Each request is a :class:`StartRequest` or a tuple ``(name, input[, instance_id[, start_at]])``.
         """
-        instances = [_new_instance(_as_request(r), self.data_converter) for r in requests]
+        instances = [self._new_instance(_as_request(r)) for r in requests]
         self.hub.create_instances(instances, if_exists=if_exists)
         return [i.instance_id for i in instances]
 
@@ -158,10 +172,18 @@ class TaskHubClient:
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "fail",
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> CreateOutcome:
         """Like :meth:`start_instance`, but says whether it was created (False: skipped, it exists)."""
-        new = _new_instance(StartRequest(name_or_fn, input, instance_id, start_at), self.data_converter)
+        new = self._new_instance(StartRequest(name_or_fn, input, instance_id, start_at, version, tags))
         return self.hub.create_instances([new], if_exists=if_exists)[0]
+
+    def _new_instance(self, request: StartRequest) -> NewInstance:
+        new = _new_instance(request, self.data_converter)
+        if new.version is None and self.default_version is not None:
+            return replace(new, version=self.default_version)
+        return new
 
     # --- messages to instances --------------------------------------------------------------------
 
@@ -210,6 +232,8 @@ class TaskHubClient:
         limit: int = 100,
         cursor: str | None = None,
         include_payloads: bool = False,
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> InstancePage:
         """One page of instances, newest first: pass an :class:`InstanceQuery` or the filters."""
         if query is not None:
@@ -223,6 +247,8 @@ class TaskHubClient:
             limit=limit,
             cursor=cursor,
             include_payloads=include_payloads,
+            version=version,
+            tags=tuple(sorted((check_tags(tags) or {}).items())),
         )
         return self.hub.list_instances(query)
 
@@ -257,14 +283,7 @@ class TaskHubClient:
         self, orchestrations: Iterable[str] = (), activities: Iterable[str] = ()
     ) -> Unclaimed:
         """Which of these names no live worker has registered (workers only lease names they know)."""
-        workers = self.live_workers()
-        known_orchestrations = {n for w in workers for n in w.orchestrations}
-        known_activities = {n for w in workers for n in w.activities}
-        return Unclaimed(
-            orchestrations=tuple(n for n in dict.fromkeys(orchestrations) if n not in known_orchestrations),
-            activities=tuple(n for n in dict.fromkeys(activities) if n not in known_activities),
-            live_workers=len(workers),
-        )
+        return _unclaimed(self.live_workers(), orchestrations, activities)
 
     # --- diagnosis ----------------------------------------------------------------------------------
 
@@ -287,9 +306,15 @@ class TaskHubClient:
             with_child_status(child, self.hub.get_instance(child.instance_id, include_payloads=False))
             for child in found.sub_orchestrations
         )
-        unclaimed = self.unclaimed_names(
-            [state.name], [a.name for a in found.activities if a.state == "queued"]
+        workers = self.live_workers()
+        unclaimed = _unclaimed(
+            workers, [state.name], [a.name for a in found.activities if a.state == "queued"]
         )
+        if not unclaimed.orchestrations:
+            # Registered somewhere: does any of those workers take this version?
+            runners = [w for w in workers if state.name in w.orchestrations]
+            if runners and not any(takes_version(w, state.version) for w in runners):
+                unclaimed = replace(unclaimed, version_refused=True, version=state.version)
         return replace_waiting(found, sub_orchestrations=children, unclaimed=unclaimed)
 
     def timeline(self, instance_id: str, execution_id: str | None = None) -> Timeline:
@@ -617,6 +642,18 @@ class _TimeWindow:
         return self.created_after is None or state.created_at > self.created_after
 
 
+def _unclaimed(
+    workers: Sequence[WorkerInfo], orchestrations: Iterable[str], activities: Iterable[str]
+) -> Unclaimed:
+    known_orchestrations = {n for w in workers for n in w.orchestrations}
+    known_activities = {n for w in workers for n in w.activities}
+    return Unclaimed(
+        orchestrations=tuple(n for n in dict.fromkeys(orchestrations) if n not in known_orchestrations),
+        activities=tuple(n for n in dict.fromkeys(activities) if n not in known_activities),
+        live_workers=len(workers),
+    )
+
+
 def _not_found(instance_id: str, hub: TaskHub) -> InstanceNotFound:
     return InstanceNotFound(f"no instance {instance_id!r} in hub {hub.url}")
 
@@ -624,8 +661,10 @@ def _not_found(instance_id: str, hub: TaskHub) -> InstanceNotFound:
 def _as_request(item: StartRequest | tuple[Any, ...]) -> StartRequest:
     if isinstance(item, StartRequest):
         return item
-    if not 1 <= len(item) <= 4:
-        raise TypeError("a start request tuple is (name, input[, instance_id[, start_at]])")
+    if not 1 <= len(item) <= 6:
+        raise TypeError(
+            "a start request tuple is (name, input[, instance_id[, start_at[, version[, tags]]]])"
+        )
     return StartRequest(*item)
 
 
@@ -645,4 +684,6 @@ def _new_instance(request: StartRequest, converter: payload.DataConverter | None
         name=name,
         input=payload.encode(request.input, what=f"the input of {name!r}", converter=converter),
         start_at=to_micros(request.start_at),
+        version=check_version(request.version),
+        tags=check_tags(request.tags),
     )

@@ -34,7 +34,14 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
-from dtctl.hub.base import ActivityWorkItem, HistoryRecord, InboxMessage, InstanceState
+from dtctl.core.versioning import (
+    VersionFailureStrategy,
+    VersioningOptions,
+    parse_failure,
+    parse_match,
+    version_failure,
+)
+from dtctl.hub.base import ActivityWorkItem, HistoryRecord, InboxMessage, InstanceState, WorkerInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +51,35 @@ class Unclaimed:
     orchestrations: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
     live_workers: int = 0
+    # The instance's orchestrator is registered, but every live worker that has it rejects its version.
+    version_refused: bool = False
+    version: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.orchestrations or self.activities)
+        return bool(self.orchestrations or self.activities or self.version_refused)
+
+
+def worker_versioning(worker: WorkerInfo) -> VersioningOptions | None:
+    """The versioning a worker reported in its heartbeat (None: it runs every version)."""
+    extra = worker.extra
+    match = extra.get("version_match")
+    if not isinstance(match, str):
+        return None
+    failure = extra.get("version_failure")
+    version = extra.get("version")
+    return VersioningOptions(
+        version=version if isinstance(version, str) else None,
+        match_strategy=parse_match(match),
+        failure_strategy=parse_failure(failure) if isinstance(failure, str) else None,
+    )
+
+
+def takes_version(worker: WorkerInfo, version: str | None) -> bool:
+    """Whether the worker leases an instance at ``version`` (to run it, or to fail it as mismatched)."""
+    options = worker_versioning(worker)
+    if options is None or options.failure is VersionFailureStrategy.FAIL:
+        return True
+    return version_failure(options, version) is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

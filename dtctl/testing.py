@@ -123,7 +123,9 @@ class HistoryBuilder:
         *,
         parent_instance_id: str | None = None,
         parent_task_id: int | None = None,
+        version: str | None = None,
     ) -> HistoryBuilder:
+        """The execution's start; ``version`` is what the orchestrator reads as ``ctx.version``."""
         return self.add(
             ExecutionStarted(
                 timestamp=self.now,
@@ -133,6 +135,7 @@ class HistoryBuilder:
                 input=self._encode(input),
                 parent_instance_id=parent_instance_id,
                 parent_task_id=parent_task_id,
+                version=version,
             )
         )
 

@@ -10,6 +10,7 @@ import typer
 from dtctl.cli import parse, render, state
 from dtctl.core import names
 from dtctl.core.history import ALL_STATUSES, FAILED, TERMINATED
+from dtctl.core.tags import check_version, parse_tags
 from dtctl.errors import InstanceFailed, InvalidState, UsageError
 from dtctl.hub.base import IfExists, InstanceQuery, InstanceState
 
@@ -19,6 +20,10 @@ ReasonOpt = Annotated[
     typer.Option("--reason", help="Why (recorded in history).", callback=parse.optional_text),
 ]
 IF_EXISTS = ("fail", "skip", "replace")
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", "-t", help="A tag NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
+]
 UrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -72,6 +77,15 @@ def start_instance(
         str,
         typer.Option("--if-exists", help="When the id exists: fail, skip, or replace (a finished one only)."),
     ] = "fail",
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="The orchestration version (ctx.version); workers may match it (dtctl worker --version).",
+            metavar="V",
+        ),
+    ] = None,
+    tag: TagOpt = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Refuse (exit 4) if no live worker has registered NAME."),
@@ -88,9 +102,12 @@ def start_instance(
     Warns (on stderr) when no live worker has registered NAME: the instance is scheduled anyway and
     runs once such a worker starts; --strict refuses instead and schedules nothing. With --wait, prints
     the instance's output (JSON) when it finishes and exits 5 if it ended FAILED or TERMINATED, 6 if
-    --timeout passed first.
+    --timeout passed first. --version runs it at an orchestration version (workers with a version
+    match strategy take only the versions they match); --tag labels it for dtctl list --tag.
 
     Example: dtctl start-instance hello_cities --input '"Tokyo"' --id demo --wait --timeout 30
+
+    Example: dtctl start-instance process_order --version 2.0 --tag tenant=acme --tag region=eu
     """
     if if_exists not in IF_EXISTS:
         raise UsageError(f"--if-exists must be fail, skip or replace, not {if_exists!r}")
@@ -104,7 +121,13 @@ def start_instance(
             hint="start a worker whose app registers it: dtctl worker APP",
         )
     outcome = client.create_instance(
-        name, input=value, instance_id=instance_id, start_at=when, if_exists=cast(IfExists, if_exists)
+        name,
+        input=value,
+        instance_id=instance_id,
+        start_at=when,
+        if_exists=cast(IfExists, if_exists),
+        version=check_version(version),
+        tags=parse_tags(tag or ()),
     )
     if unclaimed:
         who = "no worker is running" if unclaimed.live_workers == 0 else "its live workers do not know it"
@@ -287,6 +310,11 @@ def list_instances(
         str | None,
         typer.Option("--created-before", help="ISO time, or an age such as 2h.", metavar="TIME"),
     ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Only this orchestration version ('' : none).", metavar="V"),
+    ] = None,
+    tag: TagOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Page size.")] = 50,
     cursor: Annotated[
         str | None,
@@ -304,7 +332,11 @@ def list_instances(
     Ready work whose names no live worker registered is pointed out on stderr too. When a dtctl
     dashboard runs on this hub (or with --url), each instance's dashboard page is listed as well.
 
+    --version and --tag (repeatable; all must match) filter on the instance's version and tags.
+
     Example: dtctl list --status RUNNING --status PENDING --limit 20
+
+    Example: dtctl list --version 1.0 --tag tenant=acme
     """
     statuses = tuple(s.upper() for s in status_filter or ())
     unknown = [s for s in statuses if s not in ALL_STATUSES]
@@ -321,6 +353,8 @@ def list_instances(
         created_before=None if before is None else parse.micros(before),
         limit=limit,
         cursor=cursor,
+        version=version,
+        tags=tuple((parse_tags(tag or ()) or {}).items()),
     )
     from dtctl.dashboard import registry
 

@@ -187,6 +187,8 @@ def instance_dict(state: InstanceState) -> dict[str, Any]:
         "lease_expires": iso(state.lease_expires),
         "history_length": state.history_length,
         "previous_execution_id": state.previous_execution_id,
+        "version": state.version,
+        "tags": dict(state.tags or {}),
     }
 
 
@@ -212,6 +214,8 @@ def unclaimed_dict(unclaimed: Unclaimed) -> dict[str, Any]:
         "orchestrations": list(unclaimed.orchestrations),
         "activities": list(unclaimed.activities),
         "live_workers": unclaimed.live_workers,
+        "version_refused": unclaimed.version_refused,
+        "version": unclaimed.version,
     }
 
 
@@ -435,7 +439,21 @@ def _unclaimed_lines(unclaimed: Unclaimed) -> list[Text]:
         Text(f"no live worker has registered activity {name!r}", "bold yellow")
         for name in unclaimed.activities
     ]
+    if unclaimed.version_refused:
+        version = repr(unclaimed.version) if unclaimed.version else "(none)"
+        out.append(
+            Text(
+                f"no live worker accepts version {version}: the workers that have this orchestrator "
+                "match other versions (see `dtctl workers`)",
+                "bold yellow",
+            )
+        )
     return out
+
+
+def _version_rows(state: InstanceState) -> list[tuple[str, Text | str]]:
+    rows: list[tuple[str, Text | str]] = [("version", state.version or "(none)")]
+    return [*rows, ("tags", tags_text(state.tags))] if state.tags else rows
 
 
 def _detail_table(state: InstanceState, *, full: bool) -> Table:
@@ -458,6 +476,7 @@ def _identity_rows(state: InstanceState) -> list[Row]:
         ("name", state.name),
         ("status", status_text(state.status)),
         ("execution", state.execution_id),
+        *_version_rows(state),
         ("created", local_time(state.created_at)),
         ("updated", local_time(state.updated_at)),
     ]
@@ -490,6 +509,10 @@ def _state_rows(state: InstanceState, full: bool) -> list[Row]:
     return rows
 
 
+def tags_text(tags: Mapping[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (tags or {}).items()) or "-"
+
+
 def instance_list(page: InstancePage, *, as_json: bool, link: Callable[[str], str] | None = None) -> None:
     """One page of instances; ``link`` gives an instance's dashboard URL when a dashboard is known."""
     if as_json:
@@ -500,7 +523,17 @@ def instance_list(page: InstancePage, *, as_json: bool, link: Callable[[str], st
         emit_json({"instances": rows, "next_cursor": page.next_cursor})
         return
     table = Table(box=None, header_style="bold")
-    columns = ("INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED", *(("DASHBOARD",) if link else ()))
+    tagged = any(s.tags for s in page.instances)
+    columns = (
+        "INSTANCE",
+        "NAME",
+        "STATUS",
+        "VERSION",
+        "CREATED",
+        "UPDATED",
+        *(("TAGS",) if tagged else ()),
+        *(("DASHBOARD",) if link else ()),
+    )
     for column in columns:
         table.add_column(column, no_wrap=True)
     for s in page.instances:
@@ -508,8 +541,10 @@ def instance_list(page: InstancePage, *, as_json: bool, link: Callable[[str], st
             s.instance_id,
             s.name,
             status_text(s.status),
+            s.version or "-",
             local_time(s.created_at),
             local_time(s.updated_at),
+            *((tags_text(s.tags),) if tagged else ()),
             *((link(s.instance_id),) if link else ()),
         )
     stdout_console().print(table)

@@ -76,6 +76,7 @@ def _summary(event: HistoryEvent, payloads: bool) -> Text:
         parts.append(f"-> {data['instance_id']}")
     if "fire_at" in data:
         parts.append(f"fires {local_time(data['fire_at'])}")
+    parts.extend(_version_and_tags(data))
     for key in ("result", "input", "data", "reason"):
         if data.get(key) is not None:
             value = str(data[key])
@@ -84,6 +85,19 @@ def _summary(event: HistoryEvent, payloads: bool) -> Text:
     if "status" in data and len(parts) == 1:
         return status_text(parts[0])
     return Text(" ".join(parts))
+
+
+def _version_and_tags(data: dict[str, Any]) -> list[str]:
+    """An event's version (execution_started, sub_orchestration_created, continued_as_new) and tags."""
+    parts: list[str] = []
+    if data.get("version"):
+        parts.append(f"version {data['version']}")
+    if data.get("new_version"):
+        parts.append(f"next version {data['new_version']}")
+    tags = data.get("tags")
+    if isinstance(tags, dict) and tags:
+        parts.append("tags " + ",".join(f"{k}={v}" for k, v in tags.items()))
+    return parts
 
 
 def history_table(records: Iterable[Any], *, as_json: bool, payloads: bool = False) -> None:

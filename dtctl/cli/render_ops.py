@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dtctl.cli import render
-from dtctl.hub.base import Finding, NameBacklog, QueueDepth, WaitingItem, WorkWindow
+from dtctl.hub.base import Finding, NameBacklog, QueueDepth, WaitingItem, WorkerInfo, WorkWindow
 from dtctl.ops import TopView, WorkerHealth, describe_backlog
 from dtctl.scale import ScaleRecommendation
 
@@ -120,7 +120,24 @@ def worker_dict(h: WorkerHealth) -> dict[str, Any]:
         "orchestrations": {"leased": h.orchestrations, "max": w.max_orchestrations},
         "activities": {"leased": h.activities, "running": w.inflight_activities, "max": w.max_activities},
         "registered": {"orchestrations": list(w.orchestrations), "activities": list(w.activities)},
+        "versioning": _versioning_dict(w),
     }
+
+
+def _versioning_dict(w: WorkerInfo) -> dict[str, Any] | None:
+    """The worker's version and strategies as it reported them (None: it runs every version)."""
+    match = w.extra.get("version_match")
+    if not isinstance(match, str):
+        return None
+    return {key: w.extra.get(key) for key in ("version", "version_match", "version_failure")}
+
+
+def _versioning_text(w: WorkerInfo) -> str:
+    found = _versioning_dict(w)
+    if found is None:
+        return "-"
+    version = found["version"] or "(none)"
+    return f"{version} {found['version_match']}/{found['version_failure']}"
 
 
 def _names(h: WorkerHealth, limit: int = 4) -> str:
@@ -131,7 +148,7 @@ def _names(h: WorkerHealth, limit: int = 4) -> str:
 
 def worker_table(health: Sequence[WorkerHealth], *, with_names: bool = True) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    columns = ["WORKER", "PID", "STATE", "HEARTBEAT", "STARTED", "ORCH/MAX", "ACT/MAX"]
+    columns = ["WORKER", "PID", "STATE", "HEARTBEAT", "STARTED", "ORCH/MAX", "ACT/MAX", "VERSION"]
     for column in [*columns, *(["REGISTERED"] if with_names else [])]:
         table.add_column(column, no_wrap=column != "REGISTERED", justify="right" if "/" in column else "left")
     for h in health:
@@ -144,6 +161,7 @@ def worker_table(health: Sequence[WorkerHealth], *, with_names: bool = True) -> 
             render.local_time(w.started_at),
             f"{h.orchestrations}/{w.max_orchestrations}",
             f"{h.activities}/{w.max_activities}",
+            _versioning_text(w),
             *([_names(h)] if with_names else []),
         )
     return table

@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from dtctl.cli import render, state
+from dtctl.core.tags import check_version
+from dtctl.core.versioning import parse_failure, parse_match
+from dtctl.errors import UsageError
 from dtctl.runtime.config import DEFAULT_STALL_TIMEOUT, WorkerConfig
 from dtctl.runtime.loader import load_app
 
@@ -56,6 +59,28 @@ def worker(
             help="full (durable, default) or normal (faster; may lose the last commits on power loss).",
         ),
     ] = "full",
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="This worker's orchestration version.", metavar="V"),
+    ] = None,
+    version_match: Annotated[
+        str | None,
+        typer.Option(
+            "--version-match",
+            help="Which instance versions it runs: none (any), strict (exactly --version) or "
+            "current-or-older (--version or older). Default: the app's, else none.",
+            metavar="STRATEGY",
+        ),
+    ] = None,
+    version_failure: Annotated[
+        str | None,
+        typer.Option(
+            "--version-failure",
+            help="An instance at a version it does not match: reject (leave it for another worker; "
+            "default) or fail (fail the instance).",
+            metavar="STRATEGY",
+        ),
+    ] = None,
 ) -> None:
     """Run worker processes that execute the app's orchestrations and activities.
 
@@ -67,12 +92,20 @@ def worker(
     of its own: an activity that crashes its process (a segfault, os._exit) or an episode that runs
     past --stall-timeout is failed as poison with the reason, and nothing else is charged for it.
 
+    With --version and --version-match strict or current-or-older, a worker runs only the instances
+    whose version it matches (versions compare as in the durabletask SDK: PEP 440 where both parse,
+    else as strings; no version is the oldest). The others it leaves for another worker (it never
+    leases them; dtctl status says why they wait) or, with --version-failure fail, fails them.
+
     Example: dtctl worker samples/hello_cities.py:app --concurrency 4
+
+    Example: dtctl worker samples/versioning.py:app --version 2.0 --version-match current-or-older
     """
     from dtctl.runtime.supervisor import Supervisor
 
     if synchronous not in ("full", "normal"):
         raise typer.BadParameter("must be 'full' or 'normal'", param_hint="--synchronous")
+    _check_versioning(version, version_match, version_failure)
     loaded = load_app(app_spec)  # fail here, with the import error, rather than in N children
     state.current.client()  # and refuse a missing or unsafe hub before starting anything
     state.current.close()
@@ -85,6 +118,9 @@ def worker(
         stall_timeout=stall_timeout,
         burst=burst,
         synchronous=synchronous,
+        version=check_version(version),
+        version_match=version_match,
+        version_failure=version_failure,
     )
     render.message(
         f"dtctl worker: {concurrency} process(es) for {len(loaded.orchestrators)} orchestrator(s) and "
@@ -95,6 +131,18 @@ def worker(
     code = supervisor.run()
     if code:
         raise typer.Exit(code)
+
+
+def _check_versioning(version: str | None, match: str | None, failure: str | None) -> None:
+    """Bad versioning options fail here (exit 2), not in every worker process."""
+    try:
+        if match is not None:
+            parse_match(match)
+        if failure is not None:
+            parse_failure(failure)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_version(version)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from dtctl.core import names, payload
+from dtctl.core.versioning import VersioningOptions
 from dtctl.errors import RegistrationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +79,8 @@ class App:
     activities: dict[str, ActivityDefinition] = field(default_factory=dict)
     middleware: list[Any] = field(default_factory=list)
     data_converter: payload.DataConverter | None = None
+    # The worker's versioning (the SDK's VersioningOptions); `dtctl worker --version ...` overrides it.
+    versioning: VersioningOptions | None = None
 
     @overload
     def orchestrator(self, fn: F, /) -> F: ...
@@ -131,6 +134,10 @@ class App:
         self.activities[key] = definition
         _remember_name(fn, key)
         return definition
+
+    def use_versioning(self, options: VersioningOptions) -> None:
+        """Set the versioning of workers running this app (the SDK's ``worker.use_versioning``)."""
+        self.versioning = options
 
     def use(self, middleware: Any) -> Any:
         """Add a middleware around episodes and activity executions (see :mod:`dtctl.runtime`)."""

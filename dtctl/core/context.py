@@ -41,6 +41,7 @@ from dtctl.core.history import (
     TimerCancelled,
     TimerCreated,
 )
+from dtctl.core.tags import check_tags
 from dtctl.core.task import CancellableTask, CompletableTask, RetryableTask, RetryPolicy, TimerTask
 
 if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
@@ -83,7 +84,7 @@ class Call:
     against history and never dispatched again.
     """
 
-    __slots__ = ("fire_at", "kind", "name", "payload", "target")
+    __slots__ = ("fire_at", "kind", "name", "payload", "tags", "target", "version")
 
     def __init__(self, kind: str, name: str, target: str | None, data: str | None, fire_at: int = 0) -> None:
         self.kind = kind
@@ -91,6 +92,14 @@ class Call:
         self.target = target  # the sub-orchestration instance, or the instance an event is sent to
         self.payload = data
         self.fire_at = fire_at
+        self.tags: dict[str, str] | None = None  # an activity's tags
+        self.version: str | None = None  # a sub-orchestration's version
+
+    def again(self) -> Call:
+        """The same call for another attempt (a retry): the target stays as the template has it."""
+        call = Call(self.kind, self.name, self.target, self.payload, self.fire_at)
+        call.tags, call.version = self.tags, self.version
+        return call
 
     def describe(self) -> str:
         if self.kind == TIMER:
@@ -104,21 +113,23 @@ class Call:
     def to_action(self, task_id: int) -> Action:
         name, data = self.name, self.payload
         if self.kind == ACTIVITY:
-            return ScheduleTask(task_id=task_id, name=name, input=data)
+            return ScheduleTask(task_id=task_id, name=name, input=data, tags=self.tags)
         if self.kind == TIMER:
             return CreateTimer(task_id=task_id, fire_at=self.fire_at)
         if self.kind == CANCEL_TIMER:
             return CancelTimer(task_id=task_id)
         target = self.target or ""
         if self.kind == SUB_ORCHESTRATION:
-            return StartSubOrchestration(task_id=task_id, name=name, instance_id=target, input=data)
+            return StartSubOrchestration(
+                task_id=task_id, name=name, instance_id=target, input=data, version=self.version
+            )
         return SendEvent(task_id=task_id, instance_id=target, name=name, data=data)
 
     def to_event(self, task_id: int, timestamp: int) -> HistoryEvent:
         """The history event that records this call (the scheduling half of the task id)."""
         name, data, at = self.name, self.payload, timestamp
         if self.kind == ACTIVITY:
-            return TaskScheduled(timestamp=at, task_id=task_id, name=name, input=data)
+            return TaskScheduled(timestamp=at, task_id=task_id, name=name, input=data, tags=self.tags)
         if self.kind == TIMER:
             return TimerCreated(timestamp=at, task_id=task_id, fire_at=self.fire_at)
         if self.kind == CANCEL_TIMER:
@@ -126,7 +137,7 @@ class Call:
         target = self.target or ""
         if self.kind == SUB_ORCHESTRATION:
             return SubOrchestrationCreated(
-                timestamp=at, task_id=task_id, name=name, instance_id=target, input=data
+                timestamp=at, task_id=task_id, name=name, instance_id=target, input=data, version=self.version
             )
         return EventSent(timestamp=at, task_id=task_id, instance_id=target, name=name, input=data)
 
@@ -138,6 +149,7 @@ class ContinueAsNewRequest:
 
     input: str | None
     save_events: bool
+    version: str | None = None  # the next execution's version
 
 
 class Pending:
@@ -195,7 +207,9 @@ class OrchestrationContext:
         "_sequence",
         "_tasks",
         "_uuid_counter",
+        "_version",
         "_waiters",
+        "default_version",
     )
 
     def __init__(
@@ -218,6 +232,9 @@ class OrchestrationContext:
         self._arrivals = 0
         self._custom_status: str | None = None
         self._uuid_counter = 0
+        self._version: str | None = None
+        # Given to sub-orchestrations started without a version (VersioningOptions.default_version).
+        self.default_version: str | None = None
 
     # --- what the orchestrator reads ---------------------------------------------------------------
 
@@ -228,6 +245,11 @@ class OrchestrationContext:
     @property
     def parent_instance_id(self) -> str | None:
         return self._parent_instance_id
+
+    @property
+    def version(self) -> str | None:
+        """The orchestration's version, as started (None: started without one)."""
+        return self._version
 
     @property
     def execution_id(self) -> str:
@@ -254,12 +276,16 @@ class OrchestrationContext:
         *,
         input: Any = None,
         retry_policy: RetryPolicy | None = None,
+        tags: dict[str, str] | None = None,
         return_type: Any = None,
     ) -> CompletableTask[Any]:
-        """Schedule an activity; the task completes with its (decoded) result."""
+        """Schedule an activity; the task completes with its (decoded) result. ``tags`` are recorded
+        with the task in history (string keys and values)."""
         name, hint = _callee(activity)
         data = payload.encode(input, what=f"the input of activity {name!r}", converter=self._converter)
         call = Call(ACTIVITY, name, None, data)
+        if tags:
+            call.tags = check_tags(tags)
         return self._start_work(call, f"activity {name!r}", return_type or hint, retry_policy)
 
     def call_sub_orchestrator(
@@ -269,13 +295,16 @@ class OrchestrationContext:
         input: Any = None,
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        version: str | None = None,
         return_type: Any = None,
     ) -> CompletableTask[Any]:
-        """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given)."""
+        """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given), at
+        ``version`` (by default the worker's ``default_version``, else unversioned)."""
         name, hint = _callee(orchestrator)
         what = f"the input of sub-orchestration {name!r}"
         data = payload.encode(input, what=what, converter=self._converter)
         call = Call(SUB_ORCHESTRATION, name, instance_id, data)
+        call.version = version or self.default_version
         return self._start_work(call, f"sub-orchestration {name!r}", return_type or hint, retry_policy)
 
     def create_timer(self, fire_at: datetime | timedelta) -> TimerTask:
@@ -314,13 +343,17 @@ class OrchestrationContext:
         encoded = payload.encode(data, what=what, converter=self._converter)
         self._add_call(Call(SEND_EVENT, event_name, instance_id, encoded))
 
-    def continue_as_new(self, new_input: Any, *, save_events: bool = False) -> None:
+    def continue_as_new(
+        self, new_input: Any, *, save_events: bool = False, new_version: str | None = None
+    ) -> None:
         """Restart as a new execution with ``new_input`` once the orchestrator yields or returns.
 
         With ``save_events``, external events nobody consumed yet are carried into the new execution.
+        ``new_version`` moves the instance to another version (by default it keeps its own).
         """
         encoded = payload.encode(new_input, what="the input of continue_as_new", converter=self._converter)
-        self._pending.continue_as_new = ContinueAsNewRequest(encoded, save_events)
+        version = new_version or self._version
+        self._pending.continue_as_new = ContinueAsNewRequest(encoded, save_events, version)
 
     def set_custom_status(self, custom_status: Any) -> None:
         self._custom_status = payload.encode(
@@ -362,6 +395,7 @@ class OrchestrationContext:
         self._instance_id = started.instance_id
         self._execution_id = started.execution_id
         self._parent_instance_id = started.parent_instance_id
+        self._version = started.version
         if self._now_us == 0:
             self._now_us = started.timestamp
 
@@ -397,8 +431,7 @@ class OrchestrationContext:
         """The retry timer fired: the same work again, under a new task id, for the same task."""
         task.attempt += 1
         template: Call = task.call
-        call = Call(template.kind, template.name, template.target, template.payload)
-        self._tasks[self._add_call(call)] = task
+        self._tasks[self._add_call(template.again())] = task
 
     def unconsumed_events(self) -> list[EventRaised]:
         """Events nobody waited for, in arrival order (what ``save_events`` carries over)."""
@@ -426,7 +459,7 @@ class OrchestrationContext:
             task = CompletableTask(label, hint)
         else:
             # the template keeps target None when the id was defaulted: each attempt gets its own child id
-            template = Call(call.kind, call.name, call.target, call.payload)
+            template = call.again()
             task = RetryableTask(label, hint, retry_policy, template, self._now_us)
         self._tasks[self._add_call(call)] = task
         return task

@@ -19,6 +19,7 @@ class ScheduleTask:
     task_id: int
     name: str
     input: str | None = None
+    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +45,7 @@ class StartSubOrchestration:
     name: str
     instance_id: str
     input: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,7 @@ class ContinueAsNew:
     execution_id: str  # chosen deterministically by replay, so a re-run episode picks the same one
     input: str | None = None
     carryover_events: tuple[HistoryEvent, ...] = ()
+    version: str | None = None  # the next execution's version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,6 +59,7 @@ class NextExecution:
     execution_id: str
     input: str | None = None
     save_events: bool = False
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,10 @@ class Ending:
         follow = self.next_execution
         if follow is not None:
             return ContinuedAsNew(
-                timestamp=timestamp, input=follow.input, new_execution_id=follow.execution_id
+                timestamp=timestamp,
+                input=follow.input,
+                new_execution_id=follow.execution_id,
+                new_version=follow.version,
             )
         return ExecutionCompleted(
             timestamp=timestamp, status=self.status, result=self.output, failure=self.failure
@@ -87,7 +91,12 @@ class Ending:
         follow = self.next_execution
         if follow is None:
             return None
-        return ContinueAsNew(execution_id=follow.execution_id, input=follow.input, carryover_events=carryover)
+        return ContinueAsNew(
+            execution_id=follow.execution_id,
+            input=follow.input,
+            carryover_events=carryover,
+            version=follow.version,
+        )
 
 
 # A handler is typed by its event class where it is defined; the tables erase that to the base class and
@@ -371,7 +380,7 @@ class Execution:
     def _continued(self) -> None:
         request = self.pending.continue_as_new
         assert request is not None
-        follow = NextExecution(self._next_execution_id(), request.input, request.save_events)
+        follow = NextExecution(self._next_execution_id(), request.input, request.save_events, request.version)
         self._end(Ending(CONTINUED_AS_NEW, EndReason.BY_CODE, next_execution=follow))
 
     def _next_execution_id(self) -> str:

@@ -121,7 +121,7 @@ def _on_execution_completed(ex: Execution, event: ExecutionCompleted) -> None:
 
 @handles(ContinuedAsNew, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
 def _on_continued_as_new(ex: Execution, event: ContinuedAsNew) -> None:
-    follow = NextExecution(event.new_execution_id or "", event.input, save_events=False)
+    follow = NextExecution(event.new_execution_id or "", event.input, False, event.new_version)
     ex.record_end(CONTINUED_AS_NEW, next_execution=follow)
 
 

@@ -59,6 +59,8 @@ class ExecutionStarted(HistoryEvent):
     parent_instance_id: str | None = None
     parent_task_id: int | None = None
     scheduled_start: int | None = None
+    version: str | None = None  # the orchestration version (ctx.version); None: unversioned
+    tags: dict[str, str] | None = None  # the instance's tags, as started
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +76,7 @@ class TaskScheduled(HistoryEvent):
     task_id: int
     name: str
     input: str | None = None
+    tags: dict[str, str] | None = None  # call_activity(tags=)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +138,7 @@ class SubOrchestrationCreated(HistoryEvent):
     name: str
     instance_id: str
     input: str | None = None
+    version: str | None = None  # the child's version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +191,7 @@ class ContinuedAsNew(HistoryEvent):
     kind: ClassVar[str] = "continued_as_new"
     input: str | None = None
     new_execution_id: str | None = None
+    new_version: str | None = None  # the next execution's version (the same one unless changed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -64,11 +64,18 @@ Orchestrator = OrchestratorDefinition | Callable[..., Any]
 class OrchestrationExecutor:
     """The replayed state of one orchestration execution, fed one episode at a time."""
 
-    __slots__ = ("_definition", "_execution")
+    __slots__ = ("_default_version", "_definition", "_execution")
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(self, orchestrator: Orchestrator, *, default_version: str | None = None) -> None:
         self._definition = as_definition(orchestrator)
-        self._execution = Execution(self._definition, TABLES)
+        # The version of sub-orchestrations started without one (the worker's VersioningOptions).
+        self._default_version = default_version
+        self._execution = self._new_execution()
+
+    def _new_execution(self) -> Execution:
+        execution = Execution(self._definition, TABLES)
+        execution.context.default_version = self._default_version
+        return execution
 
     @property
     def context(self) -> OrchestrationContext:
@@ -85,7 +92,7 @@ class OrchestrationExecutor:
 
     def execute(self, past: Iterable[HistoryEvent], new: Sequence[HistoryEvent]) -> Decision:
         """One episode from scratch: replay ``past``, apply ``new``, decide."""
-        self._execution = execution = Execution(self._definition, TABLES)
+        self._execution = execution = self._new_execution()
         execution.replay(past)
         return execution.episode(new)
 

@@ -214,7 +214,7 @@ class Dashboard:
             filters=filters,
             now=now,
             statuses=ALL_STATUSES,
-            extra_filters=[k for k in hub_views.EXTRA_FILTERS if k in fields],
+            extra_filters=hub_views.extra_filters(fields),
             extra_values=dict(filters.extra),
             next_query=filters.query_string(cursor=page.next_cursor) if page.next_cursor else None,
             first_query=filters.query_string(cursor=None) if filters.cursor else None,

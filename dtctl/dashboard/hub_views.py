@@ -16,6 +16,7 @@ from typing import Any
 from dtctl import ops
 from dtctl.client import TaskHubClient
 from dtctl.core.history import ALL_STATUSES, TERMINAL_STATUSES
+from dtctl.core.tags import parse_tag
 from dtctl.dashboard import fmt
 from dtctl.errors import UsageError
 from dtctl.hub.base import HubInspector, InstanceQuery, InstanceState
@@ -90,6 +91,21 @@ class ListFilters:
 
 
 EXTRA_FILTERS = ("version", "tag")  # InstanceQuery fields issue 12 adds; shown when the hub has them
+# The InstanceQuery field each of those form inputs fills ("tag" takes one NAME=VALUE).
+_QUERY_FIELD = {"version": "version", "tag": "tags"}
+
+
+def extra_filters(fields: frozenset[str]) -> list[str]:
+    """The form inputs this hub's InstanceQuery can take."""
+    return [key for key in EXTRA_FILTERS if _QUERY_FIELD[key] in fields]
+
+
+def _query_extra(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The form's version / tag values as InstanceQuery arguments."""
+    found: dict[str, Any] = {}
+    for key, value in extra:
+        found[_QUERY_FIELD[key]] = (parse_tag(value),) if key == "tag" else value
+    return found
 
 
 def parse_filters(params: Mapping[str, Any], getlist: Callable[[str], list[str]]) -> ListFilters:
@@ -98,7 +114,9 @@ def parse_filters(params: Mapping[str, Any], getlist: Callable[[str], list[str]]
     if unknown:
         raise UsageError(f"unknown status {unknown[0]!r}; use one of {', '.join(ALL_STATUSES)}")
     fields = query_fields()
-    extra = tuple((key, str(params[key])) for key in EXTRA_FILTERS if key in fields and params.get(key))
+    extra = tuple(
+        (key, str(params[key])) for key in EXTRA_FILTERS if _QUERY_FIELD[key] in fields and params.get(key)
+    )
     try:
         limit = int(params.get("limit") or 50)
     except ValueError:
@@ -149,7 +167,7 @@ def list_page(client: TaskHubClient, filters: ListFilters) -> ListPage:
     post_filter = filters.completed_after is not None or filters.completed_before is not None
     if post_filter and not statuses:
         statuses = tuple(s for s in ALL_STATUSES if s in TERMINAL_STATUSES)
-    extra = {key: value for key, value in filters.extra}
+    extra = _query_extra(filters.extra)
     query = InstanceQuery(
         statuses=statuses,
         name=filters.name,
@@ -158,7 +176,7 @@ def list_page(client: TaskHubClient, filters: ListFilters) -> ListPage:
         created_before=filters.created_before,
         limit=filters.limit,
         cursor=filters.cursor,
-        **extra,  # type: ignore[arg-type]  # version / tag: only names InstanceQuery has (parse_filters)
+        **extra,  # version / tags: only fields InstanceQuery has (parse_filters)
     )
     if not post_filter:
         page = client.list_instances(query)

@@ -36,6 +36,7 @@ from dtctl.hub.inspection import (
 from dtctl.hub.records import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_DEQUEUE,
+    NO_BOUNDS,
     ActivityResult,
     ActivityWorkItem,
     CheckpointResult,
@@ -52,6 +53,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    VersionBounds,
     WorkerInfo,
 )
 from dtctl.hub.roles import (
@@ -69,6 +71,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_DEQUEUE",
     "LARGE_HISTORY_EVENTS",
+    "NO_BOUNDS",
     "WORK_LOG_RETENTION_SECONDS",
     "ActivityResult",
     "ActivityWorkItem",
@@ -104,6 +107,7 @@ __all__ = [
     "StuckWork",
     "TaskHub",
     "TerminateOutcome",
+    "VersionBounds",
     "WaitingItem",
     "WakeSource",
     "WakeUps",

@@ -6,6 +6,7 @@ Times are integers: microseconds since the Unix epoch, UTC. The records of opera
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,6 +14,10 @@ from dtctl.core.failure import FailureDetails
 from dtctl.core.history import HistoryEvent, TaskCompleted, TaskFailed
 
 IfExists = Literal["fail", "skip", "replace"]
+
+# The range of version keys a worker leases (dtctl.core.versioning.lease_bounds); None: open on that side.
+VersionBounds = tuple[str | None, str | None]
+NO_BOUNDS: VersionBounds = (None, None)
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DEQUEUE = 5
@@ -29,6 +34,8 @@ class NewInstance:
     start_at: int | None = None  # not visible to workers before this time
     parent_instance_id: str | None = None
     parent_task_id: int | None = None
+    version: str | None = None  # the orchestration version (ctx.version)
+    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,13 @@ class InstanceQuery:
     limit: int = 100
     cursor: str | None = None  # opaque; from the previous page's ``next_cursor``
     include_payloads: bool = False
+    version: str | None = None  # exactly this version ("" : instances without one)
+    tags: Mapping[str, str] | tuple[tuple[str, str], ...] = ()  # every one of these (ANDed)
+
+    def tag_pairs(self) -> list[tuple[str, str]]:
+        """The tag filter as (name, value) pairs, sorted."""
+        items = self.tags.items() if isinstance(self.tags, Mapping) else self.tags
+        return sorted((str(k), str(v)) for k, v in items)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +104,8 @@ class InstanceState:
     lease_expires: int | None = None
     history_length: int = 0
     previous_execution_id: str | None = None  # kept after continue-as-new; its history is still stored
+    version: str | None = None  # the orchestration version of the current execution
+    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +157,7 @@ class OrchestrationWorkItem:
     leased_at: int
     history_length: int
     messages: tuple[InboxMessage, ...]
+    version: str | None = None  # the instance's orchestration version (the worker checks it)
 
     @property
     def dequeue_count(self) -> int:

@@ -30,6 +30,7 @@ from dtctl.hub.inspection import (
 )
 from dtctl.hub.records import (
     DEFAULT_MAX_DEQUEUE,
+    NO_BOUNDS,
     ActivityResult,
     ActivityWorkItem,
     CheckpointResult,
@@ -46,6 +47,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    VersionBounds,
     WorkerInfo,
 )
 from dtctl.hub.wakeup import WakeSource
@@ -117,8 +119,17 @@ class WorkerOperations(HubHandle, Protocol):
     """Leasing work, committing its outcome, and what the worker loop needs to be fast and idle cheaply."""
 
     def lease_orchestrations(
-        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
-    ) -> list[OrchestrationWorkItem]: ...
+        self,
+        owner: str,
+        names: Collection[str] | None,
+        *,
+        limit: int,
+        lease_seconds: float,
+        versions: VersionBounds = NO_BOUNDS,
+    ) -> list[OrchestrationWorkItem]:
+        """Lease instances with visible messages whose name is in ``names`` (None: any) and whose
+        version key lies within ``versions`` (a worker that rejects the versions it does not match)."""
+        ...
 
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]: ...
 
@@ -167,7 +178,11 @@ class WorkerOperations(HubHandle, Protocol):
         ...
 
     def next_visible_at(
-        self, orchestrations: Collection[str] | None, activities: Collection[str] | None
+        self,
+        orchestrations: Collection[str] | None,
+        activities: Collection[str] | None,
+        *,
+        versions: VersionBounds = NO_BOUNDS,
     ) -> int | None:
         """When the lease calls with these names can next get work (hub clock, µs), or None: never.
 

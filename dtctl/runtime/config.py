@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
+from dtctl.core.versioning import VersioningOptions, parse_failure, parse_match
 from dtctl.hub.base import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_DEQUEUE
 
 DEFAULT_STALL_TIMEOUT = 2 * DEFAULT_LEASE_SECONDS
@@ -50,6 +51,25 @@ class WorkerConfig:
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     isolate_suspects: bool = True  # run items whose process died around them alone (``isolation``)
     progress_fd: int = -1  # the supervisor's progress pipe (set per process by the supervisor)
+    # Versioning (`--version`, `--version-match`, `--version-failure`); each one set overrides the
+    # app's VersioningOptions field of the same meaning.
+    version: str | None = None
+    version_match: str | None = None  # none | strict | current-or-older
+    version_failure: str | None = None  # reject | fail
+
+    def versioning(self, app_options: VersioningOptions | None) -> VersioningOptions | None:
+        """The worker's versioning: the app's, with what the command line set instead."""
+        if self.version is None and self.version_match is None and self.version_failure is None:
+            return app_options
+        base = app_options or VersioningOptions()
+        return VersioningOptions(
+            version=self.version if self.version is not None else base.version,
+            default_version=base.default_version if base.default_version is not None else self.version,
+            match_strategy=parse_match(self.version_match) if self.version_match else base.match_strategy,
+            failure_strategy=(
+                parse_failure(self.version_failure) if self.version_failure else base.failure_strategy
+            ),
+        )
 
     def resolved(self) -> WorkerConfig:
         return WorkerConfig(

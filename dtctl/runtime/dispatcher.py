@@ -63,9 +63,12 @@ class EpisodeRunner:
     instance meanwhile, a checkpoint was refused) means the history changed under it: reload and replay.
     """
 
-    def __init__(self, app: App, hub: TaskHub, *, cache_size: int = 2048) -> None:
+    def __init__(
+        self, app: App, hub: TaskHub, *, cache_size: int = 2048, default_version: str | None = None
+    ) -> None:
         self._app = app
         self._hub = hub
+        self._default_version = default_version  # for sub-orchestrations started without a version
         self._cache: OrderedDict[str, _CachedInstance] = OrderedDict()
         self._cache_size = cache_size
         self._pending: dict[str, _CachedInstance] = {}
@@ -92,7 +95,7 @@ class EpisodeRunner:
         else:
             past = self._hub.load_history(item.instance_id, item.execution_id)
             self.loaded += 1
-            executor = OrchestrationExecutor(definition)
+            executor = OrchestrationExecutor(definition, default_version=self._default_version)
             decision = run_with_middleware(
                 self._app.middleware, work, lambda: executor.execute(past, new_events)
             )
@@ -129,7 +132,11 @@ def leased_too_often(kind: str, name: str, count: int, limit: int) -> str:
 
 def poison_decision(item: OrchestrationWorkItem, message: str) -> Decision:
     """Fail an instance whose episode keeps crashing workers, instead of crashing them forever."""
-    failure = FailureDetails(message=message, error_type=POISON_ERROR_TYPE)
+    return failed_decision(item, FailureDetails(message=message, error_type=POISON_ERROR_TYPE))
+
+
+def failed_decision(item: OrchestrationWorkItem, failure: FailureDetails) -> Decision:
+    """Fail the instance without running its code (poison; a version this worker must not run)."""
     consumed = [m.event for m in item.messages]
     history: list[HistoryEvent] = [OrchestratorStarted(timestamp=item.leased_at), *consumed]
     history.append(ExecutionCompleted(timestamp=item.leased_at, status=FAILED, failure=failure))

@@ -64,8 +64,10 @@ def run_activity(app: App, hub: TaskHub, item: ActivityWorkItem) -> None:
         log.warning("result of isolated activity %s was refused: its lease was lost", item.name)
 
 
-def run_episode(app: App, hub: TaskHub, item: OrchestrationWorkItem) -> None:
-    runner = EpisodeRunner(app, hub)
+def run_episode(
+    app: App, hub: TaskHub, item: OrchestrationWorkItem, default_version: str | None = None
+) -> None:
+    runner = EpisodeRunner(app, hub, default_version=default_version)
     _report("start")
     try:
         decision = runner.decide(item)
@@ -99,7 +101,8 @@ def main() -> int:
         if isinstance(request.item, ActivityWorkItem):
             run_activity(app, hub, request.item)
         else:
-            run_episode(app, hub, request.item)
+            versioning = config.versioning(app.versioning)
+            run_episode(app, hub, request.item, versioning.default_version if versioning else None)
     except DtctlError as exc:  # the hub's errors: the item is not to blame
         print(f"error: {exc.message}", file=sys.stderr)
         _report("infra")

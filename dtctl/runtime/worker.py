@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
+from dtctl.core.failure import FailureDetails
+from dtctl.core.versioning import VersionFailureStrategy, lease_bounds, version_failure
 from dtctl.errors import DtctlError, ExitCode, HubError
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
@@ -51,6 +53,7 @@ from dtctl.runtime.config import WorkerConfig
 from dtctl.runtime.dispatcher import (
     ActivityPool,
     EpisodeRunner,
+    failed_decision,
     leased_too_often,
     poison_decision,
     poison_result,
@@ -101,7 +104,10 @@ class Worker:
         self._wake: WakeSource = EventWake()
         self._stopping = threading.Event()
         self._results: queue.SimpleQueue[ActivityResult] = queue.SimpleQueue()
-        self._episodes = EpisodeRunner(app, hub)
+        self._versioning = self.config.versioning(app.versioning)
+        self._version_bounds = lease_bounds(self._versioning)
+        default_version = self._versioning.default_version if self._versioning else None
+        self._episodes = EpisodeRunner(app, hub, default_version=default_version)
         self._pool = ActivityPool(app, self.config.max_activities, self._activity_done)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
@@ -202,7 +208,7 @@ class Worker:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
         self._wake.before_look()  # changes before this look are in its answer: only later ones wake us
         activities = self._activity_names if self._pool.free_slots > 0 else ()
-        due = self.hub.next_visible_at(self._orchestration_names, activities)
+        due = self.hub.next_visible_at(self._orchestration_names, activities, versions=self._version_bounds)
         if due is not None and due <= self.hub.now():
             return True
         self._next_due = due
@@ -296,6 +302,7 @@ class Worker:
             self._orchestration_names,
             limit=self.config.max_orchestrations,
             lease_seconds=self.config.lease_seconds,
+            versions=self._version_bounds,
         )
 
     def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
@@ -310,6 +317,10 @@ class Worker:
         fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
         for item in items:
+            mismatch = version_failure(self._versioning, item.version)
+            if mismatch is not None:
+                self._refuse_version(item, mismatch, episodes)
+                continue
             if self._isolator is not None and is_suspect(item) and not self._leased_too_often(item):
                 self._episodes.forget(item.instance_id)  # the child's checkpoint moves its history on
                 self._isolator.submit(item)
@@ -323,6 +334,21 @@ class Worker:
         fault_point("episode.before_checkpoint")
         self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
         self.episodes_run += len(episodes)
+
+    def _refuse_version(
+        self,
+        item: OrchestrationWorkItem,
+        mismatch: FailureDetails,
+        episodes: list[tuple[OrchestrationWorkItem, Decision]],
+    ) -> None:
+        """An instance at a version this worker must not run. With the fail strategy it was leased to be
+        failed; with reject only a race gets here (the lease filters those versions out): give it back."""
+        self._episodes.forget(item.instance_id)
+        if self._versioning is not None and self._versioning.failure is VersionFailureStrategy.FAIL:
+            log.warning("failing instance %s: %s", item.instance_id, mismatch.message)
+            episodes.append((item, failed_decision(item, mismatch)))
+        else:
+            self.hub.abandon_orchestration(item)
 
     # --- the commit path ----------------------------------------------------------------------------------
 
@@ -471,6 +497,7 @@ class Worker:
             max_orchestrations=self.config.max_orchestrations,
             max_activities=self.config.max_activities,
             inflight_activities=inflight,
+            extra=dict(self._versioning.describe()) if self._versioning is not None else {},
         )
 
     def _drain(self) -> None:

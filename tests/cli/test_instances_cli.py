@@ -29,6 +29,8 @@ INSTANCE_KEYS = {
     "lease_expires",
     "history_length",
     "previous_execution_id",
+    "version",
+    "tags",
 }
 WAITING_KEYS = {
     "start_at",
@@ -209,7 +211,9 @@ def test_status_says_what_a_stuck_instance_waits_for(
         (activity,) = data["activities"]
         assert activity["name"] == "wait_for_gate" and activity["state"] == "running"
         assert activity["worker"] == running[0].worker and activity["attempts"] == 1
-        assert data["unclaimed"] == {"orchestrations": [], "activities": [], "live_workers": 1}
+        unclaimed = {k: data["unclaimed"][k] for k in ("orchestrations", "activities", "live_workers")}
+        assert unclaimed == {"orchestrations": [], "activities": [], "live_workers": 1}
+        assert data["unclaimed"]["version_refused"] is False
         text = cli("status", "busy").out
         assert "activity wait_for_gate (task 0): running on worker" in text
         gate_file.write_text("open")

@@ -51,7 +51,7 @@ def _finish_and_check(hub_path: Path, tmp_path: Path, expected: dict[str, object
     with TaskHubClient(str(hub_path)) as client:
         for instance_id, output in expected.items():
             state = client.get_instance(instance_id)
-            assert state is not None and state.status == COMPLETED, (state.failure if state else None)
+            assert state is not None and state.status == COMPLETED, state.failure if state else None
             assert client.decode_output(state) == output
 
 

@@ -29,7 +29,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stderr
     with TaskHubClient(path) as client:
         later = datetime.now(UTC) + timedelta(hours=1)
-        client.start_instance("process_order", input=orders(1)[0][1], instance_id="later", start_at=later)
+        client.start_instance(
+            "process_order",
+            input=orders(1)[0][1],
+            instance_id="later",
+            start_at=later,
+            version="2.0",
+            tags={"tier": "gold"},
+        )
     return path
 
 
@@ -98,6 +105,19 @@ def test_instances_filters_and_keyset_paging(readonly: DashboardProcess) -> None
     past = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
     assert len(ids(readonly.get("/instances", params={"completed_after": past, "limit": 50}).text)) == 18
     assert readonly.get("/instances", params={"status": "NOPE"}).status_code == 400
+
+
+def test_instances_filter_by_version_and_tag(readonly: DashboardProcess) -> None:
+    def ids(text: str) -> list[str]:
+        return [part.split('"', 1)[0] for part in text.split('data-instance="')[1:]]
+
+    form = readonly.get("/instances").text
+    assert 'name="version"' in form and 'name="tag"' in form
+    assert ids(readonly.get("/instances", params={"version": "2.0"}).text) == ["later"]
+    assert ids(readonly.get("/instances", params={"tag": "tier=gold"}).text) == ["later"]
+    assert ids(readonly.get("/instances", params={"tag": "tier=silver"}).text) == []
+    page = readonly.get("/instances/later").text
+    assert "2.0" in page and "tier=gold" in page
 
 
 def test_actions_are_refused_without_the_flag(readonly: DashboardProcess) -> None:

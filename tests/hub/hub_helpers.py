@@ -16,6 +16,7 @@ from dtctl.core.decision import (
 )
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
+    COMPLETED,
     CONTINUED_AS_NEW,
     RUNNING,
     TERMINAL_STATUSES,
@@ -124,3 +125,9 @@ def step(
 
 def kinds(events: Sequence[HistoryEvent]) -> list[str]:
     return [e.kind for e in events]
+
+
+def finish_all(hub: TaskHub, *instance_ids: str) -> None:
+    """Complete each instance in one episode."""
+    for instance_id in instance_ids:
+        step(hub, instance_id, COMPLETED, output='"ok"')

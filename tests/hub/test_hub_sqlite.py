@@ -170,7 +170,9 @@ def test_older_hub_needs_migrate_which_backs_up_first(path: Path, monkeypatch: p
     open_hub(path, create=True).close()
     start(SqliteTaskHub(path), "kept")
     latest = sqlite_conn.latest_version()
-    extra = sqlite_conn.Migration(latest + 1, "test_column", "ALTER TABLE instances ADD COLUMN tags TEXT;\n")
+    extra = sqlite_conn.Migration(
+        latest + 1, "test_column", "ALTER TABLE instances ADD COLUMN test_only_column TEXT;\n"
+    )
     monkeypatch.setattr(sqlite_conn, "MIGRATIONS", [*sqlite_conn.MIGRATIONS, extra])
     with pytest.raises(SchemaVersionMismatch) as caught:
         open_hub(path)
@@ -262,7 +264,16 @@ def test_integrity_after_a_workload(sqlite_hub: SqliteTaskHub, path: Path) -> No
     ],
 )
 def test_hot_queries_use_their_indexes(sqlite_hub: SqliteTaskHub, statement: str, expected: str) -> None:
-    names = {"now": 0, "names": None, "owner": "w", "expires": 0, "token": "t", "limit": 1}
+    names = {
+        "now": 0,
+        "names": None,
+        "owner": "w",
+        "expires": 0,
+        "token": "t",
+        "limit": 1,
+        "vmin": None,
+        "vmax": None,
+    }
     names |= {"instance_id": "a", "execution_id": "e"}
     params: object = names if ":" in statement else (None,) * statement.count("?")
     plan = " | ".join(r[3] for r in sqlite_hub._conn.execute(f"EXPLAIN QUERY PLAN {statement}", params))

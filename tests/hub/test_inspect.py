@@ -345,10 +345,14 @@ def test_a_version_1_hub_migrates_and_keeps_working(
     first = [m for m in sqlite_conn.MIGRATIONS if m.version == 1]
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_conn, "MIGRATIONS", first)
-        old = SqliteTaskHub(path, create=True, clock=clock)
-        start(old, "a")
-        old.close()
+        SqliteTaskHub(path, create=True, clock=clock).close()
     with sqlite3.connect(path) as db:  # a task leased by a version-1 worker: no leased_at column yet
+        # An instance a version-1 hub created (today's insert names columns version 1 lacks).
+        db.execute(
+            "INSERT INTO instances (instance_id, execution_id, name, status, created_at, updated_at) "
+            "VALUES ('a', 'e1', 'orch', 'RUNNING', ?, ?)",
+            (clock(), clock()),
+        )
         db.execute(
             "INSERT INTO new_tasks (instance_id, execution_id, task_id, name, visible_at, lease_owner, "
             "lease_token, lease_expires) SELECT instance_id, execution_id, 0, 'act', ?, 'w', 't', ? "
@@ -357,6 +361,8 @@ def test_a_version_1_hub_migrates_and_keeps_working(
         )
     hub = SqliteTaskHub(path, clock=clock, check_schema=False)
     assert hub.migrate() is not None and hub.schema_version() == sqlite_conn.latest_version()
+    state = hub.get_instance("a")  # created before versions: none (the oldest), no tags
+    assert state is not None and state.version is None and state.tags is None
     [task] = hub.pending_activities("a")
     assert hub.complete_activities([ActivityResult(task, TaskCompleted(task_id=0, result="1"))]) == [True]
     assert hub.hub_snapshot().activity_work.finished == 1

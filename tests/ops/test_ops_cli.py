@@ -26,6 +26,7 @@ def test_keda_for_a_postgresql_hub_needs_no_connection_and_shows_no_password() -
     assert "DTCTL_KEDA_CONNECTION=postgresql://app:***@db.example:5432/orders\n" in result.stdout
     assert "?hub=" in result.stderr and "hub=eu" not in result.stderr
     import yaml  # a test dependency: a missing yaml must fail, not skip
+
     assert yaml.safe_load(result.stdout)["kind"] == "ScaledObject"
 
 

@@ -40,6 +40,7 @@ def test_recommendation_keeps_the_breakdown() -> None:
 def test_keda_scaled_object() -> None:
     text = keda_scaled_object(schema="dtctl_orders", max_orchestrations=8, max_activities=16, deployment="w")
     import yaml  # a test dependency: a missing yaml must fail, not skip
+
     doc = yaml.safe_load(text)
     assert (doc["apiVersion"], doc["kind"]) == ("keda.sh/v1alpha1", "ScaledObject")
     assert doc["spec"]["scaleTargetRef"] == {"name": "w"}

@@ -102,7 +102,7 @@ def test_older_hub_needs_migrate(
     start(hub, "kept")
     hub.close()
     following = pgc.latest_version() + 1
-    extra = pgc.Migration(following, "tags", "ALTER TABLE __SCHEMA__.instances ADD COLUMN tags text;")
+    extra = pgc.Migration(following, "extra", "ALTER TABLE __SCHEMA__.instances ADD COLUMN test_only text;")
     monkeypatch.setattr(pgc, "MIGRATIONS", [*pgc.MIGRATIONS, extra])
     with pytest.raises(SchemaVersionMismatch) as caught:
         open_hub(pg_url)

@@ -195,6 +195,14 @@ def use_the_hub(hub: PostgresTaskHub) -> None:
     assert hub.complete_activities([ActivityResult(task, TaskCompleted(task_id=0, result="1"))]) == [True]
 
 
+def _without_versions(patch: pytest.MonkeyPatch) -> None:
+    """The statements a worker runs, as dtctl wrote them before instances had versions and tags."""
+    insert = q.INSERT_INSTANCES.replace(",\n                       version, version_key, tags)", ")")
+    patch.setattr(q, "INSERT_INSTANCES", insert.replace(",\n       u.version, u.version_key, u.tags", ""))
+    lease = q.LEASE_ORCHESTRATIONS.replace("c.version_key", "''::text")
+    patch.setattr(q, "LEASE_ORCHESTRATIONS", lease.replace(", i.version\n", ", NULL::text AS version\n"))
+
+
 def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
     pg_server: pgserver.PgServer, pg_url: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,6 +212,7 @@ def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
         patch.setattr(postgres_conn, "MIGRATIONS", [m for m in postgres_conn.MIGRATIONS if m.version == 1])
         patch.setattr(PostgresTaskHub, "_log_work", lambda *args: None)
         patch.setattr(q, "LEASE_ACTIVITIES", q.LEASE_ACTIVITIES.replace(", leased_at = clock.now", ""))
+        _without_versions(patch)  # nor the columns of version 3
         old = PostgresTaskHub(pg_url, create=True)
         start(old, "leased-before")
         step(old, "leased-before", actions=[ScheduleTask(task_id=0, name="act")])
@@ -221,7 +230,7 @@ def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
 
         admin = PostgresTaskHub(pg_url, check_schema=False)
         admin.migrate()
-        assert admin.schema_version() == postgres_conn.latest_version() == 2
+        assert admin.schema_version() == postgres_conn.latest_version() == 3
         admin.close()
 
         as_role = PostgresTaskHub(pg_server.url(hub_name, user=role, password=ROLE_SECRET))

@@ -21,6 +21,7 @@ CASES: list[tuple[str, str, Any, Any]] = [
     ("fan_out_fan_in", "fan_out_fan_in", 20, {"items": 20, "total": sum(n * n for n in range(20))}),
     ("sub_orchestrations", "provision_all", ["dev-a", "dev-b"], ["dev-a: ready", "dev-b: ready"]),
     ("retries", "flaky_workflow", "order-7", "charged order-7 on attempt 3"),
+    ("versioning", "process_order", "o-1", ["charged o-1", "shipped o-1"]),  # no version: the old path
     (
         "monitor",
         "monitor",

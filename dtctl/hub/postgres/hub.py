@@ -39,6 +39,7 @@ from dtctl.core.history import (
 from dtctl.errors import HubError, UsageError
 from dtctl.faults import fault_point
 from dtctl.hub.base import (
+    NO_BOUNDS,
     ActivityResult,
     ActivityWorkItem,
     CheckpointResult,
@@ -55,6 +56,7 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    VersionBounds,
     WorkerInfo,
 )
 from dtctl.hub.postgres import conn as pgc
@@ -436,7 +438,13 @@ class PostgresTaskHub(PostgresInspector):
     # --- worker operations: orchestrations ---------------------------------------------------
 
     def lease_orchestrations(
-        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+        self,
+        owner: str,
+        names: Collection[str] | None,
+        *,
+        limit: int,
+        lease_seconds: float,
+        versions: VersionBounds = NO_BOUNDS,
     ) -> list[OrchestrationWorkItem]:
         if limit < 1 or (names is not None and not names):
             return []
@@ -446,6 +454,8 @@ class PostgresTaskHub(PostgresInspector):
             "lease_us": int(lease_seconds * 1_000_000),
             "names": None if names is None else sorted(names),
             "limit": limit,
+            "vmin": versions[0],
+            "vmax": versions[1],
         }
         # One statement: atomic on its own, so no BEGIN/COMMIT round trips for an idle poll.
         rows = self._run(lambda conn: conn.execute(q.LEASE_ORCHESTRATIONS, params).fetchall())
@@ -490,11 +500,17 @@ class PostgresTaskHub(PostgresInspector):
         self._run(lambda conn: conn.execute(q.RELEASE_INSTANCE, params).fetchall(), idempotent=True)
 
     def next_visible_at(
-        self, orchestrations: Collection[str] | None, activities: Collection[str] | None
+        self,
+        orchestrations: Collection[str] | None,
+        activities: Collection[str] | None,
+        *,
+        versions: VersionBounds = NO_BOUNDS,
     ) -> int | None:
         """When a lease call with these names can next get work (hub clock, µs), or None: never."""
         params = {
             "now": self._now_param(),
+            "vmin": versions[0],
+            "vmax": versions[1],
             "orchestrations": orchestrations is None or bool(orchestrations),
             "onames": None if orchestrations is None else sorted(orchestrations),
             "activities": activities is None or bool(activities),

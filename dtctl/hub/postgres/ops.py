@@ -21,7 +21,7 @@ from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
-from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
+from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, tag_rows_of
 from dtctl.hub.sql.instances import not_found as not_found
 from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
 
@@ -155,6 +155,7 @@ def create_instances(
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
     enqueue(conn, [starts[new.instance_id] for new in chosen if new.instance_id in won])
+    _insert_tags(conn, [new for new in chosen if new.instance_id in won])
     created = iter(chosen)
     result: list[CreateOutcome] = []
     for outcome in outcomes:
@@ -163,6 +164,12 @@ def create_instances(
             outcome = CreateOutcome(new.instance_id, new.instance_id in won)
         result.append(outcome)
     return result
+
+
+def _insert_tags(conn: Conn, created: Sequence[NewInstance]) -> None:
+    rows = [row for new in created for row in tag_rows_of(new)]
+    if rows:
+        conn.execute(q.INSERT_TAGS, columns(rows, 3))
 
 
 def _instance_columns(rows: Sequence[InstanceRow]) -> list[list[Any]]:
@@ -177,6 +184,9 @@ def _instance_columns(rows: Sequence[InstanceRow]) -> list[list[Any]]:
         [r.parent_instance_id for r in rows],
         [r.parent_task_id for r in rows],
         [r.parent_execution_id for r in rows],
+        [r.version for r in rows],
+        [r.version_key for r in rows],
+        [r.tags for r in rows],
     ]
 
 

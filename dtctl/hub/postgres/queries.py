@@ -32,6 +32,7 @@ _SQL = load_queries(
 SELECT_NOW = _SQL.take("select_now")
 INSERT_INSTANCES = _SQL.take("insert_instances")
 INSERT_CHILD = _SQL.take("insert_child")
+INSERT_TAGS = _SQL.take("insert_tags")
 SELECT_STATUSES_FOR_UPDATE = _SQL.take("select_statuses_for_update")
 SELECT_EXECUTIONS = _SQL.take("select_executions")
 SELECT_STATUS = _SQL.take("select_status")
@@ -80,7 +81,7 @@ LOG_WORK = _SQL.take("log_work")
 PRUNE_WORK_LOG = _SQL.take("prune_work_log")
 SERVER_FACTS = _SQL.take("server_facts")
 TABLES_WITHOUT_DML = _SQL.take("tables_without_dml")
-REMOVE_INSTANCES = tuple(_SQL.take(f"remove_instances_{n}") for n in (1, 2, 3, 4))
+REMOVE_INSTANCES = tuple(_SQL.take(f"remove_instances_{n}") for n in (1, 2, 3, 4, 5))
 
 _SQL.check_all_taken()
 

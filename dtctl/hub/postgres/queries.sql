@@ -16,13 +16,15 @@ SELECT {server_now}
 -- New PENDING instances, one array per column; an id that exists already is left alone and not
 -- returned (a concurrent creator won the race).
 INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
-                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
+                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id,
+                       version, version_key, tags)
 SELECT u.instance_id, u.execution_id, u.name, 'PENDING', u.input, u.created_at, u.created_at,
-       u.scheduled_start, u.parent_instance_id, u.parent_task_id, u.parent_execution_id
+       u.scheduled_start, u.parent_instance_id, u.parent_task_id, u.parent_execution_id,
+       u.version, u.version_key, u.tags
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[],
-            %s::int[], %s::text[]) WITH ORDINALITY
+            %s::int[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY
      AS u(instance_id, execution_id, name, input, created_at, scheduled_start, parent_instance_id,
-          parent_task_id, parent_execution_id, n)
+          parent_task_id, parent_execution_id, version, version_key, tags, n)
 ORDER BY u.n
 ON CONFLICT (instance_id) DO NOTHING
 RETURNING instance_id
@@ -30,8 +32,14 @@ RETURNING instance_id
 -- insert_child --
 -- A plain INSERT (no ON CONFLICT): an id created concurrently by someone else fails the checkpoint item.
 INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
-                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
-VALUES (%s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s)
+                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id,
+                       version, version_key, tags)
+VALUES (%s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+
+-- insert_tags --
+-- The tags of the instances this client created, one row each (instance id, name, value).
+INSERT INTO instance_tags (instance_id, name, value)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])
 
 -- select_statuses_for_update --
 SELECT instance_id, status FROM instances WHERE instance_id = ANY(%s) ORDER BY instance_id FOR UPDATE
@@ -67,7 +75,7 @@ WHERE instance_id = %s
 UPDATE instances
 SET previous_execution_id = execution_id, execution_no = execution_no + 1, execution_id = %s,
     status = 'RUNNING', input = %s, custom_status = %s, output = NULL, failure = NULL,
-    completed_at = NULL, updated_at = %s, history_length = 0,
+    completed_at = NULL, updated_at = %s, version = %s, version_key = %s, history_length = 0,
     lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE instance_id = %s
 
@@ -115,12 +123,14 @@ leased AS (
           AND (c.lease_expires IS NULL OR c.lease_expires <= (SELECT now FROM clock))
           AND c.status IN {live}
           AND (%(names)s::text[] IS NULL OR c.name = ANY(%(names)s::text[]))
+          AND (%(vmin)s::text IS NULL OR c.version_key >= %(vmin)s::text)
+          AND (%(vmax)s::text IS NULL OR c.version_key <= %(vmax)s::text)
         ORDER BY e.visible_at, e.id
         LIMIT %(limit)s
         FOR UPDATE OF c SKIP LOCKED
     )
     RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_length, i.lease_token,
-              i.lease_expires, clock.now AS now
+              i.lease_expires, clock.now AS now, i.version
 ),
 taken AS (
     UPDATE new_events AS e SET dequeue_count = e.dequeue_count + 1
@@ -129,7 +139,7 @@ taken AS (
     RETURNING e.instance_id, e.id, e.execution_id, e.kind, e.payload, e.dequeue_count
 )
 SELECT l.instance_id, l.execution_id, l.name, l.status, l.history_length, l.lease_token, l.lease_expires,
-       l.now, t.id, t.execution_id, t.kind, t.payload, t.dequeue_count
+       l.now, t.id, t.execution_id, t.kind, t.payload, t.dequeue_count, l.version
 FROM leased AS l LEFT JOIN taken AS t ON t.instance_id = l.instance_id
 ORDER BY l.instance_id, t.id
 
@@ -281,8 +291,8 @@ FROM new_tasks WHERE instance_id = %s ORDER BY id
 SELECT * FROM scale_inputs(%s::bigint)
 
 -- remove_instances_1 --
--- Removal (replace, purge): the four remove_instances_N statements, in order, remove every trace of
--- the instances: their history (all executions), inboxes, activity tasks and rows.
+-- Removal (replace, purge): the remove_instances_N statements, in order, remove every trace of
+-- the instances: their history (all executions), inboxes, activity tasks, rows and tags.
 DELETE FROM history WHERE instance_key IN
     (SELECT instance_key FROM instances WHERE instance_id = ANY(%s::text[]))
 
@@ -294,6 +304,9 @@ DELETE FROM new_tasks WHERE instance_id = ANY(%s::text[])
 
 -- remove_instances_4 --
 DELETE FROM instances WHERE instance_id = ANY(%s::text[])
+
+-- remove_instances_5 --
+DELETE FROM instance_tags WHERE instance_id = ANY(%s::text[])
 
 -- upsert_worker --
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, orchestrations, activities,
@@ -331,6 +344,8 @@ SELECT
        AND c.status IN {live}
        AND (e.execution_id IS NULL OR e.execution_id = c.execution_id)
        AND (%(onames)s::text[] IS NULL OR c.name = ANY(%(onames)s::text[]))
+       AND (%(vmin)s::text IS NULL OR c.version_key >= %(vmin)s::text)
+       AND (%(vmax)s::text IS NULL OR c.version_key <= %(vmax)s::text)
      ORDER BY e.visible_at, e.id
      LIMIT 1),
     (SELECT t.visible_at

@@ -11,13 +11,14 @@ from dtctl.core.status import STORED
 from dtctl.errors import UsageError
 from dtctl.hub.base import InstanceQuery, OrchestrationWorkItem
 from dtctl.hub.postgres import queries as q
+from dtctl.hub.sql.instances import version_tag_filters
 from dtctl.hub.sql.records import MessageRow, decode_cursor
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 class LeasedHead(NamedTuple):
-    """The instance columns of a ``LEASE_ORCHESTRATIONS`` row (its first eight)."""
+    """The instance columns of a ``LEASE_ORCHESTRATIONS`` row (its first eight, and the last)."""
 
     instance_id: str
     execution_id: str
@@ -27,6 +28,7 @@ class LeasedHead(NamedTuple):
     lease_token: str
     lease_expires: int
     now: int
+    version: str | None
 
 
 class LeasedGroup(NamedTuple):
@@ -36,8 +38,8 @@ class LeasedGroup(NamedTuple):
 
 def leased_from_row(row: Sequence[Any]) -> tuple[LeasedHead, MessageRow | None]:
     """One ``LEASE_ORCHESTRATIONS`` row: the leased instance, and one taken message (None: none taken)."""
-    head = LeasedHead(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
-    return head, None if row[8] is None else MessageRow.from_row(row[8:])
+    head = LeasedHead(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[13])
+    return head, None if row[8] is None else MessageRow.from_row(row[8:13])
 
 
 def group_leased(rows: Sequence[Sequence[Any]]) -> list[LeasedGroup]:
@@ -70,6 +72,7 @@ def work_item(group: LeasedGroup) -> tuple[OrchestrationWorkItem | None, list[in
         leased_at=head.now,
         history_length=head.history_length,
         messages=tuple(m.message() for m in fresh),
+        version=head.version,
     )
     return item, stale
 
@@ -103,6 +106,7 @@ def list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
     if query.created_before is not None:
         clauses.append("created_at < %s")
         params.append(query.created_before)
+    version_tag_filters(query, clauses, params, "%s")
     if query.cursor:
         created_at, instance_id = decode_cursor(query.cursor)
         clauses.append("(created_at, instance_id) < (%s, %s)")

@@ -23,6 +23,7 @@ from dtctl.core.decision import (
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import EventRaised, ExecutionStarted, SubOrchestrationFailed, TimerFired
 from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
+from dtctl.core.versioning import version_key
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem
 from dtctl.hub.sql.dialect import C, Dialect
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, notify_parent
@@ -139,6 +140,7 @@ def _continue_as_new(d: Dialect[C], conn: C, now: int, decision: Decision, owner
         input=spec.input,
         parent_instance_id=owner.parent_instance_id,
         parent_task_id=owner.parent_task_id,
+        version=spec.version,
     )
     rows = [event_row(iid, new_execution, started, now)]
     rows.extend(event_row(iid, None, event, now) for event in spec.carryover_events)
@@ -148,7 +150,16 @@ def _continue_as_new(d: Dialect[C], conn: C, now: int, decision: Decision, owner
         rows.extend(EventRow(*row) for row in conn.execute(q.select_pending_events, (iid,)).fetchall())
         conn.execute(q.delete_inbox, (iid,))
     d.enqueue(conn, rows)
-    conn.execute(q.update_continue_as_new, (new_execution, spec.input, decision.custom_status, now, iid))
+    params = (
+        new_execution,
+        spec.input,
+        decision.custom_status,
+        now,
+        spec.version,
+        version_key(spec.version),
+        iid,
+    )
+    conn.execute(q.update_continue_as_new, params)
 
 
 # --- actions -------------------------------------------------------------------------------------------
@@ -192,6 +203,7 @@ def _start_sub_orchestration(ep: _Episode[Any], action: StartSubOrchestration) -
         input=action.input,
         parent_instance_id=ep.instance_id,
         parent_task_id=action.task_id,
+        version=action.version,
     )
     row, started = instance_rows_for(child, ep.now, new_execution_id(), ep.execution_id)
     # Inserted now, not batched: a second start of the same id in this episode must see it. A plain

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -21,10 +22,11 @@ from dtctl.core.history import (
     SubOrchestrationFailed,
 )
 from dtctl.core.status import TERMINAL, RuntimeStatus
+from dtctl.core.versioning import version_key
 from dtctl.errors import InstanceNotFound, InvalidState, UsageError
-from dtctl.hub.base import NewInstance, PurgeQuery, TerminateOutcome
+from dtctl.hub.base import InstanceQuery, NewInstance, PurgeQuery, TerminateOutcome
 from dtctl.hub.sql.dialect import C, Dialect
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, ParentRef, event_row
+from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, ParentRef, event_row, tags_to_json
 
 # error_type of the failure a parent sees when its sub-orchestration was terminated.
 TERMINATED_ERROR_TYPE = "dtctl.Terminated"
@@ -54,6 +56,8 @@ def instance_rows_for(
         parent_instance_id=new.parent_instance_id,
         parent_task_id=new.parent_task_id,
         scheduled_start=new.start_at,
+        version=new.version,
+        tags=new.tags or None,
     )
     visible_at = now if new.start_at is None else new.start_at
     row = InstanceRow(
@@ -67,8 +71,32 @@ def instance_rows_for(
         new.parent_instance_id,
         new.parent_task_id,
         parent_execution_id,
+        new.version,
+        version_key(new.version),
+        tags_to_json(new.tags),
     )
     return row, event_row(new.instance_id, execution_id, started, visible_at)
+
+
+def version_tag_filters(query: InstanceQuery, clauses: list[str], params: list[Any], mark: str) -> None:
+    """Add the list filters on version and tags (``mark``: the driver's placeholder). Each tag is one
+    lookup in the (name, value) index of ``instance_tags``; several tags must all match."""
+    if query.version is not None:
+        if query.version:
+            clauses.append(f"version = {mark}")
+            params.append(query.version)
+        else:
+            clauses.append("version IS NULL")
+    for name, value in query.tag_pairs():
+        clauses.append(
+            f"instance_id IN (SELECT instance_id FROM instance_tags WHERE name = {mark} AND value = {mark})"
+        )
+        params.extend((name, value))
+
+
+def tag_rows_of(new: NewInstance) -> list[tuple[str, str, str]]:
+    """The ``instance_tags`` rows of a new instance: (instance id, name, value)."""
+    return [(new.instance_id, name, value) for name, value in (new.tags or {}).items()]
 
 
 # --- client messages --------------------------------------------------------------------------------------

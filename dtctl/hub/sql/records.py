@@ -35,7 +35,7 @@ _INSTANCE_HEAD = (
 )
 _INSTANCE_TAIL = (
     "failure, parent_instance_id, parent_task_id, lease_owner, lease_expires, history_length,"
-    " previous_execution_id"
+    " previous_execution_id, version, tags"
 )
 INSTANCE_COLUMNS = f"{_INSTANCE_HEAD}, input, output, custom_status, {_INSTANCE_TAIL}"
 INSTANCE_COLUMNS_NO_PAYLOADS = f"{_INSTANCE_HEAD}, NULL, NULL, NULL, {_INSTANCE_TAIL}"
@@ -77,6 +77,9 @@ class InstanceRow(NamedTuple):
     parent_instance_id: str | None
     parent_task_id: int | None
     parent_execution_id: str | None
+    version: str | None
+    version_key: str  # dtctl.core.versioning.version_key(version): what leases filter on
+    tags: str | None  # JSON object
 
 
 class InstanceStatus(NamedTuple):
@@ -136,6 +139,7 @@ class LeasedInstance(NamedTuple):
     name: str
     status: str
     history_length: int
+    version: str | None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> LeasedInstance:
@@ -181,7 +185,21 @@ def instance_from_row(row: Sequence[Any]) -> InstanceState:
         lease_expires=row[15],
         history_length=row[16],
         previous_execution_id=row[17],
+        version=row[18],
+        tags=tags_from_json(row[19]),
     )
+
+
+def tags_to_json(tags: dict[str, str] | None) -> str | None:
+    if not tags:
+        return None
+    return json.dumps(tags, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def tags_from_json(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    return {str(k): str(v) for k, v in json.loads(text).items()}
 
 
 def failure_to_json(failure: FailureDetails | None) -> str | None:

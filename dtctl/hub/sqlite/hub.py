@@ -30,6 +30,7 @@ from dtctl.core.history import (
 from dtctl.errors import UsageError
 from dtctl.faults import fault_point
 from dtctl.hub.base import (
+    NO_BOUNDS,
     ActivityResult,
     ActivityWorkItem,
     CheckpointResult,
@@ -46,11 +47,17 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    VersionBounds,
     WorkerInfo,
 )
 from dtctl.hub.sql import repair
 from dtctl.hub.sql.inspect import WorkLogRow, activity_log_row, committed_episode_rows
-from dtctl.hub.sql.instances import LOST_WORKER_RETENTION_MICROS, purge_filters, purge_in_batches
+from dtctl.hub.sql.instances import (
+    LOST_WORKER_RETENTION_MICROS,
+    purge_filters,
+    purge_in_batches,
+    version_tag_filters,
+)
 from dtctl.hub.sql.records import (
     INSTANCE_COLUMNS,
     INSTANCE_COLUMNS_NO_PAYLOADS,
@@ -86,7 +93,7 @@ _IF_EXISTS = ("fail", "skip", "replace")
 class _VisibleMemo(NamedTuple):
     """next_visible_at's last answer, and what it was an answer to."""
 
-    key: tuple[Collection[str] | None, Collection[str] | None]
+    key: tuple[Collection[str] | None, Collection[str] | None, VersionBounds]
     data_version: int
     at: int
     answer: int | None
@@ -372,15 +379,25 @@ class SqliteTaskHub(SqliteInspector):
     # --- worker operations: orchestrations ---------------------------------------------------
 
     def lease_orchestrations(
-        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+        self,
+        owner: str,
+        names: Collection[str] | None,
+        *,
+        limit: int,
+        lease_seconds: float,
+        versions: VersionBounds = NO_BOUNDS,
     ) -> list[OrchestrationWorkItem]:
         if limit < 1 or (names is not None and not names):
             return []
-        names_json = None if names is None else json.dumps(sorted(names))
+        params: dict[str, Any] = {
+            "names": None if names is None else json.dumps(sorted(names)),
+            "vmin": versions[0],
+            "vmax": versions[1],
+        }
         with self._write(durable=False) as conn:
-            now = self.now()
+            params["now"] = now = self.now()
             expires = now + int(lease_seconds * 1_000_000)
-            picked = _pick_instances(conn, now, names_json, limit)
+            picked = _pick_instances(conn, params, limit)
             items = [self._lease_instance(conn, iid, owner, now, expires) for iid in picked]
         return [item for item in items if item is not None]
 
@@ -415,6 +432,7 @@ class SqliteTaskHub(SqliteInspector):
             leased_at=now,
             history_length=leased.history_length,
             messages=tuple(m.message() for m in fresh),
+            version=leased.version,
         )
 
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]:
@@ -473,13 +491,17 @@ class SqliteTaskHub(SqliteInspector):
             conn.execute(q.ABANDON_TASK, (self.now() + backoff, item.id, item.lease_token))
 
     def next_visible_at(
-        self, orchestrations: Collection[str] | None, activities: Collection[str] | None
+        self,
+        orchestrations: Collection[str] | None,
+        activities: Collection[str] | None,
+        *,
+        versions: VersionBounds = NO_BOUNDS,
     ) -> int | None:
         # Idle workers ask after every wake-up hint, and most hints are their own commits or come
         # before the commit they announce is visible. ``PRAGMA data_version`` (a few µs) changes only
         # when another connection commits; this connection's commits drop the memo. The memo also
         # ages out, so a lease that expired without any commit is seen within VISIBLE_MEMO_US.
-        key = (orchestrations, activities)
+        key = (orchestrations, activities, versions)
         with self._edge() as conn:
             version = first_from_row(conn.execute("PRAGMA data_version").fetchone())
             now = self.now()
@@ -491,6 +513,8 @@ class SqliteTaskHub(SqliteInspector):
                 if names is not None and not names:
                     continue
                 params = {"now": now, "names": None if names is None else json.dumps(sorted(names))}
+                if query is q.NEXT_VISIBLE_EVENT:
+                    params |= {"vmin": versions[0], "vmax": versions[1]}
                 row = conn.execute(query, params).fetchone()
                 if row is not None:
                     found.append(first_from_row(row))
@@ -550,10 +574,10 @@ class SqliteTaskHub(SqliteInspector):
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _pick_instances(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
+def _pick_instances(conn: sqlite3.Connection, params: dict[str, Any], limit: int) -> list[str]:
     """Up to ``limit`` leasable instances, oldest visible event first; stops reading once it has them."""
     picked: dict[str, None] = {}
-    cursor = conn.execute(q.PICK_INSTANCES, {"now": now, "names": names_json})
+    cursor = conn.execute(q.PICK_INSTANCES, params)
     try:
         for (instance_id,) in cursor:
             picked[instance_id] = None
@@ -608,6 +632,7 @@ def _list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
     if query.created_before is not None:
         clauses.append("created_at < ?")
         params.append(query.created_before)
+    version_tag_filters(query, clauses, params, "?")
     if query.cursor:
         created_at, instance_id = decode_cursor(query.cursor)
         clauses.append("(created_at, instance_id) < (?, ?)")

@@ -16,7 +16,7 @@ from dtctl.errors import InstanceAlreadyExists
 from dtctl.hub.base import CreateOutcome, IfExists, InboxMessage, NewInstance
 from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
-from dtctl.hub.sql.instances import instance_rows_for, new_execution_id
+from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, tag_rows_of
 from dtctl.hub.sql.instances import not_found as not_found
 from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow
 from dtctl.hub.sqlite import queries as q
@@ -99,6 +99,7 @@ def create_instances(
     outcomes: list[CreateOutcome] = []
     instance_rows: list[InstanceRow] = []
     event_rows: list[EventRow] = []
+    tag_rows: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for new in instances:
         existing = (
@@ -119,10 +120,13 @@ def create_instances(
         instance_row, started = instance_rows_for(new, now, new_execution_id(), parent_execution)
         instance_rows.append(instance_row)
         event_rows.append(started)
+        tag_rows.extend(tag_rows_of(new))
         outcomes.append(CreateOutcome(new.instance_id, True))
     if instance_rows:
         conn.executemany(q.INSERT_INSTANCE, instance_rows)
         enqueue(conn, event_rows)
+        if tag_rows:
+            conn.executemany(q.INSERT_TAGS, tag_rows)
     return outcomes
 
 

@@ -15,6 +15,7 @@ LIVE = sql_list(LIVE_STATUSES)
 _SQL = load_queries(__package__ or "", "queries.sql", {"live": LIVE, "work_kinds": sql_list(WorkItemKind)})
 
 INSERT_INSTANCE = _SQL.take("insert_instance")
+INSERT_TAGS = _SQL.take("insert_tags")
 SELECT_STATUS = _SQL.take("select_status")
 SELECT_PARENT = _SQL.take("select_parent")
 SELECT_FOR_CHECKPOINT = _SQL.take("select_for_checkpoint")
@@ -58,7 +59,7 @@ DELETE_WORKER = _SQL.take("delete_worker")
 PRUNE_LOST_WORKERS = _SQL.take("prune_lost_workers")
 LOG_WORK = _SQL.take("log_work")
 PRUNE_WORK_LOG = _SQL.take("prune_work_log")
-REMOVE_INSTANCE = tuple(_SQL.take(f"remove_instance_{n}") for n in (1, 2, 3, 4))
+REMOVE_INSTANCE = tuple(_SQL.take(f"remove_instance_{n}") for n in (1, 2, 3, 4, 5))
 
 _SQL.check_all_taken()
 

@@ -7,8 +7,12 @@
 
 -- insert_instance --
 INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at,
-                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id)
-VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?)
+                       scheduled_start, parent_instance_id, parent_task_id, parent_execution_id,
+                       version, version_key, tags)
+VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- insert_tags --
+INSERT INTO instance_tags (instance_id, name, value) VALUES (?, ?, ?)
 
 -- select_status --
 SELECT status, execution_id, lease_expires FROM instances WHERE instance_id = ?
@@ -31,7 +35,7 @@ WHERE instance_id = ?
 UPDATE instances
 SET previous_execution_id = execution_id, execution_no = execution_no + 1, execution_id = ?,
     status = 'RUNNING', input = ?, custom_status = ?, output = NULL, failure = NULL,
-    completed_at = NULL, updated_at = ?, history_length = 0,
+    completed_at = NULL, updated_at = ?, version = ?, version_key = ?, history_length = 0,
     lease_owner = NULL, lease_expires = NULL, lease_token = NULL
 WHERE instance_id = ?
 
@@ -68,6 +72,7 @@ SELECT 1 FROM new_events WHERE instance_id = ? AND kind = 'execution_terminated'
 -- with another execution) never make an instance leasable. The caller reads rows until it has
 -- ``limit`` distinct instances, so the scan stops early. CROSS JOIN and ``+i.status`` pin the plan
 -- (scan the event index in time order, look each instance up by key) whatever the table statistics.
+-- :vmin / :vmax bound the version key (a worker that rejects versions it does not match; NULL: open).
 SELECT e.instance_id
 FROM new_events AS e
 CROSS JOIN instances AS i ON i.instance_id = e.instance_id
@@ -76,6 +81,8 @@ WHERE e.visible_at <= :now
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
+  AND (:vmin IS NULL OR i.version_key >= :vmin)
+  AND (:vmax IS NULL OR i.version_key <= :vmax)
 ORDER BY e.visible_at
 
 -- next_visible_event --
@@ -88,13 +95,15 @@ WHERE (i.lease_expires IS NULL OR i.lease_expires <= :now)
   AND +i.status IN {live}
   AND (e.execution_id IS NULL OR e.execution_id = i.execution_id)
   AND (:names IS NULL OR i.name IN (SELECT value FROM json_each(:names)))
+  AND (:vmin IS NULL OR i.version_key >= :vmin)
+  AND (:vmax IS NULL OR i.version_key <= :vmax)
 ORDER BY e.visible_at
 LIMIT 1
 
 -- lease_instance --
 UPDATE instances SET lease_owner = ?, lease_expires = ?, lease_token = ?
 WHERE instance_id = ?
-RETURNING execution_id, name, status, history_length
+RETURNING execution_id, name, status, history_length, version
 
 -- take_messages --
 UPDATE new_events SET dequeue_count = dequeue_count + 1
@@ -226,8 +235,8 @@ SELECT
     (SELECT COUNT(*) FROM new_tasks)
 
 -- remove_instance_1 --
--- Removal (replace, purge): the four remove_instance_N statements, in order, remove every trace of
--- one instance: its history (all executions), inbox, activity tasks and row.
+-- Removal (replace, purge): the remove_instance_N statements, in order, remove every trace of
+-- one instance: its history (all executions), inbox, activity tasks, row and tags.
 DELETE FROM history WHERE instance_key = (SELECT instance_key FROM instances WHERE instance_id = ?)
 
 -- remove_instance_2 --
@@ -238,6 +247,9 @@ DELETE FROM new_tasks WHERE instance_id = ?
 
 -- remove_instance_4 --
 DELETE FROM instances WHERE instance_id = ?
+
+-- remove_instance_5 --
+DELETE FROM instance_tags WHERE instance_id = ?
 
 -- upsert_worker --
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, orchestrations, activities,
