@@ -61,6 +61,8 @@ def start_instance(hub: TaskHub, request: pb.CreateInstanceRequest) -> pb.Create
         name=request.name,
         input=convert.optional_text(request, "input"),
         start_at=start_at,
+        version=convert.optional_text(request, "version") or None,
+        tags=dict(request.tags) or None,
     )
     replaceable = set(_statuses(request.orchestrationIdReusePolicy.replaceableStatus))
     existing = hub.get_instance(instance_id, include_payloads=False)

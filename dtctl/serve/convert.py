@@ -131,6 +131,8 @@ def reason_to_json(reason: str | None) -> str | None:
 def _execution_started(e: ExecutionStarted) -> pb.HistoryEvent:
     started = pb.ExecutionStartedEvent(
         name=e.name,
+        version=text(e.version),
+        tags=e.tags or {},
         input=text(e.input),
         orchestrationInstance=pb.OrchestrationInstance(
             instanceId=e.instance_id, executionId=text(e.execution_id)
@@ -178,7 +180,7 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     ExecutionStarted: _execution_started,
     OrchestratorStarted: lambda e: _event(-1, e, orchestratorStarted=pb.OrchestratorStartedEvent()),
     TaskScheduled: lambda e: _event(
-        e.task_id, e, taskScheduled=pb.TaskScheduledEvent(name=e.name, input=text(e.input))
+        e.task_id, e, taskScheduled=pb.TaskScheduledEvent(name=e.name, input=text(e.input), tags=e.tags or {})
     ),
     TaskCompleted: lambda e: _event(
         -1, e, taskCompleted=pb.TaskCompletedEvent(taskScheduledId=e.task_id, result=text(e.result))
@@ -202,7 +204,7 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
         e.task_id,
         e,
         subOrchestrationInstanceCreated=pb.SubOrchestrationInstanceCreatedEvent(
-            instanceId=e.instance_id, name=e.name, input=text(e.input)
+            instanceId=e.instance_id, name=e.name, version=text(e.version), input=text(e.input)
         ),
     ),
     SubOrchestrationCompleted: lambda e: _event(
@@ -280,6 +282,8 @@ def orchestration_state(state: InstanceState, *, include_payloads: bool) -> pb.O
         customStatus=text(state.custom_status),
         failureDetails=failure_to_proto(state.failure),
         parentInstanceId=text(state.parent_instance_id),
+        version=text(state.version),
+        tags=state.tags or {},
     )
     if state.completed_at is not None:
         out.completedTimestamp.CopyFrom(timestamp(state.completed_at))

@@ -257,6 +257,7 @@ class Engine:
             names.orchestrations,
             limit=min(LEASE_BATCH, stream.free_orchestrations),
             lease_seconds=self.lease_seconds,
+            versions=names.version_bounds,
         )
         tasks = self.hub.lease_activities(
             stream.owner,

@@ -1,10 +1,8 @@
-"""RPCs that arrive with later issues; each answers UNIMPLEMENTED with a message today.
+"""RPCs that arrive with a later issue, or never; each answers UNIMPLEMENTED with a message.
 
-HOOKS for issue 12 (versions, tags; restart and rewind are served now) and issue 13 (entities). To
-implement one, replace its handler here with a call into the feature's client API; the servicer binds
-these by name, so nothing else changes. Until then a request that needs a missing feature is refused
-before it changes anything (a version or tags on StartInstance included), rather than silently
-dropping the field.
+HOOKS for issue 13 (entities). To implement one, replace its handler here with a call into the
+feature's client API; the servicer binds these by name, so nothing else changes. Until then a request
+that needs a missing feature is refused before it changes anything.
 """
 
 from __future__ import annotations
@@ -13,8 +11,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import grpc
-
-from dtctl.serve.proto import orchestrator_service_pb2 as pb
 
 
 def _unimplemented(what: str) -> Callable[[Any, Any, grpc.ServicerContext], NoReturn]:
@@ -39,11 +35,3 @@ abandon_entity_work_item = _unimplemented("AbandonTaskEntityWorkItem (issue 13: 
 # not planned: a hub is deleted with dtctl's own commands, never over the wire
 delete_task_hub = _unimplemented("DeleteTaskHub (delete a hub with dtctl, not over gRPC)")
 skip_graceful_terminations = _unimplemented("SkipGracefulOrchestrationTerminations")
-
-
-def check_versions_and_tags(request: pb.CreateInstanceRequest, context: grpc.ServicerContext) -> None:
-    """HOOK (issue 12): versions and tags on start; refused until the hub stores them."""
-    if request.HasField("version") and request.version.value:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "dtctl serve does not store orchestration versions yet")
-    if request.tags:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "dtctl serve does not store instance tags yet")

@@ -214,7 +214,6 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
     def StartInstance(
         self, request: pb.CreateInstanceRequest, context: grpc.ServicerContext
     ) -> pb.CreateInstanceResponse:
-        hooks.check_versions_and_tags(request, context)
         return self._client(context, lambda hub: clientops.start_instance(hub, request), changes=True)
 
     def GetInstance(

@@ -104,7 +104,12 @@ def rewindable_parent(ctx: task.OrchestrationContext, gate: str) -> Any:
     return (yield ctx.call_sub_orchestrator(rewindable, input=gate))
 
 
+def version_echo(ctx: task.OrchestrationContext, _: Any) -> Any:
+    return ctx.version
+
+
 ORCHESTRATORS = (
+    version_echo,
     chain,
     fan_out,
     approval,
@@ -126,6 +131,15 @@ def main(port: int) -> None:
         w.add_orchestrator(fn)
     for fn in ACTIVITIES:
         w.add_activity(fn)
+    strict = os.environ.get("STRICT_VERSION")
+    if strict:  # this worker runs only instances of exactly that version (its filters say so)
+        w.use_versioning(
+            worker.VersioningOptions(
+                version=strict,
+                match_strategy=worker.VersionMatchStrategy.STRICT,
+                failure_strategy=worker.VersionFailureStrategy.REJECT,
+            )
+        )
     if os.environ.get("USE_FILTERS"):
         w.use_work_item_filters()
     w.start()
