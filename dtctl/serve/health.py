@@ -102,6 +102,7 @@ def status(engine: Engine, *, hub: str, started_at: float, serving: bool) -> dic
             "refused": engine.refused,
             "group_commits": engine.commits,
             "items_sent": engine.leased,
+            "lease_rounds": engine.lease_rounds,
         },
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from durabletask.internal import orchestrator_service_pb2_grpc as sdk_grpc
 
 from dtctl.hub import open_hub
 from dtctl.hub.base import InboxMessage, InstanceState
+from dtctl.serve import health
 from tests.helpers import wait_until
 from tests.serve.conftest import make_hub
 from tests.serve.harness import SdkWorker, Serve
@@ -79,9 +81,19 @@ def test_a_strict_worker_leases_only_its_version(tmp_path: Path) -> None:
         for waiting in (older, unversioned):
             assert _state(hub, waiting).status == "PENDING"
             assert [m.dequeue_count for m in _pending(hub, waiting)] == [0]
+        # Visible work that the only stream may not take must not make serve spin: over a two-second
+        # window it asks the hub for work about once per idle poll (a spinning engine asks every 5 ms).
+        before = _lease_rounds(serve)
+        time.sleep(2.0)  # a measurement window, not a synchronisation
+        assert _lease_rounds(serve) - before < 20
     finally:
         strict.stop()
         serve.stop()
+
+
+def _lease_rounds(serve: Serve) -> int:
+    found = health.read_status(serve.address, token=None, tls_root=None, timeout=10)
+    return int(found["counters"]["lease_rounds"])
 
 
 def _pending(hub_path: str, instance_id: str) -> list[InboxMessage]:
