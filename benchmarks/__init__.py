@@ -1,4 +1,4 @@
-"""Benchmarks (DESIGN §10): ``python -m benchmarks`` runs every workload and prints one JSON object.
+"""Benchmarks: ``python -m benchmarks`` runs every workload and prints one JSON object.
 
 ``python -m benchmarks hello_cities --n 200 --runs 3 --sync full`` runs one; ``--quick`` runs all at
 tiny sizes (the test suite does, so this code cannot rot). ``python -m benchmarks.replay`` and

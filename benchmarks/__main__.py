@@ -28,7 +28,7 @@ SYNC_MODES = ("full", "normal")
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="dtctl benchmarks (DESIGN §10); prints one JSON object on stdout.",
+        description="dtctl benchmarks; prints one JSON object on stdout.",
     )
     parser.add_argument(
         "workloads", nargs="*", metavar="WORKLOAD", help=f"any of: {', '.join(WORKLOADS)} (default: all)"

@@ -1,4 +1,4 @@
-"""The orchestrations and activities the benchmarks run (DESIGN §10), served by real worker processes.
+"""The orchestrations and activities the benchmarks run, served by real worker processes.
 
 Workers load this module as ``benchmarks.apps:app``; the harness puts the repository root on their
 ``PYTHONPATH``.

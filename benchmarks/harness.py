@@ -57,12 +57,14 @@ class Settings:
 
     def worker_config(self, hub: Path, sync: str, **extra: Any) -> WorkerConfig:
         return WorkerConfig(
-            hub=str(hub),
-            app=APP,
-            synchronous=sync,
-            max_orchestrations=self.max_orchestrations,
-            max_activities=self.max_activities,
-            **extra,
+            **{
+                "hub": str(hub),
+                "app": APP,
+                "synchronous": sync,
+                "max_orchestrations": self.max_orchestrations,
+                "max_activities": self.max_activities,
+                **extra,
+            }
         )
 
 

@@ -1,4 +1,4 @@
-"""Replay cost per episode against history length (DESIGN §10: linear cold, flat warm).
+"""Replay cost per episode against history length (linear cold, flat warm).
 
 ``python -m benchmarks.replay`` prints one JSON object. For each history length h the orchestrator has
 called about h/2 activities in sequence (task_scheduled + task_completed pairs) and waits on the next:

@@ -1,7 +1,8 @@
 """dtctl: the Durable Task Framework for Python, one command-line tool with an embedded engine.
 
 The authoring API lives here (``dtctl.App``, ``dtctl.OrchestrationContext``, ``dtctl.when_all`` ...);
-``from dtctl import task`` is a drop-in for the durabletask SDK's ``task`` module. Importing dtctl stays
+``from dtctl import task`` and ``from dtctl import entities`` are drop-ins for the durabletask SDK's
+``task`` and ``entities`` modules. Importing dtctl stays
 cheap: the client (and with it the hub and its database driver) loads only when first asked for.
 """
 
@@ -11,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from dtctl.core.app import App
 from dtctl.core.context import ActivityContext, OrchestrationContext
+from dtctl.core.critical_section import EntityLock, EntityOperationFailedException
+from dtctl.core.entity import DurableEntity, EntityContext
+from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
     COMPLETED,
@@ -54,6 +58,11 @@ __all__ = [
     "CompletableTask",
     "DataConverter",
     "DtctlError",
+    "DurableEntity",
+    "EntityContext",
+    "EntityInstanceId",
+    "EntityLock",
+    "EntityOperationFailedException",
     "FailureDetails",
     "JsonDataConverter",
     "NonDeterminismError",

@@ -1,4 +1,4 @@
-"""The admin front: how the CLI opens a hub and manages it as a whole (DESIGN §3).
+"""The admin front: how the CLI opens a hub and manages it as a whole.
 
 Commands that work on instances go through :class:`dtctl.client.TaskHubClient`; the ones that create,
 migrate, copy, inspect or set up a hub come here. Together they are the only ways the CLI reaches

@@ -1,4 +1,4 @@
-"""TaskHubClient: start, signal, inspect and purge orchestration instances (DESIGN §3).
+"""TaskHubClient: start, signal, inspect and purge orchestration instances.
 
 The client encodes every user payload (inputs, event data) before anything reaches the hub, so a
 value that is not JSON fails at the call site and nothing is stored. It returns data and never prints.
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtctl.client_entities import EntityClient, EntityDetails
 from dtctl.client_views import (
     InboxEvent,
     PendingActivity,
@@ -54,8 +55,10 @@ from dtctl.hub.base import (
 )
 from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
+from dtctl.observe.tracecontext import current_traceparent
 
 __all__ = [
+    "EntityDetails",
     "InboxEvent",
     "PendingActivity",
     "PendingSubOrchestration",
@@ -97,7 +100,7 @@ def to_micros(value: Time | None) -> int | None:
     return int(value.timestamp() * 1_000_000)
 
 
-class TaskHubClient:
+class TaskHubClient(EntityClient):
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
     def __init__(
@@ -315,7 +318,10 @@ class TaskHubClient:
             runners = [w for w in workers if state.name in w.orchestrations]
             if runners and not any(takes_version(w, state.version) for w in runners):
                 unclaimed = replace(unclaimed, version_refused=True, version=state.version)
-        return replace_waiting(found, sub_orchestrations=children, unclaimed=unclaimed)
+        requests = tuple(self._with_lock_holders(r) for r in found.entity_requests)
+        return replace_waiting(
+            found, sub_orchestrations=children, unclaimed=unclaimed, entity_requests=requests
+        )
 
     def timeline(self, instance_id: str, execution_id: str | None = None) -> Timeline:
         """The execution as bars from scheduled to completed: where the time went."""
@@ -686,4 +692,5 @@ def _new_instance(request: StartRequest, converter: payload.DataConverter | None
         start_at=to_micros(request.start_at),
         version=check_version(request.version),
         tags=check_tags(request.tags),
+        trace_context=current_traceparent(),
     )

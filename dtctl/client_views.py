@@ -16,6 +16,11 @@ from dtctl.core.history import (
     PENDING,
     TERMINAL_STATUSES,
     ContinuedAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
     EventRaised,
     ExecutionCompleted,
     ExecutionResumed,
@@ -124,6 +129,22 @@ class PendingSubOrchestration:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PendingEntityRequest:
+    """An entity call whose response, or a critical section whose locks, the instance waits for.
+
+    ``held_by``: for a lock request, who holds each entity's lock now (None: free or unknown).
+    """
+
+    task_id: int
+    kind: str  # call | lock
+    entity_ids: tuple[str, ...]
+    operation: str | None
+    created_at: int | None
+    state: str  # waiting | result_pending
+    held_by: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InboxEvent:
     """A message in the instance's inbox: something its next episode will process."""
 
@@ -152,6 +173,7 @@ class WaitingFor:
     activities: tuple[PendingActivity, ...] = ()
     timers: tuple[PendingTimer, ...] = ()
     sub_orchestrations: tuple[PendingSubOrchestration, ...] = ()
+    entity_requests: tuple[PendingEntityRequest, ...] = ()
     new_events: tuple[InboxEvent, ...] = ()
     events_received: tuple[str, ...] = ()
     events_buffered: tuple[str, ...] = ()
@@ -202,8 +224,17 @@ _COMPLETIONS: dict[type[HistoryEvent], str] = {
     TimerCancelled: "cancelled",  # the timer will never fire: it no longer keeps the instance waiting
     SubOrchestrationCompleted: "completed",
     SubOrchestrationFailed: "failed",
+    EntityOperationCompleted: "completed",
+    EntityOperationFailed: "failed",
+    EntityLockGranted: "granted",
 }
-_SCHEDULING = (TaskScheduled, TimerCreated, SubOrchestrationCreated)
+_SCHEDULING = (
+    TaskScheduled,
+    TimerCreated,
+    SubOrchestrationCreated,
+    EntityOperationCalled,
+    EntityLockRequested,
+)
 
 
 def _open_tasks(records: Sequence[HistoryRecord]) -> dict[int, HistoryEvent]:
@@ -216,6 +247,29 @@ def _open_tasks(records: Sequence[HistoryRecord]) -> dict[int, HistoryEvent]:
         elif type(event) in _COMPLETIONS:
             open_.pop(getattr(event, "task_id", -1), None)
     return open_
+
+
+def _entity_request(
+    event: EntityOperationCalled | EntityLockRequested, answered: bool
+) -> PendingEntityRequest:
+    state = "result_pending" if answered else "waiting"
+    if isinstance(event, EntityOperationCalled):
+        return PendingEntityRequest(
+            task_id=event.task_id,
+            kind="call",
+            entity_ids=(event.entity_id,),
+            operation=event.operation,
+            created_at=event.timestamp or None,
+            state=state,
+        )
+    return PendingEntityRequest(
+        task_id=event.task_id,
+        kind="lock",
+        entity_ids=event.entity_ids,
+        operation=None,
+        created_at=event.timestamp or None,
+        state=state,
+    )
 
 
 def derive_waiting_for(
@@ -235,7 +289,10 @@ def derive_waiting_for(
     activities: list[PendingActivity] = []
     timers: list[PendingTimer] = []
     children: list[PendingSubOrchestration] = []
+    requests: list[PendingEntityRequest] = []
     for task_id, event in _open_tasks(records).items():
+        if isinstance(event, EntityOperationCalled | EntityLockRequested):
+            requests.append(_entity_request(event, task_id in answered))
         if isinstance(event, TaskScheduled):
             activities.append(_pending_activity(event, queued.get(task_id), task_id in answered, now))
         elif isinstance(event, TimerCreated):
@@ -273,6 +330,7 @@ def derive_waiting_for(
         activities=tuple(activities),
         timers=tuple(timers),
         sub_orchestrations=tuple(children),
+        entity_requests=tuple(requests),
         new_events=new_events,
         events_received=tuple(r.event.name for r in records if isinstance(r.event, EventRaised)),
         events_buffered=tuple(m.event.name for m in inbox if isinstance(m.event, EventRaised)),

@@ -1,7 +1,7 @@
 """The one exception hierarchy of dtctl.
 
 Every error a user can meet derives from :class:`DtctlError` and carries the exit code the CLI
-uses for it (DESIGN §7), so the CLI needs a single ``except DtctlError`` boundary. Database driver
+uses for it, so the CLI needs a single ``except DtctlError`` boundary. Database driver
 errors never escape the hub: each backend translates them into these types at its edge.
 """
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dtctl.errors import ExitCode
 from dtctl.hub.base import (
     LARGE_HISTORY_EVENTS,
+    EntityHealth,
     Finding,
     HubSnapshot,
     LeaseHolder,
@@ -88,7 +89,7 @@ def worker_health(
 def unclaimable_backlog(backlog: Iterable[NameBacklog], live: Sequence[WorkerInfo]) -> list[NameBacklog]:
     """Ready work whose name no live worker registered: it waits until such a worker starts.
 
-    A worker only leases the orchestrations and activities it registered (DESIGN §5), so with no live
+    A worker only leases the orchestrations and activities it registered, so with no live
     worker at all every ready item is unclaimable.
     """
     orchestrations = {name for w in live for name in w.orchestrations}
@@ -121,10 +122,15 @@ class TopView:
     recommendation: ScaleRecommendation
     workers: tuple[WorkerHealth, ...]
     unclaimable: tuple[NameBacklog, ...]
+    entities: EntityHealth | None = None  # the entity queue (None: not asked)
 
 
 def top_view(
-    snapshot: HubSnapshot, max_orchestrations: int, max_activities: int, lost_after: float | None = None
+    snapshot: HubSnapshot,
+    max_orchestrations: int,
+    max_activities: int,
+    lost_after: float | None = None,
+    entities: EntityHealth | None = None,
 ) -> TopView:
     health = worker_health(snapshot.workers, snapshot.leases, snapshot.at, lost_after)
     live = [h.info for h in health if h.live]
@@ -133,6 +139,7 @@ def top_view(
         recommendation=recommend(snapshot.scale, max_orchestrations, max_activities),
         workers=tuple(health),
         unclaimable=tuple(unclaimable_backlog(snapshot.backlog, live)),
+        entities=entities,
     )
 
 
@@ -255,6 +262,54 @@ def work_findings(
         check_unclaimable(backlog, live),
         check_large_histories(stuck, history_threshold),
     ]
+
+
+STUCK_ENTITY_SECONDS = 60.0  # a ready entity message no worker took for this long is stuck
+
+
+def entity_findings(health: EntityHealth, stuck_after: float = STUCK_ENTITY_SECONDS) -> list[Finding]:
+    """Orphaned entity locks (their holder will never unlock) and entity queues nobody works on."""
+    findings = [_check_orphaned_locks(health)]
+    waited = (health.at - health.oldest_ready_at) / 1_000_000 if health.oldest_ready_at is not None else 0.0
+    if waited < stuck_after:
+        findings.append(
+            Finding(
+                check="stuck-entity-queues",
+                severity="ok",
+                message=f"{health.ready} entit(ies) with ready operations, none waiting long",
+                area="work",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                check="stuck-entity-queues",
+                severity="problem",
+                message=f"{health.ready} entit(ies) have ready operations; the oldest has waited "
+                f"{waited:.0f} s with no worker taking it",
+                hint="start a worker whose app registers those entities (dtctl worker APP)",
+                area="work",
+            )
+        )
+    return findings
+
+
+def _check_orphaned_locks(health: EntityHealth) -> Finding:
+    if not health.orphaned_locks:
+        return Finding(
+            check="orphaned-entity-locks",
+            severity="ok",
+            message=f"no orphaned entity locks ({health.locked} held)",
+            area="work",
+        )
+    return Finding(
+        check="orphaned-entity-locks",
+        severity="warning",
+        message=f"{health.orphaned_locks} entity lock(s) held by orchestrations that are gone or finished: "
+        "operations from others wait on them forever",
+        hint="dtctl entity clean releases them",
+        area="work",
+    )
 
 
 def doctor_exit_code(findings: Iterable[Finding]) -> int:

@@ -1,4 +1,4 @@
-"""The scale recommendation (DESIGN §8): how many workers the current backlog needs.
+"""The scale recommendation: how many workers the current backlog needs.
 
 ``recommended = ceil(live_orchestrations / N) + ceil(live_activities / M)``, where N and M are the
 per-worker limits (``--max-orchestrations`` / ``--max-activities``, each at least 1). The hub counts

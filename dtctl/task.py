@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dtctl.core.app import function_name as get_name
 from dtctl.core.context import ActivityContext, OrchestrationContext
+from dtctl.core.critical_section import EntityLock, EntityOperationFailedException
+from dtctl.core.entity import DurableEntity, EntityContext
+from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
 from dtctl.core.task import (
     CancellableTask,
@@ -38,6 +41,12 @@ __all__ = [
     "CancellableTask",
     "CompletableTask",
     "CompositeTask",
+    "DurableEntity",
+    "Entity",
+    "EntityContext",
+    "EntityInstanceId",
+    "EntityLock",
+    "EntityOperationFailedException",
     "FailureDetails",
     "NonDeterminismError",
     "OrchestrationContext",
@@ -63,6 +72,8 @@ TOutput = TypeVar("TOutput")
 # The SDK's type aliases, for code that annotates with them.
 Orchestrator = Callable[[OrchestrationContext, TInput], Generator[Task[Any], Any, TOutput] | TOutput]
 Activity = Callable[[ActivityContext, TInput], TOutput]
+
+Entity = Callable[[EntityContext, TInput], TOutput] | type[DurableEntity]
 
 
 def __getattr__(name: str) -> Any:

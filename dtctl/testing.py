@@ -19,16 +19,25 @@ events added since the previous ``take()``, so one builder can produce the past 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from dtctl.core import payload
-from dtctl.core.context import from_epoch_us, to_epoch_us
+from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
     COMPLETED,
     FAILED,
     ContinuedAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -50,6 +59,7 @@ from dtctl.core.history import (
     TimerCreated,
     TimerFired,
 )
+from dtctl.core.times import UUID_NAMESPACE, from_epoch_us, to_epoch_us
 
 __all__ = ["DEFAULT_START", "HistoryBuilder", "failure_of", "run_orchestration"]
 
@@ -82,6 +92,8 @@ class HistoryBuilder:
         self.now = to_epoch_us(start)  # epoch µs, UTC
         self.events: list[HistoryEvent] = []
         self._taken = 0
+        self._uuids = 0  # ctx.new_uuid() calls the builder stood in for (critical section ids)
+        self._section: str | None = None  # the last critical section requested
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -235,6 +247,95 @@ class HistoryBuilder:
     def sub_orchestration_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
         failure = failure_of(error)
         return self.add(SubOrchestrationFailed(timestamp=self.now, task_id=task_id, failure=failure))
+
+    # --- entities ------------------------------------------------------------------------------------
+
+    def new_uuid(self, counter: int) -> str:
+        """What ``ctx.new_uuid()`` returns as its ``counter``-th call (from 0) in an episode at the
+        builder's clock (the engine derives critical section ids this way)."""
+        moment = self.current_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return str(uuid.uuid5(UUID_NAMESPACE, f"{self.instance_id}_{moment}_{counter}"))
+
+    def entity_operation_called(
+        self, task_id: int, entity_id: EntityInstanceId | str, operation: str, input: Any = None
+    ) -> HistoryBuilder:
+        target = str(EntityInstanceId.of(entity_id))
+        event = EntityOperationCalled(
+            timestamp=self.now,
+            task_id=task_id,
+            entity_id=target,
+            operation=operation,
+            input=payload.encode(input),
+        )
+        return self.add(event)
+
+    def entity_operation_signaled(
+        self,
+        task_id: int,
+        entity_id: EntityInstanceId | str,
+        operation: str,
+        input: Any = None,
+        *,
+        fire_at: When | None = None,
+    ) -> HistoryBuilder:
+        target = str(EntityInstanceId.of(entity_id))
+        at = self.fire_time(fire_at) if fire_at is not None else None
+        event = EntityOperationSignaled(
+            timestamp=self.now,
+            task_id=task_id,
+            entity_id=target,
+            operation=operation,
+            input=payload.encode(input),
+            fire_at=at,
+        )
+        return self.add(event)
+
+    def entity_lock_requested(
+        self,
+        task_id: int,
+        entity_ids: Iterable[EntityInstanceId | str],
+        *,
+        critical_section_id: str | None = None,
+    ) -> HistoryBuilder:
+        """The lock set is sorted and de-duplicated as ``lock_entities`` does; the section id defaults
+        to the next ``new_uuid`` (the context's, when the code made no other uuid)."""
+        locks = tuple(sorted({str(EntityInstanceId.of(e)) for e in entity_ids}))
+        if critical_section_id is None:
+            critical_section_id = self.new_uuid(self._uuids)
+            self._uuids += 1
+        self._section = critical_section_id
+        event = EntityLockRequested(
+            timestamp=self.now, task_id=task_id, critical_section_id=critical_section_id, entity_ids=locks
+        )
+        return self.add(event)
+
+    def entity_lock_granted(self, task_id: int, *, critical_section_id: str | None = None) -> HistoryBuilder:
+        """The section id defaults to the last one requested."""
+        section = critical_section_id or self._section or ""
+        return self.add(EntityLockGranted(timestamp=self.now, task_id=task_id, critical_section_id=section))
+
+    def entity_unlock_sent(
+        self,
+        task_id: int,
+        entity_ids: Iterable[EntityInstanceId | str],
+        *,
+        critical_section_id: str | None = None,
+    ) -> HistoryBuilder:
+        locks = tuple(sorted({str(EntityInstanceId.of(e)) for e in entity_ids}))
+        section = critical_section_id or self._section or ""
+        return self.add(
+            EntityUnlockSent(
+                timestamp=self.now, task_id=task_id, critical_section_id=section, entity_ids=locks
+            )
+        )
+
+    def entity_operation_completed(self, task_id: int, result: Any = None) -> HistoryBuilder:
+        encoded = payload.encode(result)
+        return self.add(EntityOperationCompleted(timestamp=self.now, task_id=task_id, result=encoded))
+
+    def entity_operation_failed(self, task_id: int, error: BaseException | FailureDetails) -> HistoryBuilder:
+        failure = failure_of(error)
+        return self.add(EntityOperationFailed(timestamp=self.now, task_id=task_id, failure=failure))
 
 
 def run_orchestration(app: Any, orchestrator: Any, input: Any = None, **options: Any) -> Any:

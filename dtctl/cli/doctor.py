@@ -40,7 +40,8 @@ def doctor(
     the connection (a warning when unencrypted to another host); the password is never shown.
     Work checks: lost workers, expired leases nobody took over, poison candidates (work items at the
     dequeue limit), ready work no live worker registered, live instances whose history is long enough
-    to slow replay (continue-as-new fixes that).
+    to slow replay (continue-as-new fixes that), entity locks held by orchestrations that are gone or
+    finished (dtctl entity clean releases them), entity operations ready for a minute that no worker took.
 
     Exit status: 0 no problems (warnings allowed); 4 stuck work was found; 8 the hub itself has a
     problem (it cannot be opened safely, is damaged, has the wrong schema version, unsafe settings, a
@@ -73,6 +74,7 @@ def doctor(
                 max_dequeue=max_dequeue,
                 history_threshold=history_threshold,
             )
+            findings += ops.entity_findings(hub.entity_health())
     finally:
         hub.close()
     code = ops.doctor_exit_code(findings)

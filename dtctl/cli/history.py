@@ -72,8 +72,14 @@ def show(
     at once and needs little memory. --limit N shows N events and says on stderr how to read on;
     --after SEQ starts after sequence SEQ (with --follow too).
 
+    An entity id (@name@key) has no event history (an entity keeps its state, not events): its state,
+    lock holder and the messages waiting in its inbox are shown instead, as `dtctl entity show`.
+
     Example: dtctl history show order-1 --timeline
     """
+    if instance_id.startswith("@"):
+        _show_entity(instance_id, follow or timeline or execution is not None)
+        return
     if follow and timeline:
         raise UsageError("--follow and --timeline cannot be combined; draw the timeline once it finishes")
     if timeline and (limit is not None or after is not None):
@@ -100,6 +106,17 @@ def show(
 
 
 PREVIOUS = "previous"
+
+
+def _show_entity(entity_id: str, history_options: bool) -> None:
+    from dtctl.cli import entity
+
+    if history_options:
+        raise UsageError(
+            f"{entity_id} is an entity: it has no event history to follow, draw or page",
+            hint=f"dtctl entity show {entity_id}",
+        )
+    entity.show(entity_id)
 
 
 def _show_page(

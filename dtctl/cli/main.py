@@ -18,9 +18,11 @@ from dtctl.cli import (
     dashboard,
     demo,
     doctor,
+    entity,
     history,
     history_case,
     instances,
+    metrics,
     operate,
     purge,
     render,
@@ -99,6 +101,8 @@ doctor.register(app)
 dashboard.register(app)
 serve.register(app)
 repair.register(app)
+metrics.register(app)
+entity.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -259,6 +259,18 @@ def waiting_dict(waiting: WaitingFor) -> dict[str, Any]:
             }
             for c in waiting.sub_orchestrations
         ],
+        "entity_requests": [
+            {
+                "task_id": r.task_id,
+                "kind": r.kind,
+                "entity_ids": list(r.entity_ids),
+                "operation": r.operation,
+                "state": r.state,
+                "held_by": list(r.held_by) or None,
+                "created_at": iso(r.created_at),
+            }
+            for r in waiting.entity_requests
+        ],
         "new_events": [
             {
                 "kind": e.kind,
@@ -391,6 +403,7 @@ def _waiting_lines(w: WaitingFor) -> list[Text]:
             Text(f"sub-orchestration {c.name} (task {c.task_id}) -> {c.instance_id}: ")
             + status_text(state_text)
         )
+    lines.extend(_entity_lines(w))
     visible = [e for e in w.new_events if e.visible]
     if visible:
         names = ", ".join(e.kind + (f" {e.name}" if e.name else "") for e in visible[:5])
@@ -424,6 +437,35 @@ def _activity_line(a: PendingActivity, now: int) -> Text:
     if a.state == "result_pending":
         return Text(label + "finished; its result waits for the next episode")
     return Text(label + "scheduled, but neither queued nor answered", "yellow")
+
+
+def _entity_lines(w: WaitingFor) -> list[Text]:
+    lines: list[Text] = []
+    for r in w.entity_requests:
+        pending = r.state == "result_pending"
+        if r.kind == "call":
+            what = (
+                "responded; the response waits for the next episode"
+                if pending
+                else "waiting for its response"
+            )
+            lines.append(Text(f"entity call {r.operation} on {r.entity_ids[0]} (task {r.task_id}): {what}"))
+            continue
+        if pending:
+            lines.append(
+                Text(f"entity locks {', '.join(r.entity_ids)} (task {r.task_id}): granted, next episode")
+            )
+            continue
+        held = [
+            f"{e} held by {h}"
+            for e, h in zip(r.entity_ids, r.held_by, strict=False)
+            if h and h != w.instance_id
+        ]
+        detail = f" ({'; '.join(held)})" if held else ""
+        lines.append(
+            Text(f"entity locks {', '.join(r.entity_ids)} (task {r.task_id}): waiting{detail}", "yellow")
+        )
+    return lines
 
 
 def _unclaimed_lines(unclaimed: Unclaimed) -> list[Text]:

@@ -119,7 +119,12 @@ def worker_dict(h: WorkerHealth) -> dict[str, Any]:
         "heartbeat_age_seconds": round(h.heartbeat_age, 3),
         "orchestrations": {"leased": h.orchestrations, "max": w.max_orchestrations},
         "activities": {"leased": h.activities, "running": w.inflight_activities, "max": w.max_activities},
-        "registered": {"orchestrations": list(w.orchestrations), "activities": list(w.activities)},
+        "entities": {"max": w.extra.get("max_entities", 0)},
+        "registered": {
+            "orchestrations": list(w.orchestrations),
+            "activities": list(w.activities),
+            "entities": list(_entity_names(w.extra)),
+        },
         "versioning": _versioning_dict(w),
     }
 
@@ -140,8 +145,13 @@ def _versioning_text(w: WorkerInfo) -> str:
     return f"{version} {found['version_match']}/{found['version_failure']}"
 
 
+def _entity_names(extra: dict[str, object]) -> list[str]:
+    names = extra.get("entities")
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
 def _names(h: WorkerHealth, limit: int = 4) -> str:
-    names = [*h.info.orchestrations, *h.info.activities]
+    names = [*h.info.orchestrations, *h.info.activities, *(f"@{n}" for n in _entity_names(h.info.extra))]
     shown = ", ".join(names[:limit])
     return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
 
@@ -247,6 +257,7 @@ def top_dict(view: TopView, hub: str) -> dict[str, Any]:
             "orchestration_inbox": _queue_dict(s.inbox, s.at),
             "activity_queue": _queue_dict(s.activity_queue, s.at),
         },
+        "entity_queue": _entity_dict(view),
         "oldest_waiting": _waiting_dict(min(oldest, key=lambda i: i.visible_at) if oldest else None, s.at),
         "instances": {
             "pending": s.instances.pending,
@@ -300,6 +311,20 @@ def _grid() -> Table:
     return table
 
 
+def _entity_dict(view: TopView) -> dict[str, Any] | None:
+    e = view.entities
+    if e is None:
+        return None
+    return {
+        "entities": e.entities,
+        "ready": e.ready,
+        "leased": e.leased,
+        "locked": e.locked,
+        "orphaned_locks": e.orphaned_locks,
+        "oldest_ready_at": render.iso(e.oldest_ready_at),
+    }
+
+
 def _oldest_text(item: WaitingItem | None, now: int) -> str:
     if item is None:
         return "-"
@@ -317,6 +342,11 @@ def top_renderable(view: TopView, hub: str) -> RenderableType:
         queues.add_column(column, justify="left" if column in ("QUEUE", "OLDEST WAITING") else "right")
     for label, q in (("orchestration inbox", s.inbox), ("activity queue", s.activity_queue)):
         queues.add_row(label, str(q.visible), str(q.leased), str(q.later), _oldest_text(q.oldest, s.at))
+    e = view.entities
+    if e is not None and e.entities:
+        oldest = "-" if e.oldest_ready_at is None else span(e.at - e.oldest_ready_at)
+        locks = f"  ({e.locked} locked, {e.orphaned_locks} orphaned)" if e.locked else ""
+        queues.add_row("entity queue", str(e.ready), str(e.leased), "-", oldest + locks)
 
     i = s.instances
     finished = i.completed + i.failed + i.terminated

@@ -73,7 +73,9 @@ def scale_recommend(
     recommended = ceil(live orchestrations / N) + ceil(live activities / M), with N and M the
     per-worker limits (defaults: the worker's own). An instance is live when it has an inbox message
     visible now or is leased now (counted once); an activity is live when its queue row is visible now,
-    leased or not. Future timers and scheduled starts do not count, so an idle hub needs 0.
+    leased or not. An entity counts as an orchestration (as in durabletask-mssql, where an entity is
+    an instance): it is live when it has a message ready now (not waiting for a lock) or is leased
+    now. Future timers, delayed signals and scheduled starts do not count, so an idle hub needs 0.
 
     Prints the number on stdout and the formula on stderr; --json prints the number and every input
     (recommended_workers, orchestration_workers, activity_workers, live_orchestrations, live_activities,

@@ -49,17 +49,17 @@ def top(
 ) -> None:
     """Watch the hub live: queues, workers, throughput, latency, failures, scale recommendation.
 
-    Shows the orchestration inbox and the activity queue (ready now, leased, visible only later, and
-    the oldest work item nobody holds), live instances, what finished in the last --window seconds
-    (orchestrations completed/s, episodes/s, activities/s, failures), schedule-to-start and
-    start-to-complete latency p50/p95 of episodes and activities, live and lost workers with the
+    Shows the orchestration inbox, the activity queue and the entity queue (ready now, leased, visible
+    only later, and the oldest work item nobody holds), live instances, what finished in the last
+    --window seconds (orchestrations completed/s, episodes/s, activities/s, failures), schedule-to-start
+    and start-to-complete latency p50/p95 of episodes and activities, live and lost workers with the
     leases they hold against their limits, ready work no live worker can take, and the scale
     recommendation for the given limits. The screen refreshes when the hub changes (a SQLite hub's
     files change, a PostgreSQL hub sends NOTIFY; at most 4 times a second) and at least every
     --interval. Ctrl-C quits. Works the same on SQLite and PostgreSQL hubs.
 
     With --once, or when stdout is not a terminal, prints one snapshot (text, or --json:
-    {hub, at, window_seconds, queues, oldest_waiting, instances, throughput_per_second, latency,
+    {hub, at, window_seconds, queues, entity_queue, oldest_waiting, instances, throughput_per_second, latency,
     failures, workers, unclaimable_backlog, scale}) and exits 0.
 
     Example: dtctl top --once --json
@@ -71,7 +71,7 @@ def top(
     where = admin.redact(hub.url)
 
     def view() -> ops.TopView:
-        return ops.top_view(hub.hub_snapshot(window), per_orch, per_act, lost_after)
+        return ops.top_view(hub.hub_snapshot(window), per_orch, per_act, lost_after, hub.entity_health())
 
     if once or state.current.json or not sys.stdout.isatty():
         render_ops.top_once(view(), where, as_json=state.current.json)

@@ -33,6 +33,14 @@ def worker(
             "--max-activities", min=0, help="Concurrent activities per process (0: 10 x CPUs, at most 64)."
         ),
     ] = 0,
+    max_entities: Annotated[
+        int,
+        typer.Option(
+            "--max-entities",
+            min=0,
+            help="Entities (each with its waiting operations) per batch (0: 16 x CPUs, at most 64).",
+        ),
+    ] = 0,
     lease_seconds: Annotated[
         float,
         typer.Option(
@@ -81,8 +89,27 @@ def worker(
             metavar="STRATEGY",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Serve Prometheus /metrics: worker process i on PORT + i (0: off). Needs dtctl[metrics].",
+        ),
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address /metrics listens on (loopback by default).")
+    ] = "127.0.0.1",
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="text, or json: one JSON object per line on stderr.")
+    ] = "text",
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING (default), ERROR or CRITICAL.")
+    ] = "WARNING",
 ) -> None:
-    """Run worker processes that execute the app's orchestrations and activities.
+    """Run worker processes that execute the app's orchestrations, activities and entities.
 
     Workers compete for work over the hub; run as many as you like, on one hub. SIGTERM or Ctrl-C
     drains: in-flight activities finish (up to 10 s) and every lease is given back at once; a process
@@ -97,15 +124,30 @@ def worker(
     else as strings; no version is the oldest). The others it leaves for another worker (it never
     leases them; dtctl status says why they wait) or, with --version-failure fail, fails them.
 
-    Example: dtctl worker samples/hello_cities.py:app --concurrency 4
+    Monitoring: --metrics-port serves each process's counters and histograms for Prometheus (hub-wide
+    gauges come from `dtctl metrics serve`); OpenTelemetry spans are exported when the standard
+    OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME variables ask for them
+    (dtctl[tracing]); --log-format json writes one JSON object per line with the worker id and the work
+    item's instance id, name and task id.
+
+    Example: dtctl worker samples/hello_cities.py:app --concurrency 4 --metrics-port 9100
 
     Example: dtctl worker samples/versioning.py:app --version 2.0 --version-match current-or-older
     """
+    from dtctl.observe.logs import FORMATS, LEVELS
     from dtctl.runtime.supervisor import Supervisor
 
     if synchronous not in ("full", "normal"):
         raise typer.BadParameter("must be 'full' or 'normal'", param_hint="--synchronous")
     _check_versioning(version, version_match, version_failure)
+    if log_format not in FORMATS:
+        raise typer.BadParameter("must be 'text' or 'json'", param_hint="--log-format")
+    if log_level.upper() not in LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(LEVELS)}", param_hint="--log-level")
+    if metrics_port:
+        from dtctl.observe import require_metrics
+
+        require_metrics()
     loaded = load_app(app_spec)  # fail here, with the import error, rather than in N children
     state.current.client()  # and refuse a missing or unsafe hub before starting anything
     state.current.close()
@@ -114,6 +156,7 @@ def worker(
         app=app_spec,
         max_orchestrations=max_orchestrations,
         max_activities=max_activities,
+        max_entities=max_entities,
         lease_seconds=lease_seconds,
         stall_timeout=stall_timeout,
         burst=burst,
@@ -121,10 +164,16 @@ def worker(
         version=check_version(version),
         version_match=version_match,
         version_failure=version_failure,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        log_format=log_format,
+        log_level=log_level.upper(),
     )
     render.message(
         f"dtctl worker: {concurrency} process(es) for {len(loaded.orchestrators)} orchestrator(s) and "
-        f"{len(loaded.activities)} activity(ies) on {state.current.hub_shown}"
+        f"{len(loaded.activities)} activity(ies)"
+        + (f" and {len(loaded.entities)} entity(ies)" if loaded.entities else "")
+        + f" on {state.current.hub_shown}"
     )
     supervisor = Supervisor(config, concurrency, notify=render.message)
     supervisor.install_signal_handlers()

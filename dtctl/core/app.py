@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from dtctl.core import names, payload
+from dtctl.core.entity import EntityDefinition
 from dtctl.core.versioning import VersioningOptions
 from dtctl.errors import RegistrationError
 
@@ -77,6 +78,7 @@ class App:
 
     orchestrators: dict[str, OrchestratorDefinition] = field(default_factory=dict)
     activities: dict[str, ActivityDefinition] = field(default_factory=dict)
+    entities: dict[str, EntityDefinition] = field(default_factory=dict)  # by lower-cased name
     middleware: list[Any] = field(default_factory=list)
     data_converter: payload.DataConverter | None = None
     # The worker's versioning (the SDK's VersioningOptions); `dtctl worker --version ...` overrides it.
@@ -138,6 +140,31 @@ class App:
     def use_versioning(self, options: VersioningOptions) -> None:
         """Set the versioning of workers running this app (the SDK's ``worker.use_versioning``)."""
         self.versioning = options
+
+    @overload
+    def entity(self, fn: F, /) -> F: ...
+    @overload
+    def entity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+    def entity(self, fn: Any = None, /, *, name: str | None = None) -> Any:
+        """Register an entity: a function ``fn(ctx, input)`` or a ``DurableEntity`` subclass."""
+
+        def register(f: F) -> F:
+            self.add_entity(f, name=name)
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def add_entity(self, fn: Callable[..., Any], *, name: str | None = None) -> EntityDefinition:
+        """Register an entity under ``name`` (default: its function or class name); names are
+        case-insensitive, as in entity ids."""
+        definition = EntityDefinition.of(fn, name)
+        if definition.name in self.entities:
+            raise RegistrationError(f"an entity named {definition.name!r} is already registered")
+        self.entities[definition.name] = definition
+        return definition
+
+    def get_entity(self, name: str) -> EntityDefinition | None:
+        return self.entities.get(name.lower())
 
     def use(self, middleware: Any) -> Any:
         """Add a middleware around episodes and activity executions (see :mod:`dtctl.runtime`)."""

@@ -16,22 +16,32 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dtctl.core import payload
 from dtctl.core.app import function_name
+from dtctl.core.critical_section import CriticalSection, EntityCallTask, EntityLock, LockTask, lock_set
 from dtctl.core.decision import (
     Action,
+    CallEntity,
     CancelTimer,
     CreateTimer,
+    LockEntities,
     ScheduleTask,
     SendEvent,
+    SignalEntity,
     StartSubOrchestration,
+    UnlockEntities,
 )
+from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.history import (
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionStarted,
@@ -43,6 +53,10 @@ from dtctl.core.history import (
 )
 from dtctl.core.tags import check_tags
 from dtctl.core.task import CancellableTask, CompletableTask, RetryableTask, RetryPolicy, TimerTask
+from dtctl.core.times import UUID_NAMESPACE as UUID_NAMESPACE
+from dtctl.core.times import from_epoch_us as from_epoch_us
+from dtctl.core.times import to_epoch_us as to_epoch_us
+from dtctl.errors import OrchestrationStateError
 
 if TYPE_CHECKING:  # logging imports threading; core stays free of it at import time
     import logging
@@ -51,11 +65,7 @@ if TYPE_CHECKING:  # logging imports threading; core stays free of it at import 
 
 __all__ = ["ActivityContext", "ContinueAsNewRequest", "OrchestrationContext", "Pending"]
 
-EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
-# uuid5(NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875"), spelled out: computing it at import
-# would load hashlib (OpenSSL, ~3.5 MB of a worker's memory) before any orchestration needs a uuid.
-UUID_NAMESPACE = uuid.UUID("5bf3dc27-d91d-5ea7-9c3e-9f1f2ae7c309")
 
 # The kinds of scheduling call, named as the user wrote them (they appear in non-determinism messages).
 ACTIVITY = "call_activity"
@@ -63,18 +73,10 @@ TIMER = "create_timer"
 SUB_ORCHESTRATION = "call_sub_orchestrator"
 SEND_EVENT = "send_event"
 CANCEL_TIMER = "cancel"  # TimerTask.cancel() of a timer history already records
-
-
-def to_epoch_us(moment: datetime) -> int:
-    """A datetime as epoch microseconds; naive values are taken as UTC, aware ones converted."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return (moment - EPOCH) // _ONE_US
-
-
-def from_epoch_us(value: int) -> datetime:
-    """Naive UTC, as the durabletask SDK hands out ``current_utc_datetime``."""
-    return EPOCH + timedelta(microseconds=value)
+CALL_ENTITY = "call_entity"
+SIGNAL_ENTITY = "signal_entity"
+LOCK_ENTITIES = "lock_entities"
+UNLOCK_ENTITIES = "unlock_entities"  # leaving a critical section (the with block, or the end)
 
 
 class Call:
@@ -84,31 +86,45 @@ class Call:
     against history and never dispatched again.
     """
 
-    __slots__ = ("fire_at", "kind", "name", "payload", "tags", "target", "version")
+    __slots__ = ("entities", "fire_at", "kind", "name", "payload", "tags", "target", "version")
 
-    def __init__(self, kind: str, name: str, target: str | None, data: str | None, fire_at: int = 0) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        target: str | None,
+        data: str | None,
+        fire_at: int = 0,
+        entities: tuple[str, ...] = (),
+    ) -> None:
         self.kind = kind
-        self.name = name  # activity / orchestrator / event name ("" for timers)
-        self.target = target  # the sub-orchestration instance, or the instance an event is sent to
+        # activity / orchestrator / event name / entity operation / critical section id ("" for timers)
+        self.name = name
+        # the sub-orchestration instance, the instance an event is sent to, the entity called or signalled
+        self.target = target
         self.payload = data
-        self.fire_at = fire_at
+        self.fire_at = fire_at  # a timer's; a delayed signal's (0: not delayed)
+        self.entities = entities  # the lock set of a lock or unlock
         self.tags: dict[str, str] | None = None  # an activity's tags
         self.version: str | None = None  # a sub-orchestration's version
 
     def again(self) -> Call:
         """The same call for another attempt (a retry): the target stays as the template has it."""
-        call = Call(self.kind, self.name, self.target, self.payload, self.fire_at)
+        call = Call(self.kind, self.name, self.target, self.payload, self.fire_at, self.entities)
         call.tags, call.version = self.tags, self.version
         return call
 
     def describe(self) -> str:
-        if self.kind == TIMER:
+        kind = self.kind
+        if kind == TIMER:
             return f"{TIMER}()"
-        if self.kind == CANCEL_TIMER:
+        if kind == CANCEL_TIMER:
             return "cancel() of a timer"
-        if self.kind == SEND_EVENT:
-            return f"{SEND_EVENT}({self.target!r}, {self.name!r})"
-        return f"{self.kind}({self.name!r})"
+        if kind in (SEND_EVENT, CALL_ENTITY, SIGNAL_ENTITY):
+            return f"{kind}({self.target!r}, {self.name!r})"
+        if kind in (LOCK_ENTITIES, UNLOCK_ENTITIES):
+            return f"{kind}({list(self.entities)!r})"
+        return f"{kind}({self.name!r})"
 
     def to_action(self, task_id: int) -> Action:
         name, data = self.name, self.payload
@@ -123,7 +139,22 @@ class Call:
             return StartSubOrchestration(
                 task_id=task_id, name=name, instance_id=target, input=data, version=self.version
             )
-        return SendEvent(task_id=task_id, instance_id=target, name=name, data=data)
+        if self.kind == SEND_EVENT:
+            return SendEvent(task_id=task_id, instance_id=target, name=name, data=data)
+        return self._entity_action(task_id)
+
+    def _entity_action(self, task_id: int) -> Action:
+        name, data, target = self.name, self.payload, self.target or ""
+        if self.kind == CALL_ENTITY:
+            return CallEntity(task_id=task_id, entity_id=target, operation=name, input=data)
+        if self.kind == SIGNAL_ENTITY:
+            fire_at = self.fire_at or None
+            return SignalEntity(
+                task_id=task_id, entity_id=target, operation=name, input=data, fire_at=fire_at
+            )
+        if self.kind == LOCK_ENTITIES:
+            return LockEntities(task_id=task_id, critical_section_id=name, entity_ids=self.entities)
+        return UnlockEntities(task_id=task_id, critical_section_id=name, entity_ids=self.entities)
 
     def to_event(self, task_id: int, timestamp: int) -> HistoryEvent:
         """The history event that records this call (the scheduling half of the task id)."""
@@ -139,7 +170,32 @@ class Call:
             return SubOrchestrationCreated(
                 timestamp=at, task_id=task_id, name=name, instance_id=target, input=data, version=self.version
             )
-        return EventSent(timestamp=at, task_id=task_id, instance_id=target, name=name, input=data)
+        if self.kind == SEND_EVENT:
+            return EventSent(timestamp=at, task_id=task_id, instance_id=target, name=name, input=data)
+        return self._entity_event(task_id, timestamp)
+
+    def _entity_event(self, task_id: int, at: int) -> HistoryEvent:
+        name, data, target = self.name, self.payload, self.target or ""
+        if self.kind == CALL_ENTITY:
+            return EntityOperationCalled(
+                timestamp=at, task_id=task_id, entity_id=target, operation=name, input=data
+            )
+        if self.kind == SIGNAL_ENTITY:
+            return EntityOperationSignaled(
+                timestamp=at,
+                task_id=task_id,
+                entity_id=target,
+                operation=name,
+                input=data,
+                fire_at=self.fire_at or None,
+            )
+        if self.kind == LOCK_ENTITIES:
+            return EntityLockRequested(
+                timestamp=at, task_id=task_id, critical_section_id=name, entity_ids=self.entities
+            )
+        return EntityUnlockSent(
+            timestamp=at, task_id=task_id, critical_section_id=name, entity_ids=self.entities
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +252,7 @@ class OrchestrationContext:
         "_arrivals",
         "_converter",
         "_custom_status",
+        "_entity_calls",
         "_execution_id",
         "_inbox",
         "_instance_id",
@@ -204,6 +261,7 @@ class OrchestrationContext:
         "_now_us",
         "_parent_instance_id",
         "_pending",
+        "_section",
         "_sequence",
         "_tasks",
         "_uuid_counter",
@@ -235,6 +293,8 @@ class OrchestrationContext:
         self._version: str | None = None
         # Given to sub-orchestrations started without a version (VersioningOptions.default_version).
         self.default_version: str | None = None
+        self._section: CriticalSection | None = None
+        self._entity_calls: dict[int, str] = {}  # entity calls in flight inside a critical section
 
     # --- what the orchestrator reads ---------------------------------------------------------------
 
@@ -301,6 +361,10 @@ class OrchestrationContext:
         """Start a child orchestration (id ``"{instance_id}:{task_id:04d}"`` unless given), at
         ``version`` (by default the worker's ``default_version``, else unversioned)."""
         name, hint = _callee(orchestrator)
+        if self._section is not None:
+            raise OrchestrationStateError(
+                f"call_sub_orchestrator({name!r}): while holding locks, cannot call sub-orchestrators"
+            )
         what = f"the input of sub-orchestration {name!r}"
         data = payload.encode(input, what=what, converter=self._converter)
         call = Call(SUB_ORCHESTRATION, name, instance_id, data)
@@ -342,6 +406,94 @@ class OrchestrationContext:
         what = f"the data of event {event_name!r}"
         encoded = payload.encode(data, what=what, converter=self._converter)
         self._add_call(Call(SEND_EVENT, event_name, instance_id, encoded))
+
+    # --- entities -----------------------------------------------------------------------------------------
+
+    def call_entity(
+        self,
+        entity: EntityInstanceId | str,
+        operation: str,
+        input: Any = None,
+        *,
+        return_type: Any = None,
+    ) -> CompletableTask[Any]:
+        """Call ``operation`` on an entity; the task completes with its (decoded) result, or fails with
+        :class:`~dtctl.core.critical_section.EntityOperationFailedException` if the operation raised."""
+        entity_id = EntityInstanceId.of(entity)
+        target = str(entity_id)
+        section = self._section
+        if section is not None:
+            section.check_call(target)
+        what = f"the input of operation {operation!r} on entity {target!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
+        task = EntityCallTask(entity_id, operation, return_type)
+        task_id = self._add_call(Call(CALL_ENTITY, operation, target, data))
+        self._tasks[task_id] = task
+        if section is not None:
+            self._entity_calls[task_id] = target
+        return task
+
+    def signal_entity(
+        self,
+        entity_id: EntityInstanceId | str,
+        operation_name: str,
+        input: Any = None,
+        signal_time: datetime | timedelta | None = None,
+    ) -> None:
+        """Send ``operation_name`` to an entity, one way; ``signal_time`` delays its delivery."""
+        target = str(EntityInstanceId.of(entity_id))
+        if self._section is not None:
+            self._section.check_signal(target)
+        what = f"the input of operation {operation_name!r} on entity {target!r}"
+        data = payload.encode(input, what=what, converter=self._converter)
+        fire_at = 0
+        if isinstance(signal_time, timedelta):
+            fire_at = self._now_us + signal_time // _ONE_US
+        elif isinstance(signal_time, datetime):
+            fire_at = to_epoch_us(signal_time)
+        elif signal_time is not None:
+            raise TypeError(
+                f"signal_time must be a datetime or a timedelta, not {type(signal_time).__qualname__}"
+            )
+        self._add_call(Call(SIGNAL_ENTITY, operation_name, target, data, fire_at))
+
+    def lock_entities(self, entities: Iterable[EntityInstanceId | str]) -> CompletableTask[EntityLock]:
+        """A task that completes once every entity in ``entities`` is locked for this orchestration::
+
+            with (yield ctx.lock_entities([a, b])):
+                ...  # the critical section: only this orchestration operates on a and b
+
+        Locks are taken one entity after another in id order; leaving the ``with`` block (or the end of
+        the execution) releases them.
+        """
+        if self._section is not None:
+            raise OrchestrationStateError(
+                "lock_entities: must not enter another critical section from within a critical section"
+            )
+        locks = lock_set(entities)
+        section_id = self.new_uuid()
+        self._section = CriticalSection(section_id, locks)
+        task = LockTask(EntityLock(self))
+        self._tasks[self._add_call(Call(LOCK_ENTITIES, section_id, None, None, entities=locks))] = task
+        return task
+
+    def is_in_critical_section(self) -> bool:
+        """True between ``lock_entities`` and the release of its locks."""
+        return self._section is not None
+
+    def get_locked_entities(self) -> list[EntityInstanceId]:
+        """The entities of the current critical section (none outside one)."""
+        section = self._section
+        return [] if section is None else [EntityInstanceId.parse(entity) for entity in section.locks]
+
+    def exit_critical_section(self) -> None:
+        """Release the current critical section's locks (what leaving the ``with`` block does)."""
+        section = self._section
+        if section is None:
+            return
+        self._section = None
+        self._entity_calls.clear()
+        self._add_call(Call(UNLOCK_ENTITIES, section.id, None, None, entities=section.locks))
 
     def continue_as_new(
         self, new_input: Any, *, save_events: bool = False, new_version: str | None = None
@@ -432,6 +584,21 @@ class OrchestrationContext:
         task.attempt += 1
         template: Call = task.call
         self._tasks[self._add_call(template.again())] = task
+
+    def entity_responded(self, task_id: int) -> None:
+        """The response of entity call ``task_id`` arrived: inside a critical section, the entity may be
+        called again."""
+        target = self._entity_calls.pop(task_id, None)
+        if target is not None and self._section is not None:
+            self._section.returned(target)
+
+    def lock_granted(self, section_id: str) -> bool:
+        """The locks of ``section_id`` are held; False when this is not the section waiting for them."""
+        section = self._section
+        if section is None or section.id != section_id or not section.acquiring:
+            return False
+        section.granted()
+        return True
 
     def unconsumed_events(self) -> list[EventRaised]:
         """Events nobody waited for, in arrival order (what ``save_events`` carries over)."""

@@ -58,7 +58,50 @@ class SendEvent:
     data: str | None = None
 
 
-Action = ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent | CancelTimer
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEntity:
+    """Send a ``call`` to entity ``entity_id`` (``@name@key``); its response completes ``task_id``
+    with ``entity_operation_completed`` / ``entity_operation_failed``."""
+
+    task_id: int
+    entity_id: str
+    operation: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalEntity:
+    """Send a one-way ``signal`` to entity ``entity_id``, visible at ``fire_at`` (epoch µs) or now."""
+
+    task_id: int
+    entity_id: str
+    operation: str
+    input: str | None = None
+    fire_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockEntities:
+    """Ask for the locks of ``entity_ids`` (sorted, de-duplicated): the hub sends one ``lock`` message
+    to ``entity_ids[0]``; each entity forwards it to the next once it holds its lock, and the last one
+    answers ``entity_lock_granted`` for ``task_id``."""
+
+    task_id: int
+    critical_section_id: str
+    entity_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockEntities:
+    """Release a critical section's locks: the hub sends one ``unlock`` message to each entity."""
+
+    task_id: int
+    critical_section_id: str
+    entity_ids: tuple[str, ...]
+
+
+EntityAction = CallEntity | SignalEntity | LockEntities | UnlockEntities
+Action = ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent | CancelTimer | EntityAction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

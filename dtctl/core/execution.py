@@ -20,7 +20,7 @@ from typing import Any
 
 from dtctl.core import payload
 from dtctl.core.app import OrchestratorDefinition
-from dtctl.core.context import UUID_NAMESPACE, Call, OrchestrationContext
+from dtctl.core.context import UNLOCK_ENTITIES, UUID_NAMESPACE, Call, OrchestrationContext
 from dtctl.core.decision import Action, ContinueAsNew, Decision
 from dtctl.core.failure import FailureDetails, qualified_name
 from dtctl.core.history import (
@@ -283,8 +283,12 @@ class Execution:
         self.stop(FAILED, failure=FailureDetails(message=message, error_type=_NONDETERMINISM))
 
     def stop(self, status: str, *, output: str | None = None, failure: FailureDetails | None = None) -> None:
-        """End the execution from outside the code: nothing the code asked for in this episode goes out."""
-        self.pending.calls.clear()
+        """End the execution from outside the code: nothing the code asked for in this episode goes out,
+        except the release of entity locks (a stopped holder must not keep them)."""
+        calls = self.pending.calls
+        releases = {task_id: call for task_id, call in calls.items() if call.kind == UNLOCK_ENTITIES}
+        calls.clear()
+        calls.update(releases)
         self._end(Ending(status, EndReason.STOPPED, output, failure))
 
     def record_end(
@@ -390,6 +394,10 @@ class Execution:
         return str(uuid.uuid5(UUID_NAMESPACE, name))
 
     def _end(self, ending: Ending) -> None:
+        if ending.reason is not EndReason.RECORDED:
+            # An execution that ends inside a critical section releases its locks in the same decision
+            # (when history records the end, it recorded the release too).
+            self.context.exit_critical_section()
         self._ending = ending
         self._awaited = None
         self.handlers = self._tables.ended

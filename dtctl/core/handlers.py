@@ -14,7 +14,17 @@ from enum import Enum
 from typing import Any, TypeVar, cast
 
 from dtctl.core import payload
-from dtctl.core.context import ACTIVITY, CANCEL_TIMER, SEND_EVENT, SUB_ORCHESTRATION, TIMER
+from dtctl.core.context import (
+    ACTIVITY,
+    CALL_ENTITY,
+    CANCEL_TIMER,
+    LOCK_ENTITIES,
+    SEND_EVENT,
+    SIGNAL_ENTITY,
+    SUB_ORCHESTRATION,
+    TIMER,
+    UNLOCK_ENTITIES,
+)
 from dtctl.core.execution import Execution, Handler, HandlerTables, NextExecution
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -22,6 +32,13 @@ from dtctl.core.history import (
     EVENT_TYPES,
     TERMINATED,
     ContinuedAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -175,6 +192,38 @@ def _on_event_sent(ex: Execution, event: EventSent) -> None:
         ex.mismatch(event.task_id, f"{SEND_EVENT}({event.instance_id!r}, {event.name!r})", call)
 
 
+@handles(EntityOperationCalled, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_entity_operation_called(ex: Execution, event: EntityOperationCalled) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    target = (event.entity_id, event.operation)
+    if call is None or call.kind is not CALL_ENTITY or (call.target, call.name) != target:
+        ex.mismatch(event.task_id, f"{CALL_ENTITY}({event.entity_id!r}, {event.operation!r})", call)
+
+
+@handles(EntityOperationSignaled, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_entity_operation_signaled(ex: Execution, event: EntityOperationSignaled) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    target = (event.entity_id, event.operation)
+    if call is None or call.kind is not SIGNAL_ENTITY or (call.target, call.name) != target:
+        ex.mismatch(event.task_id, f"{SIGNAL_ENTITY}({event.entity_id!r}, {event.operation!r})", call)
+
+
+@handles(EntityLockRequested, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_entity_lock_requested(ex: Execution, event: EntityLockRequested) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    recorded = (event.critical_section_id, event.entity_ids)
+    if call is None or call.kind is not LOCK_ENTITIES or (call.name, call.entities) != recorded:
+        ex.mismatch(event.task_id, f"{LOCK_ENTITIES}({list(event.entity_ids)!r})", call)
+
+
+@handles(EntityUnlockSent, while_suspended=WhileSuspended.APPLY, after_end=AfterEnd.APPLY)
+def _on_entity_unlock_sent(ex: Execution, event: EntityUnlockSent) -> None:
+    call = ex.pending.calls.pop(event.task_id, None)
+    recorded = (event.critical_section_id, event.entity_ids)
+    if call is None or call.kind is not UNLOCK_ENTITIES or (call.name, call.entities) != recorded:
+        ex.mismatch(event.task_id, f"{UNLOCK_ENTITIES}({list(event.entity_ids)!r})", call)
+
+
 # --- messages: results of work, timers, external events ----------------------------------------------------
 
 
@@ -226,6 +275,33 @@ def _on_event_raised(ex: Execution, event: EventRaised) -> None:
     waiter = ex.context.receive_event(event)
     if waiter is not None:
         ex.deliver(waiter, event.input)
+
+
+@handles(EntityOperationCompleted, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_entity_operation_completed(ex: Execution, event: EntityOperationCompleted) -> None:
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is not None:
+        ex.context.entity_responded(event.task_id)
+        ex.deliver(task, event.result)
+
+
+@handles(EntityOperationFailed, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_entity_operation_failed(ex: Execution, event: EntityOperationFailed) -> None:
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is not None:
+        ex.context.entity_responded(event.task_id)
+        ex.deliver_failure(task, event.failure)
+
+
+@handles(EntityLockGranted, while_suspended=WhileSuspended.HOLD, after_end=AfterEnd.IGNORE)
+def _on_entity_lock_granted(ex: Execution, event: EntityLockGranted) -> None:
+    # A grant for another section (one this code no longer waits for) changes nothing here; the hub's
+    # entity cleanup releases locks whose holder is gone.
+    if not ex.context.lock_granted(event.critical_section_id):
+        return
+    task = ex.pending.tasks.pop(event.task_id, None)
+    if task is not None:
+        ex.deliver(task, None)
 
 
 # --- the tables ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dtctl.core.failure import FailureDetails
 from dtctl.core.payload import parse_json
 from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 
-# Runtime statuses (DESIGN §2): aliases of the members of dtctl.core.status.RuntimeStatus.
+# Runtime statuses: aliases of the members of dtctl.core.status.RuntimeStatus.
 PENDING = RuntimeStatus.PENDING
 RUNNING = RuntimeStatus.RUNNING
 COMPLETED = RuntimeStatus.COMPLETED
@@ -215,6 +215,77 @@ class GenericEvent(HistoryEvent):
     data: str | None = None
 
 
+# --- entities: what an orchestration asked of entities, and what came back ---------------------------------
+#
+# ``entity_id`` is the string form ``@name@key``; ``entity_ids`` a lock set, sorted and de-duplicated.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationCalled(HistoryEvent):
+    """The orchestration called an operation on an entity and waits for its response."""
+
+    kind: ClassVar[str] = "entity_operation_called"
+    task_id: int
+    entity_id: str
+    operation: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationSignaled(HistoryEvent):
+    """The orchestration signalled an entity (one way), now or at ``fire_at``."""
+
+    kind: ClassVar[str] = "entity_operation_signaled"
+    task_id: int
+    entity_id: str
+    operation: str
+    input: str | None = None
+    fire_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockRequested(HistoryEvent):
+    """The orchestration asked for the locks of a critical section."""
+
+    kind: ClassVar[str] = "entity_lock_requested"
+    task_id: int
+    critical_section_id: str
+    entity_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityUnlockSent(HistoryEvent):
+    """The orchestration left its critical section (or ended inside it) and released the locks."""
+
+    kind: ClassVar[str] = "entity_unlock_sent"
+    task_id: int
+    critical_section_id: str
+    entity_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationCompleted(HistoryEvent):
+    kind: ClassVar[str] = "entity_operation_completed"
+    task_id: int
+    result: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationFailed(HistoryEvent):
+    kind: ClassVar[str] = "entity_operation_failed"
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockGranted(HistoryEvent):
+    """The last entity of the lock set granted its lock: the critical section begins."""
+
+    kind: ClassVar[str] = "entity_lock_granted"
+    task_id: int
+    critical_section_id: str
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.kind: cls
     for cls in (
@@ -238,6 +309,13 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
         ContinuedAsNew,
         ExecutionRewound,
         GenericEvent,
+        EntityOperationCalled,
+        EntityOperationSignaled,
+        EntityLockRequested,
+        EntityUnlockSent,
+        EntityOperationCompleted,
+        EntityOperationFailed,
+        EntityLockGranted,
     )
 }
 
@@ -246,6 +324,11 @@ _FIELDS: dict[type[HistoryEvent], tuple[tuple[str, Any], ...]] = {
     cls: tuple((f.name, f.default) for f in fields(cls)) for cls in EVENT_TYPES.values()
 }
 _FAILURE_FIELD = "failure"
+# Fields holding a tuple travel as JSON lists and are turned back into tuples when decoded.
+_TUPLE_FIELDS: dict[type[HistoryEvent], tuple[str, ...]] = {
+    EntityLockRequested: ("entity_ids",),
+    EntityUnlockSent: ("entity_ids",),
+}
 
 
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
@@ -257,6 +340,8 @@ def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
             continue
         if isinstance(value, FailureDetails):
             value = value.to_dict()
+        elif type(value) is tuple:
+            value = list(value)
         out[name] = value
     return out
 
@@ -275,6 +360,10 @@ def _event_from_own_dict(args: dict[str, Any]) -> HistoryEvent:
     failure = args.get(_FAILURE_FIELD)
     if isinstance(failure, dict):
         args[_FAILURE_FIELD] = FailureDetails.from_dict(failure)
+    for name in _TUPLE_FIELDS.get(cls, ()):
+        value = args.get(name)
+        if isinstance(value, list):
+            args[name] = tuple(value)
     try:
         return cls(**args)
     except TypeError as exc:

@@ -13,6 +13,16 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from dtctl.hub.entity_records import (
+    EntityBatch,
+    EntityCleanup,
+    EntityHealth,
+    EntityMessageInfo,
+    EntityPage,
+    EntityQuery,
+    EntityState,
+    EntityWorkItem,
+)
 from dtctl.hub.inspection import (
     LARGE_HISTORY_EVENTS,
     WORK_LOG_RETENTION_SECONDS,
@@ -53,11 +63,13 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
 from dtctl.hub.roles import (
     ClientOperations,
+    EntityOperations,
     HubAdmin,
     HubHandle,
     HubInspector,
@@ -78,6 +90,15 @@ __all__ = [
     "CheckpointResult",
     "ClientOperations",
     "CreateOutcome",
+    "EntityBatch",
+    "EntityCleanup",
+    "EntityHealth",
+    "EntityMessageInfo",
+    "EntityOperations",
+    "EntityPage",
+    "EntityQuery",
+    "EntityState",
+    "EntityWorkItem",
     "ExpiredLease",
     "Finding",
     "FindingArea",
@@ -107,6 +128,7 @@ __all__ = [
     "StuckWork",
     "TaskHub",
     "TerminateOutcome",
+    "TraceRecord",
     "VersionBounds",
     "WaitingItem",
     "WakeSource",
@@ -123,6 +145,7 @@ __all__ = [
 class TaskHub(
     ClientOperations,
     WorkerOperations,
+    EntityOperations,
     WorkerRegistry,
     HubAdmin,
     HubInspector,

@@ -36,6 +36,7 @@ class NewInstance:
     parent_task_id: int | None = None
     version: str | None = None  # the orchestration version (ctx.version)
     tags: dict[str, str] | None = None
+    trace_context: str | None = None  # the W3C traceparent of the caller (dtctl.observe.tracecontext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,18 @@ class InstancePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceRecord:
+    """What a tracing worker needs to place an instance's spans in its caller's trace."""
+
+    instance_id: str
+    execution_id: str
+    created_at: int
+    trace_context: str | None = None  # the caller's traceparent, stored at start
+    parent_instance_id: str | None = None  # a sub-orchestration's parent: its trace is the parent's
+    parent_execution_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryRecord:
     execution_id: str
@@ -196,7 +209,7 @@ class CheckpointResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScaleMetrics:
-    """The inputs of the scale recommendation (DESIGN §8), plus a breakdown for people."""
+    """The inputs of the scale recommendation, plus a breakdown for people."""
 
     live_orchestrations: int  # instances with an inbox message visible now or leased now, each once
     live_activities: int  # activity queue rows visible now, leased or not

@@ -5,6 +5,7 @@
 - :class:`WorkerRegistry`: worker heartbeats (workers write them; ``dtctl workers`` reads them).
 - :class:`HubAdmin`: schema creation, migration, version, backup (``dtctl init``, ``hub migrate``, …).
 - :class:`HubInspector`: read-only questions about the hub as a whole (``dtctl top``, ``doctor``).
+- :class:`EntityOperations`: the entity queue (workers) and entity reads and signals (clients).
 - :class:`WakeUps`: hands out a :class:`~dtctl.hub.wakeup.WakeSource` for waiters.
 
 Every hub plays every role, so callers never ask a hub what it can do. A feature one backend does not
@@ -19,7 +20,18 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from dtctl.core.decision import Decision
+from dtctl.core.entity_id import EntityInstanceId
 from dtctl.core.history import HistoryEvent
+from dtctl.hub.entity_records import (
+    EntityBatch,
+    EntityCleanup,
+    EntityHealth,
+    EntityMessageInfo,
+    EntityPage,
+    EntityQuery,
+    EntityState,
+    EntityWorkItem,
+)
 from dtctl.hub.inspection import (
     LARGE_HISTORY_EVENTS,
     Finding,
@@ -47,6 +59,7 @@ from dtctl.hub.records import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -133,6 +146,10 @@ class WorkerOperations(HubHandle, Protocol):
 
     def load_history(self, instance_id: str, execution_id: str) -> list[HistoryEvent]: ...
 
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        """The trace context stored with an instance and its parent (read only by tracing workers)."""
+        ...
+
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         """One transaction for the whole batch; an item whose lease is lost writes nothing."""
         ...
@@ -192,6 +209,63 @@ class WorkerOperations(HubHandle, Protocol):
         before ``now()`` means such work is waiting now. Work under a live lease is not counted (it
         becomes leasable only if the lease expires, which an idle worker's poll notices).
         """
+        ...
+
+
+class EntityOperations(HubHandle, Protocol):
+    """Durable entities: the third work-item queue, and what clients do to entities."""
+
+    def lease_entities(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[EntityWorkItem]:
+        """Up to ``limit`` unleased entities (of these lower-cased names) with a ready message, each with
+        its visible messages in FIFO order; joins an open :meth:`WorkerOperations.batch`."""
+        ...
+
+    def complete_entities(self, batches: Sequence[EntityBatch]) -> list[bool]:
+        """One transaction for all of them (or the open batch's); False for a batch whose lease was
+        lost (nothing written for it)."""
+        ...
+
+    def abandon_entity(self, item: EntityWorkItem) -> None: ...
+
+    def renew_entity_leases(self, items: Sequence[EntityWorkItem], lease_seconds: float) -> list[str]:
+        """Extend leases still held; returns the entity ids whose leases were lost."""
+        ...
+
+    def next_visible_entity(self, names: Collection[str] | None) -> int | None:
+        """When :meth:`lease_entities` with these names can next find work (hub clock, µs), or None."""
+        ...
+
+    def signal_entity(
+        self,
+        entity_id: EntityInstanceId | str,
+        operation: str,
+        input: str | None,
+        *,
+        fire_at: int | None = None,
+    ) -> None:
+        """Queue a one-way operation (visible at ``fire_at``, epoch µs, or now); creates the entity row."""
+        ...
+
+    def get_entity(
+        self, entity_id: EntityInstanceId | str, *, include_state: bool = True
+    ) -> EntityState | None: ...
+
+    def query_entities(self, query: EntityQuery) -> EntityPage: ...
+
+    def entity_messages(self, entity_id: EntityInstanceId | str) -> list[EntityMessageInfo]:
+        """The entity's inbox, FIFO (visible or not, parked or not)."""
+        ...
+
+    def entity_health(self) -> EntityHealth:
+        """Counts for ``doctor`` and ``top``: a read, no locks."""
+        ...
+
+    def clean_entity_storage(
+        self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
+    ) -> EntityCleanup:
+        """Release locks whose holder is gone or finished, then remove empty entities; returns counts."""
         ...
 
 

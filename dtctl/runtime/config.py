@@ -23,6 +23,16 @@ ACTIVITIES_PER_CPU = 10
 MAX_DEFAULT_ACTIVITIES = 64
 
 
+# Entities leased (and committed) per step: as orchestrations, since an entity batch is an episode of
+# small, in-process user code (durabletask-mssql runs entities as instances).
+ENTITIES_PER_CPU = ORCHESTRATIONS_PER_CPU
+MAX_DEFAULT_ENTITIES = MAX_DEFAULT_ORCHESTRATIONS
+
+
+def default_max_entities() -> int:
+    return min(MAX_DEFAULT_ENTITIES, ENTITIES_PER_CPU * (os.cpu_count() or 1))
+
+
 def default_max_orchestrations() -> int:
     return min(MAX_DEFAULT_ORCHESTRATIONS, ORCHESTRATIONS_PER_CPU * (os.cpu_count() or 1))
 
@@ -37,6 +47,7 @@ class WorkerConfig:
     app: str
     max_orchestrations: int = 0  # 0: the default from the CPU count
     max_activities: int = 0
+    max_entities: int = 0
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_dequeue: int = DEFAULT_MAX_DEQUEUE
     burst: bool = False
@@ -70,6 +81,12 @@ class WorkerConfig:
                 parse_failure(self.version_failure) if self.version_failure else base.failure_strategy
             ),
         )
+    # Observability (dtctl.observe): /metrics on metrics_port (0: off; the supervisor gives process i
+    # metrics_port + i), logs as text or one JSON object per line, at log_level.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    log_level: str = "WARNING"
 
     def resolved(self) -> WorkerConfig:
         return WorkerConfig(
@@ -77,6 +94,7 @@ class WorkerConfig:
                 **asdict(self),
                 "max_orchestrations": self.max_orchestrations or default_max_orchestrations(),
                 "max_activities": self.max_activities or default_max_activities(),
+                "max_entities": self.max_entities or default_max_entities(),
             }
         )
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dtctl.core.app import ActivityDefinition, App
@@ -31,6 +32,7 @@ from dtctl.core.history import (
 )
 from dtctl.core.replay import OrchestrationExecutor
 from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+from dtctl.observe import NOOP, Observer
 from dtctl.runtime.middleware import WorkContext, run_with_middleware
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ class EpisodeRunner:
         self._pending: dict[str, _CachedInstance] = {}
         self.warm = 0  # episodes resumed from the cache
         self.loaded = 0  # episodes that loaded and replayed history
+        self.last_loaded: int | None = None  # history events the last episode loaded (None: warm)
 
     def decide(self, item: OrchestrationWorkItem) -> Decision:
         definition = self._app.get_orchestrator(item.name)
@@ -91,10 +94,12 @@ class EpisodeRunner:
         ):
             executor = cached.executor
             self.warm += 1
+            self.last_loaded = None
             decision = run_with_middleware(self._app.middleware, work, lambda: executor.resume(new_events))
         else:
             past = self._hub.load_history(item.instance_id, item.execution_id)
             self.loaded += 1
+            self.last_loaded = len(past)
             executor = OrchestrationExecutor(definition, default_version=self._default_version)
             decision = run_with_middleware(
                 self._app.middleware, work, lambda: executor.execute(past, new_events)
@@ -202,8 +207,11 @@ class _AsyncRunner:
 class ActivityPool:
     """Runs activities on threads; finished results are handed to ``on_done`` from those threads."""
 
-    def __init__(self, app: App, size: int, on_done: Callable[[ActivityResult], None]) -> None:
+    def __init__(
+        self, app: App, size: int, on_done: Callable[[ActivityResult], None], observer: Observer = NOOP
+    ) -> None:
         self._app = app
+        self._observer = observer
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="dtctl-activity")
         self._on_done = on_done
         self._inflight: dict[int, ActivityWorkItem] = {}
@@ -216,7 +224,8 @@ class ActivityPool:
             raise LookupError(f"activity {item.name!r} is not registered in this worker")
         with self._lock:
             self._inflight[item.id] = item
-        future = self._pool.submit(execute_activity, self._app, definition, item)
+        run = partial(execute_activity, self._app, definition, item)
+        future = self._pool.submit(self._observer.run_activity, item, run)
         future.add_done_callback(self._finished)
 
     def _finished(self, future: Future[ActivityResult]) -> None:

@@ -16,12 +16,16 @@ import pickle
 import signal
 import sys
 import threading
+import time
+from dataclasses import replace
 
 from dtctl.core.app import App
 from dtctl.errors import DtctlError, ExitCode
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
 from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+from dtctl.observe import NOOP, Commit, Observer, build_observer
+from dtctl.observe.logs import configure_logging
 from dtctl.runtime.dispatcher import EpisodeRunner, execute_activity
 from dtctl.runtime.isolation import BEAT_SECONDS, IsolatedRequest
 from dtctl.runtime.loader import load_app
@@ -43,14 +47,17 @@ def _die_with(parent_pid: int) -> None:
         os._exit(ExitCode.INTERNAL)
 
 
-def run_activity(app: App, hub: TaskHub, item: ActivityWorkItem) -> None:
+def run_activity(app: App, hub: TaskHub, item: ActivityWorkItem, observer: Observer = NOOP) -> None:
     definition = app.get_activity(item.name)
     if definition is None:
         raise LookupError(f"activity {item.name!r} is not registered in this worker")
     results: list[ActivityResult] = []
-    runner = threading.Thread(
-        target=lambda: results.append(execute_activity(app, definition, item)), name="dtctl-activity"
-    )
+    observer.activities_leased([item], hub.now())
+
+    def run() -> None:
+        results.append(observer.run_activity(item, lambda: execute_activity(app, definition, item)))
+
+    runner = threading.Thread(target=run, name="dtctl-activity")
     _report("start")
     runner.start()
     # The main thread says "still alive" while the body runs: silence means the process is stuck
@@ -60,54 +67,63 @@ def run_activity(app: App, hub: TaskHub, item: ActivityWorkItem) -> None:
         _report("beat")
     fault_point("activity.ran")
     (accepted,) = hub.complete_activities(results)
+    observer.committed(Commit(0.0, True, (), (), results, (accepted,)))
     if not accepted:
         log.warning("result of isolated activity %s was refused: its lease was lost", item.name)
 
 
 def run_episode(
-    app: App, hub: TaskHub, item: OrchestrationWorkItem, default_version: str | None = None
+    app: App,
+    hub: TaskHub,
+    item: OrchestrationWorkItem,
+    default_version: str | None = None,
+    observer: Observer = NOOP,
 ) -> None:
     runner = EpisodeRunner(app, hub, default_version=default_version)
+    observer.orchestrations_leased([item], hub.now())
     _report("start")
     try:
+        started = time.perf_counter_ns()
         decision = runner.decide(item)
+        observer.episode_decided(item, decision, started, runner.last_loaded)
     except Exception:
         log.exception("isolated episode of %s failed; abandoning the work item", item.instance_id)
         hub.abandon_orchestration(item)
         return
     fault_point("episode.before_checkpoint")
     (outcome,) = hub.checkpoint([(item, decision)])
+    observer.committed(Commit(0.0, True, ((item, decision),), (outcome,), (), ()))
     if not outcome.committed:
         log.warning("isolated checkpoint of %s refused: %s", item.instance_id, outcome.reason)
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("DTCTL_LOG_LEVEL", "WARNING").upper(),
-        format=f"%(asctime)s isolated[{os.getpid()}] %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
     request: IsolatedRequest = pickle.load(sys.stdin.buffer)
     _die_with(request.parent_pid)
-    config = request.config
+    # The worker's metrics port is its own: a child traces and logs like it, and the worker counts
+    # the child's verdict.
+    config = replace(request.config, metrics_port=0)
+    configure_logging(config.log_format, os.environ.get("DTCTL_LOG_LEVEL", config.log_level), "isolated")
     try:
         app = load_app(config.app)
         hub = open_hub(config.hub, synchronous=config.synchronous)
+        observer = build_observer(config, hub)
     except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         _report("infra")
         return ExitCode.OK
     try:
         if isinstance(request.item, ActivityWorkItem):
-            run_activity(app, hub, request.item)
+            run_activity(app, hub, request.item, observer)
         else:
             versioning = config.versioning(app.versioning)
-            run_episode(app, hub, request.item, versioning.default_version if versioning else None)
+            run_episode(app, hub, request.item, versioning.default_version if versioning else None, observer)
     except DtctlError as exc:  # the hub's errors: the item is not to blame
         print(f"error: {exc.message}", file=sys.stderr)
         _report("infra")
         return ExitCode.OK
     finally:
+        observer.close()
         hub.close()
     _report("done")
     return ExitCode.OK

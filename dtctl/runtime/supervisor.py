@@ -118,7 +118,10 @@ class Supervisor:
         slot.progress_fd, slot.progress_at = read_end, None
         slot.started_at = time.monotonic()
         assert slot.process.stdin is not None
-        slot.process.stdin.write(replace(self.config, progress_fd=write_end).to_json().encode())
+        # Each process serves its own /metrics: process i on metrics_port + i (dtctl.observe.metrics).
+        metrics_port = self.config.metrics_port and self.config.metrics_port + slot.index
+        own = replace(self.config, progress_fd=write_end, metrics_port=metrics_port)
+        slot.process.stdin.write(own.to_json().encode())
         slot.process.stdin.close()
         self._notify(f"worker {slot.index} started (pid {slot.process.pid})")
 

@@ -43,12 +43,16 @@ from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
+    EntityBatch,
+    EntityWorkItem,
     OrchestrationWorkItem,
     TaskHub,
     WakeSource,
     WorkerInfo,
 )
 from dtctl.hub.wakeup.event import EventWake
+from dtctl.observe import NOOP, Commit, Observer, build_observer
+from dtctl.observe.logs import configure_logging, item_extra
 from dtctl.runtime.config import WorkerConfig
 from dtctl.runtime.dispatcher import (
     ActivityPool,
@@ -58,6 +62,7 @@ from dtctl.runtime.dispatcher import (
     poison_decision,
     poison_result,
 )
+from dtctl.runtime.entities import EntityRunner
 from dtctl.runtime.isolation import (
     UNJUDGED_LEASE_FACTOR,
     IsolatedOutcome,
@@ -95,6 +100,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         progress: Callable[[str | None], None] | None = None,
+        observer: Observer = NOOP,
     ) -> None:
         self.config = config.resolved()
         self.app = app
@@ -108,9 +114,12 @@ class Worker:
         self._version_bounds = lease_bounds(self._versioning)
         default_version = self._versioning.default_version if self._versioning else None
         self._episodes = EpisodeRunner(app, hub, default_version=default_version)
-        self._pool = ActivityPool(app, self.config.max_activities, self._activity_done)
+        self._observe = observer
+        self._pool = ActivityPool(app, self.config.max_activities, self._activity_done, observer)
         self._orchestration_names = tuple(app.orchestrators)
         self._activity_names = tuple(app.activities)
+        self._entity_names = tuple(app.entities)  # lower-cased, as entity ids store them
+        self._entities = EntityRunner(app, hub, self.worker_id, self.config)
         self._started_at = hub.now()
         self._next_heartbeat = 0.0
         self._next_renewal = 0.0
@@ -129,6 +138,8 @@ class Worker:
             else None
         )
         self._progress = progress or _no_progress
+        self._running_orchestrations = 0
+        observer.attach(self.worker_id, self, (self.config.max_orchestrations, self.config.max_activities))
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -147,6 +158,14 @@ class Worker:
         if self._results.empty():
             self._wake.wait(timeout)
         self._wake.clear()
+
+    def activity_slots_in_use(self) -> int:
+        isolated = len(self._isolator.activities()) if self._isolator is not None else 0
+        return len(self._pool.inflight()) + isolated
+
+    def orchestration_slots_in_use(self) -> int:
+        isolated = len(self._isolator.orchestrations()) if self._isolator is not None else 0
+        return self._running_orchestrations + isolated
 
     def _activity_done(self, result: ActivityResult) -> None:
         self._results.put(result)
@@ -176,6 +195,7 @@ class Worker:
         finally:
             self._pool.shutdown()
             self._wake.close()
+            self._observe.close()
             log.info(
                 "worker %s ran %d episodes (%d from the cache, %d loaded history) and %d activities",
                 self.worker_id,
@@ -200,15 +220,19 @@ class Worker:
         if not (poisoned or has_results) and not (leasing and (not self._look_first or self._work_visible())):
             return False
         done = self._commit(poisoned, lease_activities=leasing, lease_orchestrations=leasing)
-        self._look_first = not (done.activities or done.orchestrations)
-        self._run_leased(done.orchestrations, follow_up=follow_up)
-        return bool(poisoned or done.results or done.activities or done.orchestrations)
+        self._look_first = not (done.activities or done.orchestrations or done.entities)
+        self._run_leased(done.orchestrations, done.entities, follow_up=follow_up)
+        return bool(poisoned or done.results or done.activities or done.orchestrations or done.entities)
 
     def _work_visible(self) -> bool:
         """Whether a lease would find something now: one read, no write lock. Remembers the next due time."""
         self._wake.before_look()  # changes before this look are in its answer: only later ones wake us
         activities = self._activity_names if self._pool.free_slots > 0 else ()
         due = self.hub.next_visible_at(self._orchestration_names, activities, versions=self._version_bounds)
+        if self._entity_names:
+            entity_due = self.hub.next_visible_entity(self._entity_names)
+            if entity_due is not None and (due is None or entity_due < due):
+                due = entity_due
         if due is not None and due <= self.hub.now():
             return True
         self._next_due = due
@@ -256,6 +280,7 @@ class Worker:
                     result.item.name,
                     result.item.instance_id,
                     result.item.task_id,
+                    extra=item_extra(result.item.instance_id, result.item.name, result.item.task_id),
                 )
         self.activities_run += len(results)
 
@@ -275,6 +300,7 @@ class Worker:
         for item in items:
             if self._leased_too_often(item):
                 message = leased_too_often("activity", item.name, item.dequeue_count, self._lease_limit)
+                self._observe.poisoned("activity", item.name, "lease_limit")
                 self._results.put(poison_result(item, message))
             elif self._isolator is not None and is_suspect(item):
                 self._isolator.submit(item)
@@ -305,17 +331,22 @@ class Worker:
             versions=self._version_bounds,
         )
 
-    def _run_leased(self, items: list[OrchestrationWorkItem], *, follow_up: bool) -> None:
+    def _run_leased(
+        self, items: list[OrchestrationWorkItem], entities: list[EntityWorkItem], *, follow_up: bool
+    ) -> None:
         """Run the episodes of leased instances; checkpoint them all in one transaction.
 
         The results of activities that finished meanwhile join that transaction, and with
         ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
         just scheduled, so their results come back to this worker, which has the instances cached.
         """
-        if not items:
+        batches = self._entities.run_all(entities, lease_limit=self._lease_limit, progress=self._progress)
+        if not items and not batches:
             return
-        fault_point("orchestration.leased")
+        if items:
+            fault_point("orchestration.leased")
         episodes: list[tuple[OrchestrationWorkItem, Decision]] = []
+        self._running_orchestrations = len(items)
         for item in items:
             mismatch = version_failure(self._versioning, item.version)
             if mismatch is not None:
@@ -329,10 +360,14 @@ class Worker:
             decision = self._decide(item)
             if decision is not None:
                 episodes.append((item, decision))
-        if not episodes:
+        if not episodes and not batches:
+            self._running_orchestrations = 0
             return
-        fault_point("episode.before_checkpoint")
-        self._commit(episodes, lease_activities=follow_up and not self._stopping.is_set())
+        fault_point("entity.ran" if batches else "episode.before_checkpoint")
+        if batches and episodes:
+            fault_point("episode.before_checkpoint")
+        self._commit(episodes, batches, lease_activities=follow_up and not self._stopping.is_set())
+        self._running_orchestrations = 0
         self.episodes_run += len(episodes)
 
     def _refuse_version(
@@ -355,6 +390,7 @@ class Worker:
     def _commit(
         self,
         episodes: Sequence[tuple[OrchestrationWorkItem, Decision]],
+        batches: Sequence[EntityBatch] = (),
         *,
         lease_activities: bool,
         lease_orchestrations: bool = False,
@@ -367,33 +403,61 @@ class Worker:
         transaction that only leases need not wait for stable storage.
         """
         results = self._take_results()
-        if not (episodes or results or lease_activities or lease_orchestrations):
-            return _Committed([], [], [])  # no transaction for nothing (a drain with no results)
+        if not (episodes or batches or results or lease_activities or lease_orchestrations):
+            return _Committed([], [], [], [])  # no transaction for nothing (a drain with no results)
         if results:
             fault_point("activity.ran")
-        with self._batch(durable=bool(episodes or results)):
+        durable = bool(episodes or batches or results)
+        started = time.perf_counter()
+        with self._batch(durable=durable):
             outcomes = self.hub.checkpoint(episodes) if episodes else []
+            stored = self.hub.complete_entities(batches) if batches else []
             accepted = self.hub.complete_activities(results) if results else []
             activities = self._lease_activities() if lease_activities else []
             orchestrations = self._lease_orchestrations() if lease_orchestrations else []
+            entities = self._entities.lease() if lease_orchestrations else []
+        seconds = time.perf_counter() - started
+        self._observe.committed(Commit(seconds, durable, episodes, outcomes, results, accepted))
+        self._observe_leased(activities, orchestrations)
+        for batch, ok in zip(batches, stored, strict=True):
+            if not ok:
+                log.warning("batch of entity %s refused: its lease was lost", batch.item.entity_id)
         for outcome in outcomes:
             self._episodes.settled(outcome.instance_id, outcome.committed)
             if not outcome.committed:
                 log.warning("checkpoint of %s refused: %s", outcome.instance_id, outcome.reason)
         self._settle_results(results, accepted)
         self._start_activities(activities)
-        return _Committed(results, activities, orchestrations)
+        return _Committed(results, activities, orchestrations, entities)
+
+    def _observe_leased(
+        self, activities: list[ActivityWorkItem], orchestrations: list[OrchestrationWorkItem]
+    ) -> None:
+        if activities or orchestrations:
+            now = self.hub.now()
+            if activities:
+                self._observe.activities_leased(activities, now)
+            if orchestrations:
+                self._observe.orchestrations_leased(orchestrations, now)
 
     def _decide(self, item: OrchestrationWorkItem) -> Decision | None:
         if self._leased_too_often(item):
             count, limit = item.dequeue_count, self._lease_limit
+            self._observe.poisoned("orchestration", item.name, "lease_limit")
             return poison_decision(item, leased_too_often("orchestrator", item.name, count, limit))
         try:
-            return self._episodes.decide(item)
+            started = time.perf_counter_ns()
+            decision = self._episodes.decide(item)
+            self._observe.episode_decided(item, decision, started, self._episodes.last_loaded)
+            return decision
         except Exception:
             # An infrastructure error (or a bug) must never write a partial history: give the item
             # back; the dequeue count turns a repeating failure into a poison failure.
-            log.exception("episode of %s failed; abandoning the work item", item.instance_id)
+            log.exception(
+                "episode of %s failed; abandoning the work item",
+                item.instance_id,
+                extra=item_extra(item.instance_id, item.name),
+            )
             self._episodes.forget(item.instance_id)
             self.hub.abandon_orchestration(item)
             return None
@@ -412,8 +476,8 @@ class Worker:
             message = self._judge(outcome)
             if message is None:
                 continue
-            log.error("%s", message)
             item = outcome.item
+            log.error("%s", message, extra=item_extra(item.instance_id, item.name))
             if isinstance(item, ActivityWorkItem):
                 self._results.put(poison_result(item, message))
             else:
@@ -422,6 +486,8 @@ class Worker:
     def _judge(self, outcome: IsolatedOutcome) -> str | None:
         """The poison reason this outcome earns its item, or None (settled, given back, or retried)."""
         item = outcome.item
+        kind = "activity" if isinstance(item, ActivityWorkItem) else "orchestration"
+        self._observe.isolated(kind, item.name, outcome.verdict.value)
         key = (item.instance_id, item.task_id if isinstance(item, ActivityWorkItem) else -1)
         if outcome.verdict is Verdict.DONE:
             self._isolated_crashes.pop(key, None)
@@ -434,9 +500,11 @@ class Worker:
             return None
         if outcome.verdict is Verdict.RAN_AWAY:
             self._isolated_crashes.pop(key, None)
+            self._observe.poisoned(kind, item.name, "runaway")
             return runaway_poison_message(item, outcome.detail)
         crashes = self._isolated_crashes.pop(key, 0) + 1
         if crashes >= self.config.max_dequeue:
+            self._observe.poisoned(kind, item.name, "crash")
             return crash_poison_message(item, crashes, outcome.detail)
         if self._stopping.is_set():
             return None  # the drain gives it back; the next worker starts counting again
@@ -497,8 +565,15 @@ class Worker:
             max_orchestrations=self.config.max_orchestrations,
             max_activities=self.config.max_activities,
             inflight_activities=inflight,
-            extra=dict(self._versioning.describe()) if self._versioning is not None else {},
+            extra=self._registry_extra(),
         )
+
+    def _registry_extra(self) -> dict[str, object]:
+        """What the heartbeat reports beyond names and limits: versioning, entities."""
+        extra: dict[str, object] = dict(self._versioning.describe()) if self._versioning is not None else {}
+        if self._entity_names:
+            extra |= {"entities": list(self._entity_names), "max_entities": self.config.max_entities}
+        return extra
 
     def _drain(self) -> None:
         """Finish in-flight activities within the grace period, then give every lease back at once."""
@@ -524,6 +599,7 @@ class _Committed:
     results: list[ActivityResult]
     activities: list[ActivityWorkItem]
     orchestrations: list[OrchestrationWorkItem]
+    entities: list[EntityWorkItem]
 
 
 def _no_progress(_doing: str | None) -> None:
@@ -545,19 +621,16 @@ def _install_signal_handlers(worker: Worker, watchdog: Watchdog) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(
-        level=os.environ.get("DTCTL_LOG_LEVEL", "WARNING").upper(),
-        format=f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
     if len(args) != 1:
         print("usage: python -m dtctl.runtime.worker CONFIG_JSON|-", file=sys.stderr)
         return ExitCode.USAGE
     # "-": the config comes on stdin, so a hub URL with a password never shows in `ps`.
     config = WorkerConfig.from_json(sys.stdin.read() if args[0] == "-" else args[0])
+    configure_logging(config.log_format, os.environ.get("DTCTL_LOG_LEVEL", config.log_level))
     try:
         app = load_app(config.app)
         hub = open_hub(config.hub, synchronous=config.synchronous)
+        observer = build_observer(config, hub)
     except DtctlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -568,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         give_up=lambda: _give_leases_back(config, holder[0].worker_id),
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
-    worker = Worker(config, app, hub, progress=watchdog.beat)
+    worker = Worker(config, app, hub, progress=watchdog.beat, observer=observer)
     holder.append(worker)
     _install_signal_handlers(worker, watchdog)
     watchdog.start()

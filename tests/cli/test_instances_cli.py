@@ -38,6 +38,7 @@ WAITING_KEYS = {
     "activities",
     "timers",
     "sub_orchestrations",
+    "entity_requests",
     "new_events",
     "events_received",
     "events_buffered",

@@ -111,6 +111,7 @@ def _argv(path: tuple[str, ...], tmp: Path) -> list[str]:
         ("demo",): ["--help"],  # runs a worker; covered by tests/cli/test_hubs_cli.py
         ("dashboard",): ["--help"],  # serves until stopped; covered by tests/dashboard
         ("serve",): ["--help"],  # serves until stopped; covered by tests/serve
+        ("metrics", "serve"): ["--help"],  # serves until stopped; covered by tests/observe
         ("completion",): ["bash"],
         ("top",): ["--once"],
         ("hub", "backup"): [str(tmp / "backup.db")],

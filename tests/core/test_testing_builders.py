@@ -23,6 +23,10 @@ def _every_kind(h: HistoryBuilder) -> HistoryBuilder:
     h.event_raised("go", {"k": "v"}).event_sent(3, "other", "ping", 1)
     h.sub_orchestration_created(4, "child", 2).sub_orchestration_completed(4, 3)
     h.sub_orchestration_failed(5, failure_of(KeyError("k")))
+    h.entity_operation_called(6, "@counter@a", "add", 1).entity_operation_completed(6, 2)
+    h.entity_operation_signaled(7, "@counter@a", "reset", fire_at=timedelta(seconds=3))
+    h.entity_lock_requested(8, ["@acct@b", "@acct@a", "@acct@b"]).entity_lock_granted(8)
+    h.entity_operation_failed(9, ValueError("no")).entity_unlock_sent(10, ["@acct@a", "@acct@b"])
     h.suspended("s").resumed("r").terminated("t", recursive=False).generic("wake").rewound("r", "e0")
     return h.completed("done").failed(RuntimeError("f")).continued_as_new(1, "e2")
 

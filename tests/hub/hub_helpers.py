@@ -6,13 +6,17 @@ from collections.abc import Sequence
 
 from dtctl.core.decision import (
     Action,
+    CallEntity,
     CancelTimer,
     ContinueAsNew,
     CreateTimer,
     Decision,
+    LockEntities,
     ScheduleTask,
     SendEvent,
+    SignalEntity,
     StartSubOrchestration,
+    UnlockEntities,
 )
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import (
@@ -21,6 +25,10 @@ from dtctl.core.history import (
     RUNNING,
     TERMINAL_STATUSES,
     ContinuedAsNew,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventSent,
     ExecutionCompleted,
     HistoryEvent,
@@ -54,10 +62,39 @@ def scheduling_event(action: Action, timestamp: int) -> HistoryEvent:
         return SubOrchestrationCreated(
             timestamp=timestamp, task_id=action.task_id, name=action.name, instance_id=action.instance_id
         )
+    entity = _entity_event(action, timestamp)
+    if entity is not None:
+        return entity
     assert isinstance(action, SendEvent)
     return EventSent(
         timestamp=timestamp, task_id=action.task_id, instance_id=action.instance_id, name=action.name
     )
+
+
+def _entity_event(action: Action, timestamp: int) -> HistoryEvent | None:
+    if isinstance(action, CallEntity):
+        return EntityOperationCalled(
+            timestamp=timestamp,
+            task_id=action.task_id,
+            entity_id=action.entity_id,
+            operation=action.operation,
+        )
+    if isinstance(action, SignalEntity):
+        return EntityOperationSignaled(
+            timestamp=timestamp,
+            task_id=action.task_id,
+            entity_id=action.entity_id,
+            operation=action.operation,
+        )
+    if isinstance(action, LockEntities | UnlockEntities):
+        kind = EntityLockRequested if isinstance(action, LockEntities) else EntityUnlockSent
+        return kind(
+            timestamp=timestamp,
+            task_id=action.task_id,
+            critical_section_id=action.critical_section_id,
+            entity_ids=action.entity_ids,
+        )
+    return None
 
 
 def decide(

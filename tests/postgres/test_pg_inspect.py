@@ -230,7 +230,7 @@ def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
 
         admin = PostgresTaskHub(pg_url, check_schema=False)
         admin.migrate()
-        assert admin.schema_version() == postgres_conn.latest_version() == 3
+        assert admin.schema_version() == postgres_conn.latest_version() >= 2
         admin.close()
 
         as_role = PostgresTaskHub(pg_server.url(hub_name, user=role, password=ROLE_SECRET))
@@ -240,6 +240,9 @@ def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
             assert as_role.complete_activities([result]) == [True]
             step(as_role, "leased-before", COMPLETED)
             use_the_hub(as_role)
+            as_role.signal_entity("@counter@granted", "add", "1")  # the entity tables are granted too
+            entity = as_role.get_entity("@counter@granted")
+            assert entity is not None and entity.backlog == 1
             snap = as_role.hub_snapshot()
             assert (snap.activity_work.finished, snap.orchestration_work.finished) == (2, 2)
             assert snap.instances.completed == 1

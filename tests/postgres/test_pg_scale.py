@@ -1,4 +1,4 @@
-"""The scale recommendation as a SQL function (DESIGN §8), on the server's clock, for KEDA."""
+"""The scale recommendation as a SQL function, on the server's clock, for KEDA."""
 
 from __future__ import annotations
 

@@ -34,6 +34,14 @@ CASES: list[tuple[str, str, Any, Any]] = [
         {"request": "new laptop", "timeout_seconds": 0.2},
         "timed out: new laptop",
     ),
+    ("entities_counter", "count_to", 3, 3),
+    (
+        "entities_bank",
+        "transfer",
+        {"source": "alice", "target": "bob", "amount": 30},
+        {"source": 0, "target": 0},  # alice has nothing: the transfer is refused, nothing moves
+    ),
+    ("entities_aggregator", "feed_readings", 100, {"count": 100, "sum": 4950, "min": 0, "max": 99}),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The scale-out task hub: one schema of a PostgreSQL database (DESIGN §9). Needs psycopg."""
+"""The scale-out task hub: one schema of a PostgreSQL database. Needs psycopg."""
 
 from dtctl.hub.postgres.hub import PostgresTaskHub
 

@@ -1,4 +1,4 @@
-"""The scale-out task hub: one schema of a PostgreSQL database (DESIGN §9).
+"""The scale-out task hub: one schema of a PostgreSQL database.
 
 Workers on any number of hosts share the hub. They lease work with ``FOR UPDATE SKIP LOCKED`` (a row
 another worker is leasing is passed over, never waited for) and fence every commit with the lease token
@@ -56,6 +56,7 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -64,6 +65,7 @@ from dtctl.hub.postgres import ops
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres import rows as rows_mod
 from dtctl.hub.postgres.checkpoint import checkpoint_batch
+from dtctl.hub.postgres.entities import PostgresEntities
 from dtctl.hub.postgres.inspect import PostgresInspector
 from dtctl.hub.sql import repair
 from dtctl.hub.sql.inspect import activity_log_row, committed_episode_rows
@@ -79,6 +81,7 @@ from dtctl.hub.sql.records import (
     inbox_message_from_row,
     instance_from_row,
     scale_from_row,
+    trace_record_from_row,
     worker_from_row,
     worker_params,
 )
@@ -95,7 +98,7 @@ MAX_ATTEMPTS = 6  # of a transaction the server rolled back, or of a read whose 
 _IF_EXISTS = ("fail", "skip", "replace")
 
 
-class PostgresTaskHub(PostgresInspector):
+class PostgresTaskHub(PostgresInspector, PostgresEntities):
     """A task hub in the schema ``dtctl_<hub>`` of a PostgreSQL database; one thread at a time."""
 
     def __init__(
@@ -479,6 +482,10 @@ class PostgresTaskHub(PostgresInspector):
         rows = self._read(lambda conn: conn.execute(q.LOAD_HISTORY, params).fetchall())
         return [history_event_from_row(r) for r in rows]
 
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        row = self._read(lambda conn: conn.execute(q.SELECT_TRACE_RECORD, (instance_id,)).fetchone())
+        return None if row is None else trace_record_from_row(row)
+
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:
             return []
@@ -621,6 +628,7 @@ class PostgresTaskHub(PostgresInspector):
         def work(conn: Conn) -> int:
             released = conn.execute(q.RELEASE_OWNER_INSTANCES, (owner,)).rowcount
             released += conn.execute(q.RELEASE_OWNER_TASKS, (owner,)).rowcount
+            released += conn.execute(q.RELEASE_OWNER_ENTITIES, (owner,)).rowcount
             if released:
                 conn.execute(q.NOTIFY, (self._location.channel,))
             return int(released)

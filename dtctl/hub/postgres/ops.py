@@ -23,7 +23,14 @@ from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, tag_rows_of
 from dtctl.hub.sql.instances import not_found as not_found
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow, first_from_row
+from dtctl.hub.sql.records import (
+    EntityMessageRow,
+    EventRow,
+    InstanceRow,
+    InstanceStatus,
+    TaskRow,
+    first_from_row,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -101,6 +108,11 @@ class PostgresDialect:
             ),
         )
 
+    def send_entity_messages(self, conn: Conn, rows: Sequence[EntityMessageRow]) -> None:
+        ids = sorted({(r.entity_id, r.name, r.key) for r in rows})
+        conn.execute(q.ENSURE_ENTITIES, columns([(*e, rows[0].created_at) for e in ids], 4))
+        conn.execute(q.INSERT_ENTITY_MESSAGES, columns([(r.entity_id, *r[3:]) for r in rows], 12))
+
 
 DIALECT: Dialect[Conn] = PostgresDialect()
 # The same steps for this package's own callers (bound methods: no extra call on the hot path).
@@ -155,7 +167,7 @@ def create_instances(
     if lost and if_exists != "skip":
         raise _exists(lost[0], "being created by another client", where)
     enqueue(conn, [starts[new.instance_id] for new in chosen if new.instance_id in won])
-    _insert_tags(conn, [new for new in chosen if new.instance_id in won])
+    _store_extras(conn, [new for new in chosen if new.instance_id in won])
     created = iter(chosen)
     result: list[CreateOutcome] = []
     for outcome in outcomes:
@@ -164,6 +176,14 @@ def create_instances(
             outcome = CreateOutcome(new.instance_id, new.instance_id in won)
         result.append(outcome)
     return result
+
+
+def _store_extras(conn: Conn, created: Sequence[NewInstance]) -> None:
+    """What a new instance carries besides its row: its tags and its caller's trace context."""
+    _insert_tags(conn, created)
+    traced = [(n.trace_context, n.instance_id) for n in created if n.trace_context]
+    if traced:
+        conn.cursor().executemany(q.SET_TRACE_CONTEXT, traced)
 
 
 def _insert_tags(conn: Conn, created: Sequence[NewInstance]) -> None:

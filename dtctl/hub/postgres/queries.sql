@@ -385,3 +385,154 @@ WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r'
            AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
 ORDER BY c.relname
 
+-- set_trace_context --
+-- Only for instances started by a traced caller (dtctl.observe): the column stays NULL otherwise.
+UPDATE instances SET trace_context = %s WHERE instance_id = %s
+
+-- select_trace_record --
+SELECT instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id
+FROM instances WHERE instance_id = %s
+
+-- ensure_entities --
+-- Entities: the first message sent to an entity creates its row. DO NOTHING takes no
+-- lock on an existing row, so sending never waits for a worker that has the entity leased.
+INSERT INTO entities (entity_id, name, key, created_at, updated_at)
+SELECT u.entity_id, u.name, u.key, u.created_at, u.created_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS u(entity_id, name, key, created_at)
+ORDER BY u.entity_id
+ON CONFLICT (entity_id) DO NOTHING
+
+-- insert_entity_messages --
+INSERT INTO entity_inbox (entity_id, kind, operation, input, sender_instance_id, sender_execution_id,
+                          sender_task_id, critical_section_id, lock_set, lock_position, created_at,
+                          visible_at)
+SELECT u.entity_id, u.kind, u.operation, u.input, u.sender_instance_id, u.sender_execution_id,
+       u.sender_task_id, u.critical_section_id, u.lock_set, u.lock_position, u.created_at, u.visible_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
+            %s::text[], %s::int[], %s::bigint[], %s::bigint[]) WITH ORDINALITY
+     AS u(entity_id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
+          critical_section_id, lock_set, lock_position, created_at, visible_at, n)
+ORDER BY u.n
+
+-- lease_entities --
+-- Unleased entities with a ready (visible, not parked) message, locked with SKIP LOCKED, each with a
+-- fresh token; their messages are taken by take_entity_messages in the same transaction.
+WITH clock AS MATERIALIZED (SELECT {hub_now} AS now),
+ready AS (
+    SELECT e.entity_id FROM entities AS e
+    WHERE e.entity_id IN (SELECT m.entity_id FROM entity_inbox AS m
+                          WHERE m.visible_at <= (SELECT now FROM clock) AND NOT m.parked)
+      AND (e.lease_expires IS NULL OR e.lease_expires <= (SELECT now FROM clock))
+      AND (%(names)s::text[] IS NULL OR e.name = ANY(%(names)s::text[]))
+    LIMIT %(limit)s
+    FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE entities AS e
+SET lease_owner = %(owner)s, lease_expires = clock.now + %(lease_us)s, lease_token = {token},
+    leased_at = clock.now, dequeue_count = e.dequeue_count + 1
+FROM ready, clock
+WHERE e.entity_id = ready.entity_id
+RETURNING e.entity_id, e.name, e.key, e.state, e.lock_instance_id, e.lock_execution_id, e.lock_section_id,
+          e.dequeue_count, e.lease_token, e.lease_expires, e.leased_at
+
+-- take_entity_messages --
+-- FIFO per entity, at most ``lim`` each (NULL: every visible message, for a locked entity).
+SELECT w.entity_id, t.id, t.kind, t.operation, t.input, t.sender_instance_id, t.sender_execution_id,
+       t.sender_task_id, t.critical_section_id, t.lock_set, t.lock_position
+FROM unnest(%(ids)s::text[], %(limits)s::int[]) AS w(entity_id, lim)
+CROSS JOIN LATERAL (
+    SELECT m.* FROM entity_inbox AS m
+    WHERE m.entity_id = w.entity_id AND m.visible_at <= %(at)s
+    ORDER BY m.id LIMIT w.lim
+) AS t
+ORDER BY w.entity_id, t.id
+
+-- next_visible_entity --
+WITH clock AS MATERIALIZED (SELECT {hub_now} AS now)
+SELECT m.visible_at
+FROM entity_inbox AS m JOIN entities AS e ON e.entity_id = m.entity_id
+WHERE NOT m.parked
+  AND (e.lease_expires IS NULL OR e.lease_expires <= (SELECT now FROM clock))
+  AND (%(names)s::text[] IS NULL OR e.name = ANY(%(names)s::text[]))
+ORDER BY m.visible_at
+LIMIT 1
+
+-- store_entity --
+-- Fenced by the lease token; last modified moves only when the batch applied something.
+UPDATE entities
+SET state = %(state)s, lock_instance_id = %(lock_instance_id)s, lock_execution_id = %(lock_execution_id)s,
+    lock_section_id = %(lock_section_id)s,
+    updated_at = CASE WHEN %(applied)s THEN %(now)s ELSE updated_at END,
+    lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL, dequeue_count = 0
+WHERE entity_id = %(entity_id)s AND lease_token = %(token)s
+RETURNING 1
+
+-- delete_entity_messages --
+DELETE FROM entity_inbox WHERE entity_id = %s AND id = ANY(%s)
+
+-- park_entity_messages --
+UPDATE entity_inbox SET parked = true WHERE entity_id = %s AND id = ANY(%s)
+
+-- unpark_entity_messages --
+UPDATE entity_inbox SET parked = false WHERE entity_id = %s AND parked
+
+-- insert_responses_if_live --
+-- Entity responses and lock grants reach an orchestration inbox only while the execution that asked
+-- is current and live (as activity results).
+INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at)
+SELECT u.instance_id, u.execution_id, u.kind, NULL, u.task_id, u.payload, u.visible_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[]) WITH ORDINALITY
+     AS u(instance_id, execution_id, kind, task_id, payload, visible_at, n)
+JOIN instances AS i ON i.instance_id = u.instance_id
+                   AND (u.execution_id IS NULL OR i.execution_id = u.execution_id)
+                   AND i.status IN {live}
+ORDER BY u.n
+
+-- release_entity --
+UPDATE entities SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL
+WHERE entity_id = %s AND lease_token = %s
+
+-- renew_entities --
+UPDATE entities SET lease_expires = {hub_now} + %(lease_us)s
+WHERE (entity_id, lease_token) IN (SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::text[]))
+RETURNING entity_id
+
+-- release_owner_entities --
+UPDATE entities SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL
+WHERE lease_expires IS NOT NULL AND lease_owner = %s
+
+-- select_entity_messages --
+SELECT id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
+       critical_section_id, lock_set, lock_position, visible_at, parked
+FROM entity_inbox WHERE entity_id = %s ORDER BY id
+
+-- orphaned_entity_locks --
+-- Locks whose holder is gone, finished, or on another execution (its unlock will never come).
+SELECT e.entity_id
+FROM entities AS e
+LEFT JOIN instances AS i ON i.instance_id = e.lock_instance_id
+WHERE e.lock_instance_id IS NOT NULL
+  AND (i.instance_id IS NULL OR i.status NOT IN {live}
+       OR (e.lock_execution_id IS NOT NULL AND i.execution_id <> e.lock_execution_id))
+ORDER BY e.entity_id
+FOR UPDATE OF e
+
+-- release_entity_locks --
+UPDATE entities SET lock_instance_id = NULL, lock_execution_id = NULL, lock_section_id = NULL
+WHERE entity_id = ANY(%s)
+
+-- unpark_entities --
+UPDATE entity_inbox SET parked = false WHERE entity_id = ANY(%s) AND parked
+
+-- empty_entities --
+-- No state, no lock, nothing in the inbox, not leased: nothing would be lost by removing the row.
+SELECT e.entity_id
+FROM entities AS e
+WHERE e.state IS NULL AND e.lock_instance_id IS NULL
+  AND (e.lease_expires IS NULL OR e.lease_expires <= {hub_now})
+  AND NOT EXISTS (SELECT 1 FROM entity_inbox AS m WHERE m.entity_id = e.entity_id)
+ORDER BY e.entity_id
+FOR UPDATE OF e SKIP LOCKED
+
+-- delete_entities --
+DELETE FROM entities WHERE entity_id = ANY(%s)

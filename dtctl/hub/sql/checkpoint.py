@@ -13,12 +13,16 @@ from typing import Any, Generic, NamedTuple, get_args
 
 from dtctl.core.decision import (
     Action,
+    CallEntity,
     CancelTimer,
     CreateTimer,
     Decision,
+    LockEntities,
     ScheduleTask,
     SendEvent,
+    SignalEntity,
     StartSubOrchestration,
+    UnlockEntities,
 )
 from dtctl.core.failure import FailureDetails
 from dtctl.core.history import EventRaised, ExecutionStarted, SubOrchestrationFailed, TimerFired
@@ -26,8 +30,9 @@ from dtctl.core.status import STORED, TERMINAL, RuntimeStatus
 from dtctl.core.versioning import version_key
 from dtctl.hub.base import NewInstance, OrchestrationWorkItem
 from dtctl.hub.sql.dialect import C, Dialect
+from dtctl.hub.sql.entities import EntityAction, rows_for_action
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, notify_parent
-from dtctl.hub.sql.records import EventRow, ParentRef, TaskRow, event_row, failure_to_json
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, ParentRef, TaskRow, event_row, failure_to_json
 
 LEASE_LOST = "lease lost: the instance's lease token changed (another worker owns it now)"
 DUPLICATE_HISTORY = "lease lost: another worker already wrote this history (split brain guard)"
@@ -73,6 +78,7 @@ class _Episode(Generic[C]):
     local: bool
     inbox: list[EventRow] = field(default_factory=list)
     tasks: list[TaskRow] = field(default_factory=list)
+    entity_messages: list[EntityMessageRow] = field(default_factory=list)
 
 
 def check_status(decision: Decision) -> None:
@@ -100,6 +106,8 @@ def write_episode(
     if episode.tasks:
         d.insert_tasks(conn, episode.tasks)
     d.enqueue(conn, episode.inbox)
+    if episode.entity_messages:
+        d.send_entity_messages(conn, episode.entity_messages)
     if continues:
         _continue_as_new(d, conn, now, decision, owner, iid)
         return
@@ -215,9 +223,15 @@ def _start_sub_orchestration(ep: _Episode[Any], action: StartSubOrchestration) -
 def _send_event(ep: _Episode[Any], action: SendEvent) -> None:
     found = ep.d.status_of(ep.conn, action.instance_id, "")
     if found is None or found.status in TERMINAL:
-        return  # DESIGN §5: an event to a missing or finished instance is dropped
+        return  # an event to a missing or finished instance is dropped
     raised = EventRaised(timestamp=ep.now, name=action.name, input=action.data)
     ep.inbox.append(event_row(action.instance_id, None, raised, ep.now))
+
+
+def _to_entity(ep: _Episode[Any], action: EntityAction) -> None:
+    # Sent even by an episode that ends the execution: its signals and unlocks must arrive (a call's
+    # response then finds the caller finished and is dropped, like any late completion).
+    ep.entity_messages.extend(rows_for_action(action, ep.instance_id, ep.execution_id, ep.now))
 
 
 _HANDLERS: dict[type[Any], Callable[[_Episode[Any], Any], None]] = {
@@ -226,6 +240,10 @@ _HANDLERS: dict[type[Any], Callable[[_Episode[Any], Any], None]] = {
     CancelTimer: _cancel_timer,
     StartSubOrchestration: _start_sub_orchestration,
     SendEvent: _send_event,
+    CallEntity: _to_entity,
+    SignalEntity: _to_entity,
+    LockEntities: _to_entity,
+    UnlockEntities: _to_entity,
 }
 
 

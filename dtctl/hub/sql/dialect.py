@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from dtctl.core.history import HistoryEvent
 from dtctl.hub.base import InboxMessage
-from dtctl.hub.sql.records import EventRow, InstanceStatus, TaskRow
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, InstanceStatus, TaskRow
 
 # "" reads without a row lock; PostgreSQL takes FOR SHARE / FOR UPDATE (SQLite has one writer anyway).
 RowLock = Literal["", "share", "update"]
@@ -85,4 +85,8 @@ class Dialect(Protocol[C_contra]):
 
     def insert_tasks(self, conn: C_contra, tasks: Sequence[TaskRow]) -> None:
         """Queue one episode's activity tasks (never empty)."""
+        ...
+
+    def send_entity_messages(self, conn: C_contra, rows: Sequence[EntityMessageRow]) -> None:
+        """Create the entity rows that do not exist yet, then append ``rows`` (in order) to entity inboxes."""
         ...

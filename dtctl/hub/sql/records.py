@@ -26,6 +26,7 @@ from dtctl.hub.base import (
     InboxMessage,
     InstanceState,
     ScaleMetrics,
+    TraceRecord,
     WorkerInfo,
 )
 
@@ -61,6 +62,25 @@ class TaskRow(NamedTuple):
     task_id: int
     name: str
     input: str | None
+    visible_at: int
+
+
+class EntityMessageRow(NamedTuple):
+    """A new ``entity_inbox`` row, with the name and key that create the entity row if it is new."""
+
+    entity_id: str
+    name: str
+    key: str
+    kind: str
+    operation: str | None
+    input: str | None
+    sender_instance_id: str | None
+    sender_execution_id: str | None
+    sender_task_id: int | None
+    critical_section_id: str | None
+    lock_set: str | None  # JSON array
+    lock_position: int
+    created_at: int
     visible_at: int
 
 
@@ -163,6 +183,18 @@ def history_event_from_row(row: Sequence[Any]) -> HistoryEvent:
 def first_from_row(row: Sequence[Any]) -> Any:
     """The one column of a single-column row (an id, a count, a time)."""
     return row[0]
+
+
+def trace_record_from_row(row: Sequence[Any]) -> TraceRecord:
+    instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id = row
+    return TraceRecord(
+        instance_id=instance_id,
+        execution_id=execution_id,
+        created_at=int(created_at),
+        trace_context=trace_context,
+        parent_instance_id=parent_instance_id,
+        parent_execution_id=parent_execution_id,
+    )
 
 
 def instance_from_row(row: Sequence[Any]) -> InstanceState:

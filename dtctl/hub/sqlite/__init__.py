@@ -1,4 +1,4 @@
-"""The embedded task hub: one SQLite file (DESIGN §6). :class:`SqliteTaskHub` is its front."""
+"""The embedded task hub: one SQLite file. :class:`SqliteTaskHub` is its front."""
 
 from dtctl.hub.sqlite.hub import SqliteTaskHub
 

@@ -1,4 +1,4 @@
-"""The embedded task hub: one SQLite file (DESIGN §6).
+"""The embedded task hub: one SQLite file.
 
 One connection per hub object, opened by us with ``isolation_level=None`` so that every write
 transaction is an explicit ``BEGIN IMMEDIATE``: a deferred transaction that reads first can fail with
@@ -47,6 +47,7 @@ from dtctl.hub.base import (
     PurgeQuery,
     ScaleMetrics,
     TerminateOutcome,
+    TraceRecord,
     VersionBounds,
     WorkerInfo,
 )
@@ -72,6 +73,7 @@ from dtctl.hub.sql.records import (
     inbox_message_from_row,
     instance_from_row,
     scale_from_row,
+    trace_record_from_row,
     worker_from_row,
     worker_params,
 )
@@ -80,6 +82,7 @@ from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
 from dtctl.hub.sqlite.checkpoint import checkpoint_item
+from dtctl.hub.sqlite.entities import SqliteEntities
 from dtctl.hub.sqlite.inspect import SqliteInspector
 from dtctl.hub.wakeup import WakeSource
 
@@ -106,7 +109,7 @@ def system_clock() -> int:
     return int(time.time() * 1_000_000)
 
 
-class SqliteTaskHub(SqliteInspector):
+class SqliteTaskHub(SqliteInspector, SqliteEntities):
     """A task hub in one SQLite file. Used from one thread at a time (its own connection).
 
     The :class:`~dtctl.hub.base.HubInspector` reads, the work log and ``backup`` come from
@@ -440,6 +443,11 @@ class SqliteTaskHub(SqliteInspector):
             rows = conn.execute(q.LOAD_HISTORY, {"instance_id": instance_id, "execution_id": execution_id})
             return [history_event_from_row(r) for r in rows]
 
+    def trace_record(self, instance_id: str) -> TraceRecord | None:
+        with self._edge() as conn:
+            row = conn.execute(q.SELECT_TRACE_RECORD, (instance_id,)).fetchone()
+        return None if row is None else trace_record_from_row(row)
+
     def checkpoint(self, batch: Sequence[tuple[OrchestrationWorkItem, Decision]]) -> list[CheckpointResult]:
         if not batch:
             return []
@@ -551,6 +559,7 @@ class SqliteTaskHub(SqliteInspector):
         with self._write() as conn:
             released = conn.execute(q.RELEASE_OWNER_INSTANCES, (owner,)).rowcount
             released += conn.execute(q.RELEASE_OWNER_TASKS, (owner,)).rowcount
+            released += conn.execute(q.RELEASE_OWNER_ENTITIES, (owner,)).rowcount
         return int(released)
 
     # --- workers ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dtctl.hub.sql import instances as common
 from dtctl.hub.sql.dialect import Dialect, RowLock, Statements
 from dtctl.hub.sql.instances import instance_rows_for, new_execution_id, tag_rows_of
 from dtctl.hub.sql.instances import not_found as not_found
-from dtctl.hub.sql.records import EventRow, InstanceRow, InstanceStatus, TaskRow
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, InstanceRow, InstanceStatus, TaskRow
 from dtctl.hub.sqlite import queries as q
 
 
@@ -78,6 +78,12 @@ class SqliteDialect:
     def insert_tasks(self, conn: sqlite3.Connection, tasks: Sequence[TaskRow]) -> None:
         conn.executemany(q.INSERT_TASK, tasks)
 
+    def send_entity_messages(self, conn: sqlite3.Connection, rows: Sequence[EntityMessageRow]) -> None:
+        conn.executemany(
+            q.ENSURE_ENTITY, {(r.entity_id, r.name, r.key, r.created_at, r.created_at) for r in rows}
+        )
+        conn.executemany(q.INSERT_ENTITY_MESSAGE, [(r.entity_id, *r[3:]) for r in rows])
+
 
 DIALECT: Dialect[sqlite3.Connection] = SqliteDialect()
 # The same steps for this package's own callers (bound methods: no extra call on the hot path).
@@ -127,6 +133,9 @@ def create_instances(
         enqueue(conn, event_rows)
         if tag_rows:
             conn.executemany(q.INSERT_TAGS, tag_rows)
+        traced = [(n.trace_context, n.instance_id) for n in instances if n.trace_context is not None]
+        if traced:
+            conn.executemany(q.SET_TRACE_CONTEXT, traced)
     return outcomes
 
 

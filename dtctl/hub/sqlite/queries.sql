@@ -226,7 +226,13 @@ SELECT
          UNION
          SELECT instance_id FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now
      ) AS u JOIN instances AS i ON i.instance_id = u.instance_id
-     WHERE i.status IN {live}),
+     WHERE i.status IN {live})
+    -- an entity with work counts as an orchestration (durabletask-mssql: an entity is an instance)
+    + (SELECT COUNT(*) FROM (
+         SELECT entity_id FROM entity_inbox WHERE visible_at <= :now AND parked = 0
+         UNION
+         SELECT entity_id FROM entities WHERE lease_expires IS NOT NULL AND lease_expires > :now
+     )),
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at <= :now),
     (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :now),
     (SELECT COUNT(*) FROM (SELECT DISTINCT instance_id FROM new_events WHERE visible_at <= :now) AS v
@@ -280,3 +286,114 @@ INSERT INTO work_log (kind, name, outcome, queued_at, started_at, finished_at) V
 
 -- prune_work_log --
 DELETE FROM work_log WHERE kind IN {work_kinds} AND finished_at < :before
+
+-- set_trace_context --
+-- Only for instances started by a traced caller (dtctl.observe): the column stays NULL otherwise.
+UPDATE instances SET trace_context = ? WHERE instance_id = ?
+
+-- select_trace_record --
+SELECT instance_id, execution_id, created_at, trace_context, parent_instance_id, parent_execution_id
+FROM instances WHERE instance_id = ?
+
+-- ensure_entity --
+-- Entities: the first message sent to an entity creates its row.
+INSERT INTO entities (entity_id, name, key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (entity_id) DO NOTHING
+
+-- insert_entity_message --
+INSERT INTO entity_inbox (entity_id, kind, operation, input, sender_instance_id, sender_execution_id,
+                          sender_task_id, critical_section_id, lock_set, lock_position, created_at,
+                          visible_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- pick_entities --
+-- Unleased entities with a ready (visible, not parked) message, oldest first; the caller reads rows
+-- until it has ``limit`` distinct entities. Same plan as pick_instances.
+SELECT m.entity_id
+FROM entity_inbox AS m
+CROSS JOIN entities AS e ON e.entity_id = m.entity_id
+WHERE m.visible_at <= :now AND m.parked = 0
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+  AND (:names IS NULL OR e.name IN (SELECT value FROM json_each(:names)))
+ORDER BY m.visible_at
+
+-- next_visible_entity --
+SELECT m.visible_at
+FROM entity_inbox AS m
+CROSS JOIN entities AS e ON e.entity_id = m.entity_id
+WHERE m.parked = 0
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+  AND (:names IS NULL OR e.name IN (SELECT value FROM json_each(:names)))
+ORDER BY m.visible_at
+LIMIT 1
+
+-- lease_entity --
+UPDATE entities
+SET lease_owner = ?, lease_expires = ?, lease_token = ?, leased_at = ?, dequeue_count = dequeue_count + 1
+WHERE entity_id = ?
+RETURNING name, key, state, lock_instance_id, lock_execution_id, lock_section_id, dequeue_count
+
+-- take_entity_messages --
+-- FIFO; LIMIT -1 (a locked entity) takes every visible message.
+SELECT id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
+       critical_section_id, lock_set, lock_position
+FROM entity_inbox WHERE entity_id = ? AND visible_at <= ? ORDER BY id LIMIT ?
+
+-- store_entity --
+-- Fenced by the lease token; last modified moves only when the batch applied something.
+UPDATE entities
+SET state = :state, lock_instance_id = :lock_instance_id, lock_execution_id = :lock_execution_id,
+    lock_section_id = :lock_section_id, updated_at = CASE WHEN :applied THEN :now ELSE updated_at END,
+    lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL, dequeue_count = 0
+WHERE entity_id = :entity_id AND lease_token = :token
+
+-- delete_entity_message --
+DELETE FROM entity_inbox WHERE id = ? AND entity_id = ?
+
+-- park_entity_message --
+UPDATE entity_inbox SET parked = 1 WHERE id = ? AND entity_id = ?
+
+-- unpark_entity_messages --
+UPDATE entity_inbox SET parked = 0 WHERE entity_id = ? AND parked = 1
+
+-- release_entity --
+UPDATE entities SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL
+WHERE entity_id = ? AND lease_token = ?
+
+-- renew_entity --
+UPDATE entities SET lease_expires = ? WHERE entity_id = ? AND lease_token = ?
+
+-- release_owner_entities --
+UPDATE entities SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL, leased_at = NULL
+WHERE lease_expires IS NOT NULL AND lease_owner = ?
+
+-- select_entity_messages --
+SELECT id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
+       critical_section_id, lock_set, lock_position, visible_at, parked
+FROM entity_inbox WHERE entity_id = ? ORDER BY id
+
+-- orphaned_entity_locks --
+-- Locks whose holder is gone, finished, or on another execution (its unlock will never come).
+SELECT e.entity_id
+FROM entities AS e
+LEFT JOIN instances AS i ON i.instance_id = e.lock_instance_id
+WHERE e.lock_instance_id IS NOT NULL
+  AND (i.instance_id IS NULL OR i.status NOT IN {live}
+       OR (e.lock_execution_id IS NOT NULL AND i.execution_id <> e.lock_execution_id))
+ORDER BY e.entity_id
+
+-- release_entity_lock --
+UPDATE entities SET lock_instance_id = NULL, lock_execution_id = NULL, lock_section_id = NULL
+WHERE entity_id = ?
+
+-- empty_entities --
+-- No state, no lock, nothing in the inbox, not leased: nothing would be lost by removing the row.
+SELECT e.entity_id
+FROM entities AS e
+WHERE e.state IS NULL AND e.lock_instance_id IS NULL
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+  AND NOT EXISTS (SELECT 1 FROM entity_inbox AS m WHERE m.entity_id = e.entity_id)
+ORDER BY e.entity_id
+
+-- delete_entity --
+DELETE FROM entities WHERE entity_id = ?

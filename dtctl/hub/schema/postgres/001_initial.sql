@@ -111,7 +111,7 @@ CREATE FUNCTION __SCHEMA__.now_us() RETURNS bigint LANGUAGE sql VOLATILE AS $$
     SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
 $$;
 
--- The inputs of the scale recommendation (DESIGN §8) at a time (NULL: the server's now). Each count
+-- The inputs of the scale recommendation at a time (NULL: the server's now). Each count
 -- is an independent sub-query: an instance is counted once however many messages it has, and a task
 -- row once whatever its instance's inbox holds.
 CREATE FUNCTION __SCHEMA__.scale_inputs(at_us bigint DEFAULT NULL)

@@ -1,0 +1,287 @@
+"""The entity queue of the SQLite hub (:class:`dtctl.hub.roles.EntityOperations`), mixed into the hub.
+
+Leasing follows instances: pick unleased entities with a ready message (oldest first), lease each with
+a fresh token, take its visible messages in FIFO order. A batch commits through the shared plan of
+:mod:`dtctl.hub.sql.entities`, fenced by the token, inside the caller's transaction (group commit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
+from dtctl.core.entity_id import EntityInstanceId
+from dtctl.hub.entity_records import (
+    ENTITY_BATCH_LIMIT,
+    EntityBatch,
+    EntityCleanup,
+    EntityHealth,
+    EntityMessageInfo,
+    EntityPage,
+    EntityQuery,
+    EntityState,
+    EntityWorkItem,
+)
+from dtctl.hub.records import NewInstance
+from dtctl.hub.sql import entities as shared
+from dtctl.hub.sql.entity_reads import (
+    entity_from_row,
+    entity_health_sql,
+    message_info_from_row,
+    query_sql,
+    select_entity_sql,
+)
+from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
+from dtctl.hub.sqlite import ops
+from dtctl.hub.sqlite import queries as q
+
+
+class SqliteEntityDialect:
+    """The SQLite half of the entity write steps (:class:`~dtctl.hub.sql.entities.EntityDialect`)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def send_entity_messages(self, conn: sqlite3.Connection, rows: Sequence[EntityMessageRow]) -> None:
+        ops.DIALECT.send_entity_messages(conn, rows)
+
+    def store_entity(
+        self, conn: sqlite3.Connection, now: int, item: EntityWorkItem, result: EntityBatchResult
+    ) -> bool:
+        holder, execution, section = shared.lock_columns(result.lock)
+        params = {
+            "state": result.state,
+            "lock_instance_id": holder,
+            "lock_execution_id": execution,
+            "lock_section_id": section,
+            "applied": bool(result.consumed),
+            "now": now,
+            "entity_id": item.entity_id,
+            "token": item.lease_token,
+        }
+        return conn.execute(q.STORE_ENTITY, params).rowcount == 1
+
+    def settle_entity_messages(
+        self,
+        conn: sqlite3.Connection,
+        entity_id: str,
+        consumed: Sequence[int],
+        parked: Sequence[int],
+        locked: bool,
+    ) -> None:
+        conn.executemany(q.DELETE_ENTITY_MESSAGE, [(m, entity_id) for m in consumed])
+        if locked:
+            conn.executemany(q.PARK_ENTITY_MESSAGE, [(m, entity_id) for m in parked])
+        else:
+            conn.execute(q.UNPARK_ENTITY_MESSAGES, (entity_id,))
+
+    def respond(self, conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+        conn.executemany(
+            q.INSERT_RESULT_IF_LIVE,
+            [
+                {
+                    "instance_id": r.instance_id,
+                    "execution_id": r.execution_id,
+                    "kind": r.kind,
+                    "task_id": r.task_id,
+                    "payload": r.payload,
+                    "now": r.visible_at,
+                }
+                for r in rows
+            ],
+        )
+
+    def start_orchestrations(
+        self, conn: sqlite3.Connection, now: int, instances: Sequence[NewInstance]
+    ) -> None:
+        ops.create_instances(conn, now, instances, "skip", self.where)
+
+
+class SqliteEntities:
+    """Entity storage of :class:`~dtctl.hub.sqlite.SqliteTaskHub` (mixed in)."""
+
+    url: str
+
+    if TYPE_CHECKING:  # provided by SqliteTaskHub
+
+        def now(self) -> int:
+            raise NotImplementedError
+
+        def _edge(self) -> AbstractContextManager[sqlite3.Connection]:
+            raise NotImplementedError
+
+        def _write(
+            self, fault: str | None = None, *, durable: bool = True
+        ) -> AbstractContextManager[sqlite3.Connection]:
+            raise NotImplementedError
+
+    # --- worker ---------------------------------------------------------------------------------------
+
+    def lease_entities(
+        self, owner: str, names: Collection[str] | None, *, limit: int, lease_seconds: float
+    ) -> list[EntityWorkItem]:
+        if limit < 1 or (names is not None and not names):
+            return []
+        names_json = None if names is None else json.dumps(sorted(n.lower() for n in names))
+        with self._write(durable=False) as conn:
+            now = self.now()
+            expires = now + int(lease_seconds * 1_000_000)
+            picked = _pick(conn, now, names_json, limit)
+            return [_lease_one(conn, entity_id, owner, now, expires) for entity_id in picked]
+
+    def complete_entities(self, batches: Sequence[EntityBatch]) -> list[bool]:
+        if not batches:
+            return []
+        dialect = SqliteEntityDialect(self.url)
+        with self._write(fault="entity") as conn:
+            now = self.now()
+            return [shared.commit_batch(dialect, conn, now, batch) for batch in batches]
+
+    def abandon_entity(self, item: EntityWorkItem) -> None:
+        with self._write(durable=False) as conn:
+            conn.execute(q.RELEASE_ENTITY, (item.entity_id, item.lease_token))
+
+    def renew_entity_leases(self, items: Sequence[EntityWorkItem], lease_seconds: float) -> list[str]:
+        if not items:
+            return []
+        with self._write(durable=False) as conn:
+            expires = self.now() + int(lease_seconds * 1_000_000)
+            return [
+                i.entity_id
+                for i in items
+                if conn.execute(q.RENEW_ENTITY, (expires, i.entity_id, i.lease_token)).rowcount == 0
+            ]
+
+    def next_visible_entity(self, names: Collection[str] | None) -> int | None:
+        if names is not None and not names:
+            return None
+        params = {
+            "now": self.now(),
+            "names": None if names is None else json.dumps(sorted(n.lower() for n in names)),
+        }
+        with self._edge() as conn:
+            row = conn.execute(q.NEXT_VISIBLE_ENTITY, params).fetchone()
+        return None if row is None else int(first_from_row(row))
+
+    # --- client ---------------------------------------------------------------------------------------
+
+    def signal_entity(
+        self,
+        entity_id: EntityInstanceId | str,
+        operation: str,
+        input: str | None,
+        *,
+        fire_at: int | None = None,
+    ) -> None:
+        parsed = EntityInstanceId.of(entity_id)
+        with self._write() as conn:
+            now = self.now()
+            message = EntityMessage(id=0, kind=MessageKind.SIGNAL, operation=operation, input=input)
+            ops.DIALECT.send_entity_messages(conn, [shared.message_row(str(parsed), message, now, fire_at)])
+
+    def get_entity(
+        self, entity_id: EntityInstanceId | str, *, include_state: bool = True
+    ) -> EntityState | None:
+        with self._edge() as conn:
+            row = conn.execute(
+                select_entity_sql("?", include_state), (str(EntityInstanceId.of(entity_id)),)
+            ).fetchone()
+        return None if row is None else entity_from_row(row)
+
+    def query_entities(self, query: EntityQuery) -> EntityPage:
+        sql, params = query_sql(query, "?")
+        with self._edge() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        page = [entity_from_row(r) for r in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return EntityPage(page, page[-1].entity_id if more and page else None)
+
+    def entity_messages(self, entity_id: EntityInstanceId | str) -> list[EntityMessageInfo]:
+        with self._edge() as conn:
+            rows = conn.execute(q.SELECT_ENTITY_MESSAGES, (str(EntityInstanceId.of(entity_id)),)).fetchall()
+        return [message_info_from_row(r) for r in rows]
+
+    def entity_health(self) -> EntityHealth:
+        now = self.now()
+        with self._edge() as conn:
+            row = conn.execute(_HEALTH, (now, now, now)).fetchone()
+        return _health(now, row)
+
+    def clean_entity_storage(
+        self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
+    ) -> EntityCleanup:
+        with self._write() as conn:
+            orphaned = (
+                [first_from_row(r) for r in conn.execute(q.ORPHANED_ENTITY_LOCKS)]
+                if release_orphaned_locks
+                else []
+            )
+            if not dry_run:
+                for entity_id in orphaned:
+                    conn.execute(q.RELEASE_ENTITY_LOCK, (entity_id,))
+                    conn.execute(q.UNPARK_ENTITY_MESSAGES, (entity_id,))
+            empty = (
+                [first_from_row(r) for r in conn.execute(q.EMPTY_ENTITIES, {"now": self.now()})]
+                if remove_empty
+                else []
+            )
+            if not dry_run:
+                conn.executemany(q.DELETE_ENTITY, [(e,) for e in empty])
+        return EntityCleanup(len(empty), len(orphaned))
+
+
+_HEALTH = entity_health_sql("0", "?")
+
+
+def _health(now: int, row: Sequence[Any]) -> EntityHealth:
+    return EntityHealth(
+        at=now,
+        entities=row[0],
+        ready=row[1],
+        leased=row[2],
+        locked=row[3],
+        orphaned_locks=row[4],
+        oldest_ready_at=row[5],
+        max_dequeue_count=row[6],
+    )
+
+
+def _pick(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
+    picked: dict[str, None] = {}
+    cursor = conn.execute(q.PICK_ENTITIES, {"now": now, "names": names_json})
+    try:
+        for (entity_id,) in cursor:
+            picked[entity_id] = None
+            if len(picked) >= limit:
+                break
+    finally:
+        cursor.close()
+    return list(picked)
+
+
+def _lease_one(
+    conn: sqlite3.Connection, entity_id: str, owner: str, now: int, expires: int
+) -> EntityWorkItem:
+    token = os.urandom(16).hex()
+    row = conn.execute(q.LEASE_ENTITY, (owner, expires, token, now, entity_id)).fetchone()
+    lock = shared.lock_from_columns(row[3], row[4], row[5])
+    dequeue_count = int(row[6])
+    limit = -1 if lock is not None else (1 if dequeue_count > 1 else ENTITY_BATCH_LIMIT)
+    rows = conn.execute(q.TAKE_ENTITY_MESSAGES, (entity_id, now, limit)).fetchall()
+    return EntityWorkItem(
+        entity_id=entity_id,
+        name=row[0],
+        key=row[1],
+        state=row[2],
+        lock=lock,
+        lease_token=token,
+        lease_expires=expires,
+        leased_at=now,
+        dequeue_count=dequeue_count,
+        messages=tuple(shared.message_from_row(r) for r in rows),
+    )
