@@ -27,6 +27,13 @@ from dtctl.core.history import (
     SUSPENDED,
     TERMINATED,
     ContinuedAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -176,6 +183,59 @@ def _continued_as_new(e: ContinuedAsNew) -> pb.HistoryEvent:
     )
 
 
+# Entity events appear only in native instances' histories here (serve does not run SDK entities yet),
+# so they are converted for reading (StreamInstanceHistory); dtctl's task id stands in for requestId.
+_ENTITY_TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
+    EntityOperationCalled: lambda e: _event(
+        e.task_id,
+        e,
+        entityOperationCalled=pb.EntityOperationCalledEvent(
+            requestId=str(e.task_id),
+            operation=e.operation,
+            input=text(e.input),
+            targetInstanceId=text(e.entity_id),
+        ),
+    ),
+    EntityOperationSignaled: lambda e: _event(
+        e.task_id,
+        e,
+        entityOperationSignaled=pb.EntityOperationSignaledEvent(
+            requestId=str(e.task_id),
+            operation=e.operation,
+            input=text(e.input),
+            targetInstanceId=text(e.entity_id),
+        ),
+    ),
+    EntityLockRequested: lambda e: _event(
+        e.task_id,
+        e,
+        entityLockRequested=pb.EntityLockRequestedEvent(
+            criticalSectionId=e.critical_section_id, lockSet=list(e.entity_ids)
+        ),
+    ),
+    EntityUnlockSent: lambda e: _event(
+        e.task_id, e, entityUnlockSent=pb.EntityUnlockSentEvent(criticalSectionId=e.critical_section_id)
+    ),
+    EntityOperationCompleted: lambda e: _event(
+        -1,
+        e,
+        entityOperationCompleted=pb.EntityOperationCompletedEvent(
+            requestId=str(e.task_id), output=text(e.result)
+        ),
+    ),
+    EntityOperationFailed: lambda e: _event(
+        -1,
+        e,
+        entityOperationFailed=pb.EntityOperationFailedEvent(
+            requestId=str(e.task_id), failureDetails=failure_to_proto(e.failure)
+        ),
+    ),
+    EntityLockGranted: lambda e: _event(
+        -1, e, entityLockGranted=pb.EntityLockGrantedEvent(criticalSectionId=e.critical_section_id)
+    ),
+}
+
+
 _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     ExecutionStarted: _execution_started,
     OrchestratorStarted: lambda e: _event(-1, e, orchestratorStarted=pb.OrchestratorStartedEvent()),
@@ -246,7 +306,13 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     TimerCancelled: lambda e: _event(
         -1, e, genericEvent=pb.GenericEvent(data=text(json.dumps({"timerCancelled": e.task_id})))
     ),
+    **_ENTITY_TO_PROTO,
 }
+
+
+def convertible_kinds() -> frozenset[str]:
+    """The history event kinds :func:`event_to_proto` converts (a test holds it to every kind)."""
+    return frozenset(cls.kind for cls in _TO_PROTO)
 
 
 def event_to_proto(event: HistoryEvent) -> pb.HistoryEvent:
