@@ -166,8 +166,7 @@ def test_bad_requests_and_unimplemented(served: Serve) -> None:
                 missing_call(missing_request, timeout=10)
             assert absent.value.code() == grpc.StatusCode.NOT_FOUND
         for call, request in [
-            (stub.GetEntity, sdk_pb.GetEntityRequest(instanceId="@counter@a")),
-            (stub.SignalEntity, sdk_pb.SignalEntityRequest(instanceId="@counter@a", name="add")),
+            (stub.CompleteEntityTask, sdk_pb.EntityBatchResult(completionToken="x")),
         ]:
             with pytest.raises(grpc.RpcError) as refused:
                 call(request, timeout=10)
