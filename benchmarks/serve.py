@@ -1,23 +1,31 @@
-"""``python -m benchmarks.serve [--runs R] [--n N] [--fan-out F]``: durabletask SDK apps over ``dtctl serve``.
+"""``python -m benchmarks.serve [--runs R] [--n N] [--fan-out F] [--workers W]``: SDK apps over serve.
 
-Per run: a fresh SQLite hub (synchronous=FULL), ``dtctl serve`` and one SDK worker process
-(``benchmarks/serve_app.py``, the unmodified PyPI SDK) on it. Instances are created in one batch through
-dtctl's client once the SDK worker's stream is registered; throughput is instances over the hub's span
-(first created -> last completed), as in ``python -m benchmarks``. Also reported: the bytes of past
-history the server sent per episode (whole histories travel on every episode; the SDK keeps no cache),
-computed from the stored histories. Prints one JSON object with medians and every run.
+Per run: a fresh SQLite hub (synchronous=FULL), ``dtctl serve`` and W SDK worker processes
+(``benchmarks/serve_app.py``, the unmodified PyPI SDK, started W times) on it. Instances are created
+in one batch through dtctl's client once every SDK worker's stream is registered; throughput is
+instances over the hub's span (first created -> last completed), as in ``python -m benchmarks``.
+
+Also reported: the bytes of past history the server sent per episode (whole histories travel on every
+episode; the SDK keeps no cache), computed from the stored histories; and the CPU seconds each process
+used per 1,000 instances (serve, which includes the SQLite hub, and the SDK workers together), read
+from ``/proc``. ``--profile DIR`` records py-spy collapsed stacks (flame graph input, GIL-holding
+samples only) of serve and of the first SDK worker
+(``pip install py-spy``). Prints one JSON object with medians and every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +63,62 @@ def _history_bytes(hub: Any, instance_id: str) -> tuple[int, int]:
     return episodes, total
 
 
-def one_run(name: str, n: int, arg: Any, tmp: Path) -> dict[str, float]:
+def cpu_seconds(pid: int, thread: str | None = None) -> float:
+    """User + system CPU seconds a live process (or one of its threads) has used (Linux ``/proc``)."""
+    path = Path(f"/proc/{pid}/stat") if thread is None else Path(f"/proc/{pid}/task/{thread}/stat")
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> Counter[str]:
+    """CPU seconds per thread group of a live process (thread names without their numbers)."""
+    found: Counter[str] = Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip().rstrip("0123456789_-")
+            found[name or "?"] += cpu_seconds(pid, task.name)
+        except OSError:
+            continue  # the thread ended meanwhile
+    return found
+
+
+def _profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--gil"]
+    argv += ["--format", "raw", "--nonblocking", "--output", str(out)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+
+
+@dataclass(frozen=True)
+class Setup:
+    workers: int = 1
+    profile: Path | None = None
+    serve_args: tuple[str, ...] = ()
+
+
+def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, float]:
     hub_path = str(tmp / f"{name}-{time.monotonic_ns()}.db")
     subprocess.run([*DTCTL, "--hub", hub_path, "init"], check=True, capture_output=True)
-    serve = Serve(hub_path, tmp / "logs")
-    worker = Proc([sys.executable, "-m", "benchmarks.serve_app", str(serve.port)], tmp / "logs" / "sdk.log")
+    serve = Serve(hub_path, tmp / "logs", args=setup.serve_args)
+    app = [sys.executable, "-m", "benchmarks.serve_app", str(serve.port)]
+    workers = [Proc(app, tmp / "logs" / f"sdk-{i}.log") for i in range(setup.workers)]
     hub = open_hub(hub_path)
     client = TaskHubClient(hub)
     try:
         deadline = time.monotonic() + 60
-        while not any("hello_cities" in w.orchestrations for w in hub.list_workers()):
+        while sum("hello_cities" in w.orchestrations for w in hub.list_workers()) < setup.workers:
             if time.monotonic() > deadline:
-                raise RuntimeError("the SDK worker did not connect:\n" + worker.log())
+                raise RuntimeError("the SDK workers did not connect:\n" + workers[0].log())
             time.sleep(0.05)
+        pids = [serve.process.pid, *(w.process.pid for w in workers)]
+        cpu_before = [cpu_seconds(pid) for pid in pids]
+        threads_before = thread_cpu(serve.process.pid)
+        profilers = []
+        if setup.profile is not None:
+            stamp = time.monotonic_ns()
+            profilers = [
+                _profile(pids[0], setup.profile / f"serve-{name}-{stamp}.txt", 8),
+                _profile(pids[1], setup.profile / f"sdk-{name}-{stamp}.txt", 8),
+            ]
         started = time.perf_counter()
         client.start_instances([StartRequest(name, arg) for _ in range(n)])
         while True:
@@ -78,6 +129,11 @@ def one_run(name: str, n: int, arg: Any, tmp: Path) -> dict[str, float]:
                 raise RuntimeError("timed out")
             time.sleep(0.05)
         wall = time.perf_counter() - started
+        cpu = [after - before for after, before in zip(map(cpu_seconds, pids), cpu_before, strict=True)]
+        threads = thread_cpu(serve.process.pid)
+        threads.subtract(threads_before)
+        for profiler in profilers:
+            profiler.wait(60)
         assert all(r.status == "COMPLETED" for r in rows), {r.status for r in rows}
         span = (max(r.completed_at or 0 for r in rows) - min(r.created_at for r in rows)) / 1e6
         sample = rows[: min(50, len(rows))]
@@ -91,11 +147,15 @@ def one_run(name: str, n: int, arg: Any, tmp: Path) -> dict[str, float]:
             "episodes_per_instance": episodes / len(sample),
             "past_bytes_per_episode": sent / max(1, episodes),
             "past_bytes_per_instance": sent / len(sample),
+            "serve_cpu_s_per_1000": cpu[0] * 1000 / n,
+            "sdk_cpu_s_per_1000": sum(cpu[1:]) * 1000 / n,
+            **{f"serve_cpu_s_per_1000[{k}]": v * 1000 / n for k, v in threads.items() if v > 0},
         }
     finally:
         hub.close()
-        worker.process.send_signal(signal.SIGKILL)
-        worker.stop()
+        for worker in workers:
+            worker.process.send_signal(signal.SIGKILL)
+            worker.stop()
         serve.stop()
 
 
@@ -104,19 +164,27 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--n", type=int, default=1000, help="hello_cities instances per run")
     parser.add_argument("--fan-out", type=int, default=1000, help="activities of the fan-out instance")
+    parser.add_argument("--workers", type=int, default=1, help="SDK worker processes")
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy flame graphs here")
+    parser.add_argument("--only", choices=("hello_cities", "fan_out"), default=None)
     args = parser.parse_args()
-    out: dict[str, Any] = {}
+    setup = Setup(workers=args.workers, profile=args.profile)
+    if setup.profile is not None:
+        setup.profile.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"sdk_workers": args.workers, "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         for label, name, n, arg in (
             ("hello_cities", "hello_cities", args.n, None),
             ("fan_out", "fan_out", 1, args.fan_out),
         ):
+            if args.only not in (None, label):
+                continue
             runs = []
             for i in range(args.runs):
-                runs.append(one_run(name, n, arg, Path(tmp)))
+                runs.append(one_run(name, n, arg, Path(tmp), setup))
                 print(f"{label} run {i + 1}: {json.dumps(runs[-1])}", file=sys.stderr)
             out[label] = {
-                "median": {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]},
+                "median": {k: round(statistics.median(r.get(k, 0.0) for r in runs), 3) for k in runs[0]},
                 "runs": runs,
             }
     print(json.dumps(out, indent=2))

@@ -92,6 +92,12 @@ class WaitTimeout(DtctlError):
     exit_code = ExitCode.TIMEOUT
 
 
+class ServeUnreachable(DtctlError):
+    """``dtctl serve --status`` found no serve answering at the address (or it refused the call)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 # --- the hub ---------------------------------------------------------------------------------------
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from dtctl.cli import render, state
-from dtctl.errors import UsageError
+from dtctl.cli import render, render_serve, state
+from dtctl.errors import ServeUnreachable, UsageError
 
 SERVE_EXTRA_HINT = "pip install 'dtctl[serve]'"
 
@@ -48,6 +48,14 @@ def serve(
             "--threads", min=4, help="RPC threads (each worker stream and each waiting call uses one)."
         ),
     ] = 64,
+    show_status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Print the status of the serve running at --host/--port (workers, streams, items held) "
+            "and exit; with --tls-cert, that certificate is the trusted root.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the hub over the Durable Task sidecar protocol (gRPC) for durabletask SDK apps.
 
@@ -56,6 +64,11 @@ def serve(
     dtctl's commands (status, history show, top, workers, purge) work on those instances as on native
     ones. Several serve processes may share one hub. SIGTERM or Ctrl-C drains: held work items get 10 s
     to complete, then every lease is given back.
+
+    Health: the standard gRPC health check (grpc.health.v1.Health/Check, no token needed) answers
+    SERVING, or NOT_SERVING while draining. --status asks a running serve at --host/--port for its
+    workers, streams, items held and counters (--json: {serving, hub, pid, uptime_s, workers,
+    items_held: {orchestrations, activities}, streams: [...], counters: {...}}).
 
     Example: dtctl --hub ./orders.db serve --port 4001
     """
@@ -68,11 +81,10 @@ def serve(
         ) from None
     from dtctl.serve.server import ServeConfig, serve_forever
 
-    token = None
-    if token_env is not None:
-        token = os.environ.get(token_env)
-        if not token:
-            raise UsageError(f"--token-env {token_env}: the variable is unset or empty")
+    token = _token(token_env)
+    if show_status:
+        _show_status(f"{host}:{port}", token, tls_cert)
+        return
     state.current.client()  # refuse a missing or unsafe hub before listening
     state.current.close()
     config = ServeConfig(
@@ -89,6 +101,31 @@ def serve(
     config.check()
     render.message(f"dtctl serve: hub {state.current.hub_shown}")
     serve_forever(config, _listening)
+
+
+def _token(token_env: str | None) -> str | None:
+    if token_env is None:
+        return None
+    token = os.environ.get(token_env)
+    if not token:
+        raise UsageError(f"--token-env {token_env}: the variable is unset or empty")
+    return token
+
+
+def _show_status(address: str, token: str | None, tls_cert: Path | None) -> None:
+    import grpc
+
+    from dtctl.serve.health import read_status
+
+    root = None if tls_cert is None else tls_cert.read_bytes()
+    try:
+        found = read_status(address, token=token, tls_root=root, timeout=10.0)
+    except grpc.RpcError as error:
+        raise ServeUnreachable(
+            f"no dtctl serve answered at {address}: {error.code().name} {error.details() or ''}".rstrip(),
+            hint="check --host/--port (and --token-env, --tls-cert if the server uses them)",
+        ) from None
+    render_serve.serve_status(found, as_json=state.current.json)
 
 
 def _listening(address: str) -> None:

@@ -61,6 +61,8 @@ def start_instance(hub: TaskHub, request: pb.CreateInstanceRequest) -> pb.Create
         name=request.name,
         input=convert.optional_text(request, "input"),
         start_at=start_at,
+        version=convert.optional_text(request, "version") or None,
+        tags=dict(request.tags) or None,
     )
     replaceable = set(_statuses(request.orchestrationIdReusePolicy.replaceableStatus))
     existing = hub.get_instance(instance_id, include_payloads=False)
@@ -189,6 +191,21 @@ def resume(hub: TaskHub, request: pb.ResumeRequest) -> pb.ResumeResponse:
         require_id(request.instanceId), convert.reason_from_json(convert.optional_text(request, "reason"))
     )
     return pb.ResumeResponse()
+
+
+def restart(hub: TaskHub, request: pb.RestartInstanceRequest) -> pb.RestartInstanceResponse:
+    """A finished instance started again (same name, input, version), under its id or a new one."""
+    from dtctl import repair
+
+    instance_id = require_id(request.instanceId)
+    started = repair.restart(hub, instance_id, new_instance_id=request.restartWithNewInstanceId)
+    return pb.RestartInstanceResponse(instanceId=started)
+
+
+def rewind(hub: TaskHub, request: pb.RewindInstanceRequest) -> pb.RewindInstanceResponse:
+    """The hub rewrites the failed history itself (dtctl.core.rewind); the SDK then replays it normally."""
+    hub.rewind(require_id(request.instanceId), convert.optional_text(request, "reason"))
+    return pb.RewindInstanceResponse()
 
 
 def purge(hub: TaskHub, request: pb.PurgeInstancesRequest) -> pb.PurgeInstancesResponse:

@@ -27,10 +27,18 @@ from dtctl.core.history import (
     SUSPENDED,
     TERMINATED,
     ContinuedAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
@@ -43,6 +51,7 @@ from dtctl.core.history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
+    TimerCancelled,
     TimerCreated,
     TimerFired,
 )
@@ -129,6 +138,8 @@ def reason_to_json(reason: str | None) -> str | None:
 def _execution_started(e: ExecutionStarted) -> pb.HistoryEvent:
     started = pb.ExecutionStartedEvent(
         name=e.name,
+        version=text(e.version),
+        tags=e.tags or {},
         input=text(e.input),
         orchestrationInstance=pb.OrchestrationInstance(
             instanceId=e.instance_id, executionId=text(e.execution_id)
@@ -172,11 +183,64 @@ def _continued_as_new(e: ContinuedAsNew) -> pb.HistoryEvent:
     )
 
 
+# Entity events appear only in native instances' histories here (serve does not run SDK entities yet),
+# so they are converted for reading (StreamInstanceHistory); dtctl's task id stands in for requestId.
+_ENTITY_TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
+    EntityOperationCalled: lambda e: _event(
+        e.task_id,
+        e,
+        entityOperationCalled=pb.EntityOperationCalledEvent(
+            requestId=str(e.task_id),
+            operation=e.operation,
+            input=text(e.input),
+            targetInstanceId=text(e.entity_id),
+        ),
+    ),
+    EntityOperationSignaled: lambda e: _event(
+        e.task_id,
+        e,
+        entityOperationSignaled=pb.EntityOperationSignaledEvent(
+            requestId=str(e.task_id),
+            operation=e.operation,
+            input=text(e.input),
+            targetInstanceId=text(e.entity_id),
+        ),
+    ),
+    EntityLockRequested: lambda e: _event(
+        e.task_id,
+        e,
+        entityLockRequested=pb.EntityLockRequestedEvent(
+            criticalSectionId=e.critical_section_id, lockSet=list(e.entity_ids)
+        ),
+    ),
+    EntityUnlockSent: lambda e: _event(
+        e.task_id, e, entityUnlockSent=pb.EntityUnlockSentEvent(criticalSectionId=e.critical_section_id)
+    ),
+    EntityOperationCompleted: lambda e: _event(
+        -1,
+        e,
+        entityOperationCompleted=pb.EntityOperationCompletedEvent(
+            requestId=str(e.task_id), output=text(e.result)
+        ),
+    ),
+    EntityOperationFailed: lambda e: _event(
+        -1,
+        e,
+        entityOperationFailed=pb.EntityOperationFailedEvent(
+            requestId=str(e.task_id), failureDetails=failure_to_proto(e.failure)
+        ),
+    ),
+    EntityLockGranted: lambda e: _event(
+        -1, e, entityLockGranted=pb.EntityLockGrantedEvent(criticalSectionId=e.critical_section_id)
+    ),
+}
+
+
 _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     ExecutionStarted: _execution_started,
     OrchestratorStarted: lambda e: _event(-1, e, orchestratorStarted=pb.OrchestratorStartedEvent()),
     TaskScheduled: lambda e: _event(
-        e.task_id, e, taskScheduled=pb.TaskScheduledEvent(name=e.name, input=text(e.input))
+        e.task_id, e, taskScheduled=pb.TaskScheduledEvent(name=e.name, input=text(e.input), tags=e.tags or {})
     ),
     TaskCompleted: lambda e: _event(
         -1, e, taskCompleted=pb.TaskCompletedEvent(taskScheduledId=e.task_id, result=text(e.result))
@@ -200,7 +264,7 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
         e.task_id,
         e,
         subOrchestrationInstanceCreated=pb.SubOrchestrationInstanceCreatedEvent(
-            instanceId=e.instance_id, name=e.name, input=text(e.input)
+            instanceId=e.instance_id, name=e.name, version=text(e.version), input=text(e.input)
         ),
     ),
     SubOrchestrationCompleted: lambda e: _event(
@@ -233,7 +297,22 @@ _TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     ExecutionCompleted: _execution_completed,
     ContinuedAsNew: _continued_as_new,
     GenericEvent: lambda e: _event(-1, e, genericEvent=pb.GenericEvent(data=text(e.data))),
+    # The hub rewrote the history before it (dtctl.core.rewind): to the SDK this is the "jump-start" of
+    # an already rewritten rewind, replayed normally (it re-schedules the work left without a result).
+    ExecutionRewound: lambda e: _event(
+        -1, e, executionRewound=pb.ExecutionRewoundEvent(reason=text(e.reason))
+    ),
+    # Only native instances record it (the protocol has no such event): shown, never replayed by an SDK.
+    TimerCancelled: lambda e: _event(
+        -1, e, genericEvent=pb.GenericEvent(data=text(json.dumps({"timerCancelled": e.task_id})))
+    ),
+    **_ENTITY_TO_PROTO,
 }
+
+
+def convertible_kinds() -> frozenset[str]:
+    """The history event kinds :func:`event_to_proto` converts (a test holds it to every kind)."""
+    return frozenset(cls.kind for cls in _TO_PROTO)
 
 
 def event_to_proto(event: HistoryEvent) -> pb.HistoryEvent:
@@ -269,6 +348,8 @@ def orchestration_state(state: InstanceState, *, include_payloads: bool) -> pb.O
         customStatus=text(state.custom_status),
         failureDetails=failure_to_proto(state.failure),
         parentInstanceId=text(state.parent_instance_id),
+        version=text(state.version),
+        tags=state.tags or {},
     )
     if state.completed_at is not None:
         out.completedTimestamp.CopyFrom(timestamp(state.completed_at))

@@ -94,6 +94,9 @@ class Engine:
         self.episodes = 0
         self.activities = 0
         self.refused = 0
+        self.commits = 0  # group commits that carried completions
+        self.leased = 0  # work items sent to streams
+        self.lease_rounds = 0  # rounds that asked the hub for work
 
     # --- called from RPC threads --------------------------------------------------------------------
 
@@ -239,6 +242,8 @@ class Engine:
             accepted = self.hub.complete_activities([j.result for j in activities if j.result])
             for stream in wanted:
                 leases.append((stream, *self._lease(stream)))
+        self.commits += bool(episodes or activities)
+        self.lease_rounds += bool(wanted)
         for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
             self._settled_episode(job, ep, outcome.committed, outcome.reason)
         for job, ok in zip(activities, accepted, strict=True):
@@ -254,6 +259,7 @@ class Engine:
             names.orchestrations,
             limit=min(LEASE_BATCH, stream.free_orchestrations),
             lease_seconds=self.lease_seconds,
+            versions=names.version_bounds,
         )
         tasks = self.hub.lease_activities(
             stream.owner,
@@ -304,6 +310,7 @@ class Engine:
                 taskId=task.task_id,
             )
             stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
+        self.leased += len(items) + len(tasks)
         return len(items) + len(tasks)
 
     def _past_of(self, item: OrchestrationWorkItem) -> _Past:
@@ -399,15 +406,23 @@ class Engine:
         """Sleep until the next timer or scheduled start the streams could take (at most the poll)."""
         if not self._streams or not self._leasing:
             return IDLE_POLL_SECONDS
-        any_orchestration = any(s.names.orchestrations is None for s in self._streams)
-        any_activity = any(s.names.activities is None for s in self._streams)
-        orchestrations = (
-            None if any_orchestration else set().union(*(s.names.orchestrations or () for s in self._streams))
-        )
-        activities = None if any_activity else set().union(*(s.names.activities or () for s in self._streams))
-        due = self.hub.next_visible_at(orchestrations, activities)
-        if due is None:
+        # Per stream, only what it could take now (its names, its versions, a kind it has room for):
+        # visible work that no stream may take (another version, a full stream) must not make the
+        # engine spin; a completion that frees room wakes it anyway.
+        nothing: frozenset[str] = frozenset()
+        wanted = {
+            (
+                s.names.orchestrations if s.free_orchestrations else nothing,
+                s.names.activities if s.free_activities else nothing,
+                s.names.version_bounds,
+            )
+            for s in self._streams
+        }
+        found = [self.hub.next_visible_at(o, a, versions=v) for o, a, v in wanted]
+        dues = [d for d in found if d is not None]
+        if not dues:
             return IDLE_POLL_SECONDS
+        due = min(dues)
         wait = (due - self.hub.now()) / 1_000_000
         return min(IDLE_POLL_SECONDS, max(wait, 0.005))
 

@@ -91,10 +91,10 @@ class _Builder:
         task_id = action.id
         if kind == "scheduleTask":
             task = action.scheduleTask
-            data = convert.optional_text(task, "input")
-            self.actions.append(ScheduleTask(task_id=task_id, name=task.name, input=data))
+            data, tags = convert.optional_text(task, "input"), dict(task.tags) or None
+            self.actions.append(ScheduleTask(task_id=task_id, name=task.name, input=data, tags=tags))
             self.history.append(
-                TaskScheduled(timestamp=self.now, task_id=task_id, name=task.name, input=data)
+                TaskScheduled(timestamp=self.now, task_id=task_id, name=task.name, input=data, tags=tags)
             )
         elif kind == "createTimer":
             fire_at = convert.micros(action.createTimer.fireAt)
@@ -117,13 +117,20 @@ class _Builder:
     def _sub_orchestration(self, task_id: int, create: pb.CreateSubOrchestrationAction) -> None:
         # The SDK names children itself; this default (its format) covers SDKs that leave it empty.
         child = create.instanceId or f"{self.item.instance_id}:{task_id:04x}"
-        data = convert.optional_text(create, "input")
+        data, version = convert.optional_text(create, "input"), convert.optional_text(create, "version")
         self.actions.append(
-            StartSubOrchestration(task_id=task_id, name=create.name, instance_id=child, input=data)
+            StartSubOrchestration(
+                task_id=task_id, name=create.name, instance_id=child, input=data, version=version
+            )
         )
         self.history.append(
             SubOrchestrationCreated(
-                timestamp=self.now, task_id=task_id, name=create.name, instance_id=child, input=data
+                timestamp=self.now,
+                task_id=task_id,
+                name=create.name,
+                instance_id=child,
+                input=data,
+                version=version,
             )
         )
 
@@ -133,7 +140,10 @@ class _Builder:
         if status == CONTINUED_AS_NEW:
             carryover = tuple(convert.event_from_proto(e) for e in complete.carryoverEvents)
             self.follow_up = ContinueAsNew(
-                execution_id=continue_as_new_execution_id(self.item), input=result, carryover_events=carryover
+                execution_id=continue_as_new_execution_id(self.item),
+                input=result,
+                carryover_events=carryover,
+                version=convert.optional_text(complete, "newVersion") or self.item.version,
             )
             self.status = status
             return
@@ -150,7 +160,12 @@ class _Builder:
         if self.follow_up is not None:
             spec = self.follow_up
             self.history.append(
-                ContinuedAsNew(timestamp=self.now, input=spec.input, new_execution_id=spec.execution_id)
+                ContinuedAsNew(
+                    timestamp=self.now,
+                    input=spec.input,
+                    new_execution_id=spec.execution_id,
+                    new_version=spec.version,
+                )
             )
         elif self.status in TERMINAL_STATUSES:
             self.history.append(

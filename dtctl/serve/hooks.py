@@ -1,9 +1,8 @@
-"""RPCs that arrive with later issues; each answers UNIMPLEMENTED with a message today.
+"""RPCs that arrive with a later issue, or never; each answers UNIMPLEMENTED with a message.
 
-HOOKS for issue 12 (versions, tags, restart, rewind) and issue 13 (entities). To implement one, replace
-its handler here with a call into the feature's client API; the servicer binds these by name, so
-nothing else changes. Until then a request that needs a missing feature is refused before it changes
-anything (a version or tags on StartInstance included), rather than silently dropping the field.
+HOOKS for the entity work items of SDK workers (CompleteEntityTask, AbandonTaskEntityWorkItem). To
+implement one, replace its handler here; the servicer binds these by name, so nothing else changes.
+Until then a request that needs a missing feature is refused before it changes anything.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import grpc
-
-from dtctl.serve.proto import orchestrator_service_pb2 as pb
 
 
 def _unimplemented(what: str) -> Callable[[Any, Any, grpc.ServicerContext], NoReturn]:
@@ -27,26 +24,12 @@ def _unimplemented(what: str) -> Callable[[Any, Any, grpc.ServicerContext], NoRe
     return handler
 
 
-# issue 12
-restart_instance = _unimplemented("RestartInstance (issue 12: restart)")
-rewind_instance = _unimplemented("RewindInstance (issue 12: rewind)")
-
-# issue 13
-signal_entity = _unimplemented("SignalEntity (issue 13: entities)")
-get_entity = _unimplemented("GetEntity (issue 13: entities)")
-query_entities = _unimplemented("QueryEntities (issue 13: entities)")
-clean_entity_storage = _unimplemented("CleanEntityStorage (issue 13: entities)")
-complete_entity_task = _unimplemented("CompleteEntityTask (issue 13: entities)")
-abandon_entity_work_item = _unimplemented("AbandonTaskEntityWorkItem (issue 13: entities)")
+# Entity work items for SDK workers: the entity client RPCs are served (dtctl workers run the entities).
+complete_entity_task = _unimplemented("CompleteEntityTask (SDK workers do not get entity work items yet)")
+abandon_entity_work_item = _unimplemented(
+    "AbandonTaskEntityWorkItem (no entity work items for SDK workers yet)"
+)
 
 # not planned: a hub is deleted with dtctl's own commands, never over the wire
 delete_task_hub = _unimplemented("DeleteTaskHub (delete a hub with dtctl, not over gRPC)")
 skip_graceful_terminations = _unimplemented("SkipGracefulOrchestrationTerminations")
-
-
-def check_versions_and_tags(request: pb.CreateInstanceRequest, context: grpc.ServicerContext) -> None:
-    """HOOK (issue 12): versions and tags on start; refused until the hub stores them."""
-    if request.HasField("version") and request.version.value:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "dtctl serve does not store orchestration versions yet")
-    if request.tags:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "dtctl serve does not store instance tags yet")

@@ -17,8 +17,9 @@ from typing import Any
 import grpc
 
 from dtctl.errors import UsageError
-from dtctl.hub import open_hub
+from dtctl.hub import open_hub, redact
 from dtctl.hub.base import DEFAULT_LEASE_SECONDS, TaskHub
+from dtctl.serve import health
 from dtctl.serve.engine import Engine
 from dtctl.serve.proto import orchestrator_service_pb2_grpc as pb_grpc
 from dtctl.serve.service import Changes, Sidecar
@@ -77,6 +78,8 @@ class _BearerToken(grpc.ServerInterceptor):  # type: ignore[misc]
         self._deny_stream = grpc.unary_stream_rpc_method_handler(deny)
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        if details.method == health.HEALTH_CHECK_METHOD:
+            return continuation(details)  # a probe has no token; the check tells nothing else
         given = dict(details.invocation_metadata).get("authorization", "")
         if self._compare(given.encode(), self._expected):
             return continuation(details)
@@ -117,7 +120,19 @@ class Server:
         )
         self._stop_wake: Callable[[], None] = lambda: None
         self._stopping = threading.Event()
+        self._draining = threading.Event()
+        self._started_at = time.time()
+        self._grpc.add_generic_rpc_handlers((health.handlers(self.status, self.serving),))
         self.port = 0
+
+    def serving(self) -> bool:
+        """Leasing work: not yet draining."""
+        return not self._draining.is_set()
+
+    def status(self) -> dict[str, Any]:
+        return health.status(
+            self.engine, hub=redact(self.config.hub), started_at=self._started_at, serving=self.serving()
+        )
 
     def start(self) -> int:
         address = f"{self.config.host}:{self.config.port}"
@@ -147,6 +162,7 @@ class Server:
     def drain(self, seconds: float = DRAIN_SECONDS) -> None:
         """Stop leasing, let held items complete (up to ``seconds``), then give the rest back."""
         log.info("serve: draining (%d work item(s) held)", self.engine.held())
+        self._draining.set()
         self.engine.stop_leasing()
         deadline = time.monotonic() + seconds
         while self.engine.held() and time.monotonic() < deadline:

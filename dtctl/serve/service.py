@@ -27,7 +27,7 @@ from dtctl.errors import (
     UsageError,
 )
 from dtctl.hub.base import ActivityResult, InstanceState, TaskHub
-from dtctl.serve import clientops, convert, hooks
+from dtctl.serve import clientops, convert, entityops, hooks
 from dtctl.serve.engine import Engine, Refused
 from dtctl.serve.episode import decide
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
@@ -214,7 +214,6 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
     def StartInstance(
         self, request: pb.CreateInstanceRequest, context: grpc.ServicerContext
     ) -> pb.CreateInstanceResponse:
-        hooks.check_versions_and_tags(request, context)
         return self._client(context, lambda hub: clientops.start_instance(hub, request), changes=True)
 
     def GetInstance(
@@ -299,6 +298,36 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
     ) -> pb.PurgeInstancesResponse:
         return self._client(context, lambda hub: clientops.purge(hub, request))
 
+    def RestartInstance(
+        self, request: pb.RestartInstanceRequest, context: grpc.ServicerContext
+    ) -> pb.RestartInstanceResponse:
+        return self._client(context, lambda hub: clientops.restart(hub, request), changes=True)
+
+    def RewindInstance(
+        self, request: pb.RewindInstanceRequest, context: grpc.ServicerContext
+    ) -> pb.RewindInstanceResponse:
+        return self._client(context, lambda hub: clientops.rewind(hub, request), changes=True)
+
+    # --- client: entities (run by the workers that registered them) --------------------------------
+
+    def SignalEntity(
+        self, request: pb.SignalEntityRequest, context: grpc.ServicerContext
+    ) -> pb.SignalEntityResponse:
+        return self._client(context, lambda hub: entityops.signal_entity(hub, request), changes=True)
+
+    def GetEntity(self, request: pb.GetEntityRequest, context: grpc.ServicerContext) -> pb.GetEntityResponse:
+        return self._client(context, lambda hub: entityops.get_entity(hub, request))
+
+    def QueryEntities(
+        self, request: pb.QueryEntitiesRequest, context: grpc.ServicerContext
+    ) -> pb.QueryEntitiesResponse:
+        return self._client(context, lambda hub: entityops.query_entities(hub, request))
+
+    def CleanEntityStorage(
+        self, request: pb.CleanEntityStorageRequest, context: grpc.ServicerContext
+    ) -> pb.CleanEntityStorageResponse:
+        return self._client(context, lambda hub: entityops.clean_entity_storage(hub, request), changes=True)
+
     def CreateTaskHub(
         self, request: pb.CreateTaskHubRequest, context: grpc.ServicerContext
     ) -> pb.CreateTaskHubResponse:
@@ -309,14 +338,8 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
         self._client(context, lambda hub: hub.create())
         return pb.CreateTaskHubResponse()
 
-    # --- arriving with issues 12 (versions, rewind, restart) and 13 (entities) ----------------------
+    # --- not served yet: entity work items for SDK workers; never: deleting a hub over the wire --------
 
-    RestartInstance = hooks.restart_instance
-    RewindInstance = hooks.rewind_instance
-    SignalEntity = hooks.signal_entity
-    GetEntity = hooks.get_entity
-    QueryEntities = hooks.query_entities
-    CleanEntityStorage = hooks.clean_entity_storage
     CompleteEntityTask = hooks.complete_entity_task
     AbandonTaskEntityWorkItem = hooks.abandon_entity_work_item
     DeleteTaskHub = hooks.delete_task_hub

@@ -14,7 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from dtctl.hub.base import ActivityWorkItem, WorkerInfo
+from dtctl.core.versioning import version_key
+from dtctl.hub.base import NO_BOUNDS, ActivityWorkItem, VersionBounds, WorkerInfo
 from dtctl.serve.episode import Episode
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 
@@ -24,19 +25,37 @@ _CLOSED = None
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """The names a stream runs, from the SDK's work item filters; None: any name (no filters sent)."""
+    """The names a stream runs, from the SDK's work item filters; None: any name (no filters sent).
+
+    ``versions``: the orchestration versions its filters list (the SDK lists its own version when it
+    matches strictly), leased as the range of version keys from the lowest to the highest; an empty
+    list on any filter means any version. Activities are not filtered by version (the hub's activity
+    queue has none; an activity runs for whichever orchestration version scheduled it).
+    """
 
     orchestrations: frozenset[str] | None
     activities: frozenset[str] | None
+    versions: frozenset[str] = frozenset()
 
     @classmethod
     def from_request(cls, request: pb.GetWorkItemsRequest) -> Names:
         if not request.HasField("workItemFilters"):
             return cls(None, None)
         filters = request.workItemFilters
+        listed = [frozenset(f.versions) for f in filters.orchestrations]
+        versions = frozenset().union(*listed) if listed and all(listed) else frozenset()
         return cls(
-            frozenset(f.name for f in filters.orchestrations), frozenset(f.name for f in filters.activities)
+            frozenset(f.name for f in filters.orchestrations),
+            frozenset(f.name for f in filters.activities),
+            versions,
         )
+
+    @property
+    def version_bounds(self) -> VersionBounds:
+        if not self.versions:
+            return NO_BOUNDS
+        keys = sorted(version_key(v) for v in self.versions)
+        return keys[0], keys[-1]
 
 
 @dataclass(eq=False)
@@ -88,8 +107,12 @@ class Stream:
             max_activities=self.max_activities,
             inflight_orchestrations=len(self.orchestrations),
             inflight_activities=len(self.activities),
-            extra={"runtime": RUNTIME, "peer": self.peer},
+            extra={"runtime": RUNTIME, "peer": self.peer, **_versions(self.names)},
         )
+
+
+def _versions(names: Names) -> dict[str, str]:
+    return {"versions": ", ".join(sorted(names.versions))} if names.versions else {}
 
 
 def activity_token(item: ActivityWorkItem) -> str:

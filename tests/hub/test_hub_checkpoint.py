@@ -204,7 +204,30 @@ def test_continue_as_new_starts_a_fresh_execution(hub: TaskHub) -> None:
     events = [m.event for m in nxt.messages]
     assert isinstance(events[0], ExecutionStarted)
     assert (events[0].execution_id, events[0].input, events[0].name) == (spec.execution_id, "1", "orch")
-    assert [e.name for e in events[1:]] == ["during", "saved"]  # type: ignore[attr-defined]
+    assert [e.name for e in events[1:]] == ["saved", "during"]  # type: ignore[attr-defined]
+
+
+def test_continue_as_new_delivers_carried_over_events_before_later_arrivals(
+    hub: TaskHub, clock: StepClock
+) -> None:
+    # DTFx order: the new execution sees the saved (older) events first, then whatever arrived meanwhile,
+    # each group in its own order.
+    start(hub, "a")
+    step(hub, "a")
+    hub.raise_event("a", "first", None)
+    item = lease(hub, "a")
+    for name in ("d1", "d2", "d3"):
+        hub.raise_event("a", name, None)
+    saved = tuple(EventRaised(timestamp=1, name=f"s{n}", input=str(n)) for n in (1, 2))
+    spec = ContinueAsNew(execution_id="e4" * 16, input="1", carryover_events=saved)
+    [result] = hub.checkpoint([(item, decide(item, CONTINUED_AS_NEW, continue_as_new=spec))])
+    assert result.committed
+    assert inbox(hub, "a") == ["execution_started"] + ["event_raised"] * 5
+    clock.advance(1)
+    nxt = lease(hub, "a")
+    names = [getattr(m.event, "name", None) for m in nxt.messages]
+    assert names == ["orch", "s1", "s2", "d1", "d2", "d3"]
+    assert [m.event.input for m in nxt.messages[1:3]] == ["1", "2"]  # type: ignore[attr-defined]
 
 
 def test_continue_as_new_keeps_only_the_previous_execution_history(hub: TaskHub) -> None:

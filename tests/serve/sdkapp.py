@@ -32,6 +32,13 @@ def fail(ctx: task.ActivityContext, message: str) -> None:
     raise ValueError(message)
 
 
+def flaky(ctx: task.ActivityContext, gate: str) -> str:
+    """Fails until the file ``gate`` exists (a fix a test applies before rewinding)."""
+    if not Path(gate).exists():
+        raise RuntimeError(f"{Path(gate).name} is not there yet")
+    return "fixed"
+
+
 def chain(ctx: task.OrchestrationContext, _: Any) -> Any:
     results = []
     for city in ("Tokyo", "Seattle", "London"):
@@ -78,8 +85,44 @@ def waiter(ctx: task.OrchestrationContext, _: Any) -> Any:
     return value
 
 
-ORCHESTRATORS = (chain, fan_out, approval, sleeper, parent, failing, counter, waiter)
-ACTIVITIES = (hello, fail)
+def held(ctx: task.OrchestrationContext, gate: str) -> Any:
+    """Holds its first episode's work item until ``gate`` exists (``gate.entered`` says it holds it)."""
+    if not ctx.is_replaying:
+        Path(f"{gate}.entered").touch()
+        while not Path(gate).exists():
+            time.sleep(0.01)
+    return (yield ctx.call_activity(hello, input="held"))
+
+
+def rewindable(ctx: task.OrchestrationContext, gate: str) -> Any:
+    first = yield ctx.call_activity(hello, input="before")
+    second = yield ctx.call_activity(flaky, input=gate)
+    return [first, second]
+
+
+def rewindable_parent(ctx: task.OrchestrationContext, gate: str) -> Any:
+    return (yield ctx.call_sub_orchestrator(rewindable, input=gate))
+
+
+def version_echo(ctx: task.OrchestrationContext, _: Any) -> Any:
+    return ctx.version
+
+
+ORCHESTRATORS = (
+    version_echo,
+    chain,
+    fan_out,
+    approval,
+    sleeper,
+    parent,
+    failing,
+    counter,
+    waiter,
+    held,
+    rewindable,
+    rewindable_parent,
+)
+ACTIVITIES = (hello, fail, flaky)
 
 
 def main(port: int) -> None:
@@ -88,6 +131,15 @@ def main(port: int) -> None:
         w.add_orchestrator(fn)
     for fn in ACTIVITIES:
         w.add_activity(fn)
+    strict = os.environ.get("STRICT_VERSION")
+    if strict:  # this worker runs only instances of exactly that version (its filters say so)
+        w.use_versioning(
+            worker.VersioningOptions(
+                version=strict,
+                match_strategy=worker.VersionMatchStrategy.STRICT,
+                failure_strategy=worker.VersionFailureStrategy.REJECT,
+            )
+        )
     if os.environ.get("USE_FILTERS"):
         w.use_work_item_filters()
     w.start()

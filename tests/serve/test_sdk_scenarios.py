@@ -158,11 +158,15 @@ def test_bad_requests_and_unimplemented(served: Serve) -> None:
             stub.StartInstance(sdk_pb.CreateInstanceRequest(instanceId="x"), timeout=10)
         assert nameless.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert stub.GetInstance(sdk_pb.GetInstanceRequest(instanceId="x"), timeout=10).exists is False
-        for call, request in [
+        for missing_call, missing_request in [
             (stub.RewindInstance, sdk_pb.RewindInstanceRequest(instanceId="x")),
             (stub.RestartInstance, sdk_pb.RestartInstanceRequest(instanceId="x")),
-            (stub.GetEntity, sdk_pb.GetEntityRequest(instanceId="@counter@a")),
-            (stub.SignalEntity, sdk_pb.SignalEntityRequest(instanceId="@counter@a", name="add")),
+        ]:
+            with pytest.raises(grpc.RpcError) as absent:
+                missing_call(missing_request, timeout=10)
+            assert absent.value.code() == grpc.StatusCode.NOT_FOUND
+        for call, request in [
+            (stub.CompleteEntityTask, sdk_pb.EntityBatchResult(completionToken="x")),
         ]:
             with pytest.raises(grpc.RpcError) as refused:
                 call(request, timeout=10)

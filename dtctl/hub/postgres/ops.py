@@ -68,6 +68,7 @@ class PostgresDialect:
         update_continue_as_new=q.UPDATE_CONTINUE_AS_NEW,
         delete_older_history=q.DELETE_OLDER_HISTORY,
         delete_other_execution_events=q.DELETE_OTHER_EXECUTION_EVENTS,
+        select_pending_events=q.SELECT_PENDING_EVENTS,
     )
 
     def status_of(self, conn: Conn, instance_id: str, lock: RowLock = "") -> InstanceStatus | None:

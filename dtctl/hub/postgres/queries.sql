@@ -161,6 +161,11 @@ WHERE instance_id = %s AND execution_id = %s AND kind = 'timer_fired' AND task_i
 -- delete_other_execution_events --
 DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND execution_id <> %s
 
+-- select_pending_events --
+-- At continue-as-new: what is still queued for the instance, to queue again behind the carried-over events.
+SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at
+FROM new_events WHERE instance_id = %s ORDER BY id
+
 -- select_inbox --
 SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = %s ORDER BY id
 

@@ -152,6 +152,11 @@ def _continue_as_new(d: Dialect[C], conn: C, now: int, decision: Decision, owner
     )
     rows = [event_row(iid, new_execution, started, now)]
     rows.extend(event_row(iid, None, event, now) for event in spec.carryover_events)
+    if spec.carryover_events:
+        # The saved events are older than anything that arrived during the ending episode: queue those
+        # arrivals again behind them (the inbox is read in id order), keeping their own order and times.
+        rows.extend(EventRow(*row) for row in conn.execute(q.select_pending_events, (iid,)).fetchall())
+        conn.execute(q.delete_inbox, (iid,))
     d.enqueue(conn, rows)
     params = (
         new_execution,

@@ -52,6 +52,7 @@ class Statements:
     update_continue_as_new: str  # (new execution_id, input, custom_status, now, instance_id)
     delete_older_history: str  # (instance_key, execution_no)
     delete_other_execution_events: str  # (instance_id, execution_id to keep)
+    select_pending_events: str  # (instance_id) -> EventRow-shaped rows of its inbox, oldest first
 
 
 class Dialect(Protocol[C_contra]):

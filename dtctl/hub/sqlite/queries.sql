@@ -130,6 +130,11 @@ WHERE instance_id = ? AND execution_id = ? AND kind = 'timer_fired' AND task_id 
 -- delete_other_execution_events --
 DELETE FROM new_events WHERE instance_id = ? AND execution_id IS NOT NULL AND execution_id <> ?
 
+-- select_pending_events --
+-- At continue-as-new: what is still queued for the instance, to queue again behind the carried-over events.
+SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at
+FROM new_events WHERE instance_id = ? ORDER BY id
+
 -- select_inbox --
 SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = ? ORDER BY id
 
