@@ -3,7 +3,8 @@
 ``slow_chain`` is the innocent workload: three activities of 0.3 s in sequence. ``crasher`` calls
 ``crash``, which segfaults (``ctypes.string_at(0)``) or exits the process (``os._exit(1)``) as its
 input says. ``tally`` is an entity whose ``crash`` operation does the same to its process (called by
-``entity_crasher``), and whose ``add`` is the innocent entity workload. ``spinner`` loops forever without yielding, as a buggy orchestrator would.
+``entity_crasher``), and whose ``add`` is the innocent entity workload. ``spinner`` loops forever
+without yielding, as a buggy orchestrator would.
 """
 
 from __future__ import annotations
