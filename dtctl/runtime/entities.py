@@ -1,17 +1,18 @@
 """The worker's entity dispatcher: a leased entity's messages become one batch (``run_entity_batch``).
 
 Entity operations are user code, run on the worker's main thread between its two transactions, as
-orchestration episodes are. Crash isolation is by shrinking, not by child processes: an entity leased
-again without a committed batch in between (``dequeue_count > 1``: its worker died around it) gets one
-message per lease from the hub, so within that entity the message that kills workers is the only one
-that runs; past the worker's lease limit that message is consumed as poison — a call gets the failure
-back, a signal's failure is logged — and the rest of the inbox flows on. Lock and unlock messages run
-no user code and are never poison.
-
-This does not meet the rule suspect episodes follow (a crash counts only against the work that caused
-it): the entities of one step commit together, so another entity leased in the same steps as the
-crasher loses its lease with it each time, and its count can reach the poison limit too. Running
-suspect entity batches in the isolation child (:mod:`dtctl.runtime.isolation`) would close that.
+orchestration episodes are, and the entities of one step commit together. An operation that kills its
+process therefore takes every entity of that step with it; so crashes are charged the way suspect
+episodes' are (:mod:`dtctl.runtime.isolation`). An entity leased again without a committed batch in
+between (``dequeue_count >= 2``: its worker died around it) is a suspect: the hub gives it one message
+per lease, and the worker runs that batch alone in an isolation child (:mod:`dtctl.runtime.isolated`),
+one entity per child, which commits it with the same lease token. Only the child's death counts: a
+message whose isolated runs crash ``--max-dequeue`` times, or one run past the stall timeout, is
+consumed as poison with a reason naming the operation and the entity (a call gets the failure back, a
+signal's failure is logged), and the rest of the inbox flows on. An innocent entity that shared the
+crasher's step is re-run alone, succeeds, and is never charged. Lock and unlock messages run no user
+code and are never poison. The lease-count backstop (``max_dequeue * UNJUDGED_LEASE_FACTOR`` leases
+without a verdict) still applies, as it does to episodes.
 """
 
 from __future__ import annotations
@@ -91,14 +92,38 @@ class EntityRunner:
         poison = _first_operation(item) if item.dequeue_count > lease_limit else None
         if poison is not None:
             self.observer.poisoned("entity", item.name, "lease_limit")
-            return EntityBatch(item, _poisoned(item, poison, lease_limit))
-        entity_id = EntityInstanceId(item.name, item.key)
-        result = run_entity_batch(
-            self._app.get_entity(item.name), entity_id, item.state, item.lock, item.messages, now=_now_us()
-        )
+            reason = (
+                f"operation {poison.operation!r} on entity {item.entity_id!r} was leased "
+                f"{item.dequeue_count} times (limit {lease_limit}) without completing: its worker process "
+                "died each time; it is dropped as poison"
+            )
+            return EntityBatch(item, _poisoned(item, poison, reason))
+        batch = execute_batch(self._app, item)
+        self.count(batch)
+        return batch
+
+    def count(self, batch: EntityBatch) -> None:
+        """Counts a batch this process ran (an isolation child counts its own)."""
         self.batches_run += 1
-        self.operations_run += len(result.consumed)
-        return EntityBatch(item, result)
+        self.operations_run += len(batch.result.consumed)
+
+
+def execute_batch(app: App, item: EntityWorkItem) -> EntityBatch:
+    """Run the leased entity's messages (user code): the batch to commit."""
+    entity_id = EntityInstanceId(item.name, item.key)
+    result = run_entity_batch(
+        app.get_entity(item.name), entity_id, item.state, item.lock, item.messages, now=_now_us()
+    )
+    return EntityBatch(item, result)
+
+
+def poison_batch(item: EntityWorkItem, reason: str) -> EntityBatch | None:
+    """The batch that consumes a suspect's operation as poison, or None when its first message runs no
+    user code (a lock or unlock cannot be the culprit)."""
+    first = _first_operation(item)
+    if first is None:
+        return None
+    return EntityBatch(item, _poisoned(item, first, reason))
 
 
 def _first_operation(item: EntityWorkItem) -> EntityMessage | None:
@@ -108,11 +133,7 @@ def _first_operation(item: EntityWorkItem) -> EntityMessage | None:
     return first
 
 
-def _poisoned(item: EntityWorkItem, message: EntityMessage, limit: int) -> EntityBatchResult:
-    reason = (
-        f"operation {message.operation!r} on entity {item.entity_id!r} was leased {item.dequeue_count} times "
-        f"(limit {limit}) without completing: its worker process died each time; it is dropped as poison"
-    )
+def _poisoned(item: EntityWorkItem, message: EntityMessage, reason: str) -> EntityBatchResult:
     log.error("%s", reason)
     outgoing: tuple[Outgoing, ...] = ()
     if message.kind is MessageKind.CALL and message.sender_instance_id is not None:

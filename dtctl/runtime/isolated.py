@@ -1,10 +1,10 @@
 """The child process of an isolated run: one suspect work item, alone (see ``isolation``).
 
 Run as ``python -m dtctl.runtime.isolated`` with a pickled ``IsolatedRequest`` on stdin. It reports on
-stdout, one word a line: ``start`` when the item's own code is about to run, ``beat`` while an
-activity runs, and ``done`` (committed, refused, or abandoned after an exception) or ``infra`` (the hub
-could not be reached: nothing to hold against the item) just before exiting 0. Dying any other way is
-what the worker charges to the item.
+stdout, one word a line: ``start`` when the item's own code (an activity, an episode, or a suspect
+entity's batch) is about to run, ``beat`` while an activity runs, and ``done`` (committed, refused,
+or abandoned after an exception) or ``infra`` (the hub could not be reached: nothing to hold against
+the item) just before exiting 0. Dying any other way is what the worker charges to the item.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from dtctl.core.app import App
 from dtctl.errors import DtctlError, ExitCode
 from dtctl.faults import fault_point
 from dtctl.hub import open_hub
-from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+from dtctl.hub.base import ActivityResult, ActivityWorkItem, EntityWorkItem, OrchestrationWorkItem, TaskHub
 from dtctl.observe import NOOP, Commit, Observer, build_observer
 from dtctl.observe.logs import configure_logging
 from dtctl.runtime.dispatcher import EpisodeRunner, execute_activity
+from dtctl.runtime.entities import execute_batch
 from dtctl.runtime.isolation import BEAT_SECONDS, IsolatedRequest
 from dtctl.runtime.loader import load_app
 
@@ -97,6 +98,21 @@ def run_episode(
         log.warning("isolated checkpoint of %s refused: %s", item.instance_id, outcome.reason)
 
 
+def run_entity(app: App, hub: TaskHub, item: EntityWorkItem, observer: Observer = NOOP) -> None:
+    _report("start")
+    try:
+        batch = observer.run_entity(item, lambda: execute_batch(app, item))
+    except Exception:  # a bug of the dispatcher (an operation's own failure is in the batch)
+        log.exception("isolated batch of entity %s failed; abandoning it", item.entity_id)
+        hub.abandon_entity(item)
+        return
+    fault_point("entity.ran")
+    (stored,) = hub.complete_entities([batch])
+    observer.committed(Commit(0.0, True, (), (), (), (), (batch,), (stored,)))
+    if not stored:
+        log.warning("isolated batch of entity %s refused: its lease was lost", item.entity_id)
+
+
 def main() -> int:
     request: IsolatedRequest = pickle.load(sys.stdin.buffer)
     _die_with(request.parent_pid)
@@ -115,6 +131,8 @@ def main() -> int:
     try:
         if isinstance(request.item, ActivityWorkItem):
             run_activity(app, hub, request.item, observer)
+        elif isinstance(request.item, EntityWorkItem):
+            run_entity(app, hub, request.item, observer)
         else:
             versioning = config.versioning(app.versioning)
             run_episode(app, hub, request.item, versioning.default_version if versioning else None, observer)

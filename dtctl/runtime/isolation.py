@@ -1,9 +1,10 @@
 """Suspect work items run alone, so a crash or a runaway is charged to the item that caused it.
 
-Activities share a worker process as threads, and episodes share its main thread: an activity that
-segfaults or calls ``os._exit`` kills everything its process had leased, and an episode that never
-yields stops everything its process would have done. Counting each such death against every item the
-process held would fail innocent work as poison. So an item that was leased before and never completed
+Activities share a worker process as threads, episodes share its main thread, and the entities a
+worker leases in one step commit together: an activity or entity operation that segfaults or calls
+``os._exit`` kills everything its process had leased, and an episode that never yields stops
+everything its process would have done. Counting each such death against every item the process held
+would fail innocent work as poison. So an item that was leased before and never completed
 (dequeue count ≥ 2: its process died, stalled or timed out around it) is a *suspect*: it runs in a
 fresh interpreter of its own (``python -m dtctl.runtime.isolated``), which gets the work item over
 stdin and commits its result or checkpoint itself with the same lease token (fencing is unchanged: a
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dtctl.hub.base import ActivityWorkItem, OrchestrationWorkItem
+from dtctl.hub.base import ActivityWorkItem, EntityWorkItem, OrchestrationWorkItem
 from dtctl.runtime.config import WorkerConfig
 
 log = logging.getLogger("dtctl.worker")
@@ -47,7 +48,7 @@ STARTUP_ALLOWANCE = 30.0
 # How often an isolated activity's process says it is still making progress.
 BEAT_SECONDS = 0.5
 
-WorkItem = ActivityWorkItem | OrchestrationWorkItem
+WorkItem = ActivityWorkItem | OrchestrationWorkItem | EntityWorkItem
 
 
 class Verdict(enum.Enum):
@@ -78,8 +79,28 @@ def is_suspect(item: WorkItem) -> bool:
 
 
 def describe(item: WorkItem) -> str:
+    if isinstance(item, EntityWorkItem):
+        # A suspect entity is leased with one message (the hub narrows it), so that one is the culprit.
+        first = item.messages[0] if item.messages else None
+        operation = first.operation if first is not None and first.operation else None
+        where = f"entity {item.entity_id!r}"
+        return f"operation {operation!r} on {where}" if operation else where
     kind = "activity" if isinstance(item, ActivityWorkItem) else "orchestrator"
     return f"{kind} {item.name!r}"
+
+
+def kind_of(item: WorkItem) -> str:
+    """The work item's kind as metrics label it."""
+    if isinstance(item, EntityWorkItem):
+        return "entity"
+    return "activity" if isinstance(item, ActivityWorkItem) else "orchestration"
+
+
+def item_key(item: WorkItem) -> tuple[str, int]:
+    """Which work item an isolated crash is counted against (across the child runs of one lease)."""
+    if isinstance(item, EntityWorkItem):
+        return (item.entity_id, -2)
+    return (item.instance_id, item.task_id if isinstance(item, ActivityWorkItem) else -1)
 
 
 def crash_detail(returncode: int) -> str:
@@ -117,6 +138,10 @@ class Isolator:
     def orchestrations(self) -> list[OrchestrationWorkItem]:
         with self._lock:
             return [i for i in self._inflight.values() if isinstance(i, OrchestrationWorkItem)]
+
+    def entities(self) -> list[EntityWorkItem]:
+        with self._lock:
+            return [i for i in self._inflight.values() if isinstance(i, EntityWorkItem)]
 
     def busy(self) -> bool:
         with self._lock:
@@ -213,6 +238,8 @@ def _watch_progress(child: subprocess.Popen[bytes], item: WorkItem, bound: float
 def _runaway(item: WorkItem, bound: float) -> str:
     if isinstance(item, ActivityWorkItem):
         return f"its process made no progress for longer than the stall timeout ({bound:g}s)"
+    if isinstance(item, EntityWorkItem):
+        return f"its batch ran longer than the stall timeout ({bound:g}s)"
     return f"its episode ran longer than the stall timeout ({bound:g}s)"
 
 

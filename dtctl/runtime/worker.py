@@ -64,7 +64,7 @@ from dtctl.runtime.dispatcher import (
     poison_decision,
     poison_result,
 )
-from dtctl.runtime.entities import EntityRunner
+from dtctl.runtime.entities import EntityRunner, poison_batch
 from dtctl.runtime.isolation import (
     UNJUDGED_LEASE_FACTOR,
     IsolatedOutcome,
@@ -73,6 +73,8 @@ from dtctl.runtime.isolation import (
     crash_poison_message,
     describe,
     is_suspect,
+    item_key,
+    kind_of,
     runaway_poison_message,
 )
 from dtctl.runtime.loader import load_app
@@ -136,6 +138,7 @@ class Worker:
         # Suspects (leased before, never completed) run in child processes of their own.
         self._outcomes: queue.SimpleQueue[IsolatedOutcome] = queue.SimpleQueue()
         self._isolated_crashes: dict[tuple[str, int], int] = {}
+        self._poisoned_batches: list[EntityBatch] = []  # suspect entities' poison, for the next commit
         self._isolator = (
             Isolator(self.config, self._isolated_done, at_once=2 * (os.cpu_count() or 1))
             if self.config.isolate_suspects
@@ -240,7 +243,7 @@ class Worker:
         """``follow_up``: the checkpoint's transaction also leases activities for the free slots."""
         self._next_due = None
         poisoned = self._settle_isolated()
-        has_results = not self._results.empty()
+        has_results = not self._results.empty() or bool(self._poisoned_batches)
         leasing = not self._stopping.is_set()
         # Look before leasing only when the last lease found nothing: a busy worker goes straight on.
         if not (poisoned or has_results) and not (leasing and (not self._look_first or self._work_visible())):
@@ -366,6 +369,7 @@ class Worker:
         ``follow_up`` it leases activities for the free slots: most likely the ones these episodes
         just scheduled, so their results come back to this worker, which has the instances cached.
         """
+        entities = self._isolate_suspect_entities(entities)
         batches = self._entities.run_all(entities, lease_limit=self._lease_limit, progress=self._progress)
         if not items and not batches:
             return
@@ -429,6 +433,8 @@ class Worker:
         transaction that only leases need not wait for stable storage.
         """
         results = self._take_results()
+        if self._poisoned_batches:
+            batches, self._poisoned_batches = [*batches, *self._poisoned_batches], []
         if not (episodes or batches or results or lease_activities or lease_orchestrations):
             return _Committed([], [], [], [])  # no transaction for nothing (a drain with no results)
         if results:
@@ -526,6 +532,19 @@ class Worker:
 
     # --- suspects, run in isolation ----------------------------------------------------------------------
 
+    def _isolate_suspect_entities(self, items: list[EntityWorkItem]) -> list[EntityWorkItem]:
+        """Hands suspect entities to the isolator, one per child; returns the ones to run here (the
+        backstop's poison is decided here too)."""
+        if self._isolator is None:
+            return items
+        here: list[EntityWorkItem] = []
+        for item in items:
+            if is_suspect(item) and item.dequeue_count <= self._lease_limit:
+                self._isolator.submit(item)
+            else:
+                here.append(item)
+        return here
+
     def _settle_isolated(self) -> list[tuple[OrchestrationWorkItem, Decision]]:
         """Act on the isolated runs that ended: poisoned activities join the results, poisoned episodes
         are returned for the next checkpoint, a crash below the limit runs the item alone again."""
@@ -539,6 +558,9 @@ class Worker:
             if message is None:
                 continue
             item = outcome.item
+            if isinstance(item, EntityWorkItem):
+                self._poison_entity(item, message)
+                continue
             log.error("%s", message, extra=item_extra(item.instance_id, item.name))
             if isinstance(item, ActivityWorkItem):
                 self._results.put(poison_result(item, message))
@@ -548,9 +570,9 @@ class Worker:
     def _judge(self, outcome: IsolatedOutcome) -> str | None:
         """The poison reason this outcome earns its item, or None (settled, given back, or retried)."""
         item = outcome.item
-        kind = "activity" if isinstance(item, ActivityWorkItem) else "orchestration"
+        kind = kind_of(item)
         self._observe.isolated(kind, item.name, outcome.verdict.value)
-        key = (item.instance_id, item.task_id if isinstance(item, ActivityWorkItem) else -1)
+        key = item_key(item)
         if outcome.verdict is Verdict.DONE:
             self._isolated_crashes.pop(key, None)
             self._count_run(item)
@@ -580,15 +602,25 @@ class Worker:
         self._isolator.submit(item)
         return None
 
-    def _count_run(self, item: ActivityWorkItem | OrchestrationWorkItem) -> None:
+    def _poison_entity(self, item: EntityWorkItem, message: str) -> None:
+        """The suspect's one operation is consumed as poison by the next commit (its lease is held)."""
+        batch = poison_batch(item, message)
+        if batch is None:  # no operation at its head: nothing of the user's to blame
+            self._abandon(item)
+        else:
+            self._poisoned_batches.append(batch)
+
+    def _count_run(self, item: ActivityWorkItem | OrchestrationWorkItem | EntityWorkItem) -> None:
         if isinstance(item, ActivityWorkItem):
             self.activities_run += 1
-        else:
+        elif isinstance(item, OrchestrationWorkItem):
             self.episodes_run += 1
 
-    def _abandon(self, item: ActivityWorkItem | OrchestrationWorkItem) -> None:
+    def _abandon(self, item: ActivityWorkItem | OrchestrationWorkItem | EntityWorkItem) -> None:
         if isinstance(item, ActivityWorkItem):
             self.hub.abandon_activity(item)
+        elif isinstance(item, EntityWorkItem):
+            self.hub.abandon_entity(item)
         else:
             self.hub.abandon_orchestration(item)
 
@@ -611,13 +643,15 @@ class Worker:
         if self._isolator is not None:  # the children run under this worker's leases
             inflight += self._isolator.activities()
             episodes = self._isolator.orchestrations()
-        if not (inflight or episodes):
-            return
-        lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
-        for task_id in lost:
-            log.warning("lease of activity task %s was lost; its result will be refused", task_id)
-        for instance_id in lost_instances:
-            log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
+        if inflight or episodes:
+            lost_instances, lost = self.hub.renew_leases(episodes, inflight, self.config.lease_seconds)
+            for task_id in lost:
+                log.warning("lease of activity task %s was lost; its result will be refused", task_id)
+            for instance_id in lost_instances:
+                log.warning("lease of instance %s was lost; its checkpoint will be refused", instance_id)
+        entities = self._isolator.entities() if self._isolator is not None else []
+        for entity_id in self.hub.renew_entity_leases(entities, self.config.lease_seconds):
+            log.warning("lease of entity %s was lost; its batch will be refused", entity_id)
 
     def info(self) -> WorkerInfo:
         inflight = len(self._pool.inflight())

@@ -2,7 +2,9 @@
 
 ``slow_chain`` is the innocent workload: three activities of 0.3 s in sequence. ``crasher`` calls
 ``crash``, which segfaults (``ctypes.string_at(0)``) or exits the process (``os._exit(1)``) as its
-input says. ``spinner`` loops forever without yielding, as a buggy orchestrator would.
+input says. ``tally`` is an entity whose ``crash`` operation does the same to its process (called by
+``entity_crasher``), and whose ``add`` is the innocent entity workload. ``spinner`` loops forever
+without yielding, as a buggy orchestrator would.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import time
 
 import dtctl
+from dtctl import entities
 
 app = dtctl.App()
 
@@ -24,9 +27,33 @@ def slow(ctx: dtctl.ActivityContext, n: int) -> int:
 
 @app.activity
 def crash(ctx: dtctl.ActivityContext, how: str) -> str:
+    _die(how)
+    return "unreachable"
+
+
+def _die(how: str) -> None:
     if how == "segfault":
         ctypes.string_at(0)
     os._exit(1)
+
+
+@app.entity
+def tally(ctx: entities.EntityContext, input: int | str = 0) -> int:
+    if ctx.operation == "crash":
+        _die(str(input))
+    value = ctx.get_state(int, 0) + int(input)
+    ctx.set_state(value)
+    return value
+
+
+@app.orchestrator
+def entity_crasher(ctx: dtctl.OrchestrationContext, how: str):
+    """Calls the operation that kills its process: the poison failure comes back as the output."""
+    try:
+        yield ctx.call_entity(entities.EntityInstanceId("tally", "culprit"), "crash", how)
+    except dtctl.TaskFailedError as error:
+        return error.details.message
+    return "no failure"
 
 
 @app.orchestrator

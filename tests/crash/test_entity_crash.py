@@ -179,10 +179,14 @@ def test_transfers_keep_the_total_200(tmp_path: Path) -> None:
     _transfers_keep_the_total(tmp_path, accounts=10, transfers=200, seed=4)
 
 
-def test_an_operation_that_kills_its_worker_becomes_poison_and_the_rest_flows(tmp_path: Path) -> None:
-    """Each lease of the entity dies with its worker; re-leased, it gets one message at a time, and past
-    the lease limit the killing call is consumed as poison: its caller gets the failure, the signals
-    queued behind it are applied."""
+@pytest.mark.parametrize("isolate", [True, False])
+def test_an_operation_that_kills_its_worker_becomes_poison_and_the_rest_flows(
+    tmp_path: Path, isolate: bool
+) -> None:
+    """The first lease of the entity dies with its worker; re-leased, it gets one message at a time.
+    With isolation that message runs in a child and its crash is judged there (the worker lives on);
+    without, each lease dies with its worker and past the lease limit the call is consumed. Either way
+    the killing call becomes poison: its caller gets the failure, the signals queued behind it apply."""
     hub = tmp_path / "hub.db"
     open_hub(str(hub), create=True).close()
     client = TaskHubClient(str(hub))
@@ -191,7 +195,9 @@ def test_an_operation_that_kills_its_worker_becomes_poison_and_the_rest_flows(tm
     deaths = 0
 
     def start() -> WorkerProcess:
-        return WorkerProcess(hub, APP, tmp_path / "logs", lease_seconds=LEASE, max_dequeue=1)
+        return WorkerProcess(
+            hub, APP, tmp_path / "logs", lease_seconds=LEASE, max_dequeue=1, isolate_suspects=isolate
+        )
 
     worker = start()
     try:
@@ -211,7 +217,12 @@ def test_an_operation_that_kills_its_worker_becomes_poison_and_the_rest_flows(tm
     finally:
         worker.stop()
     message = client.decode_output(client.get_instance("crash"))
-    assert "poison" in message and "'crash'" in message, message
-    assert deaths >= 2
+    assert "poison" in message and "operation 'crash' on entity '@counter@p'" in message, message
+    if isolate:
+        assert "crashed its isolated worker process 1 times (exit code 3)" in message, message
+        assert deaths == 1  # only the unisolated first lease took the worker down
+    else:
+        assert "was leased 2 times (limit 1)" in message, message
+        assert deaths == 1
     wait_until(lambda: client.get_entity_state("@counter@p") == 11, what="the signals around it")
     client.close()

@@ -157,3 +157,59 @@ def test_sigterm_ends_a_worker_stuck_in_user_code_after_the_grace(hub_path: Path
     assert code != 0 and took >= grace
     assert owner() is None, "the worker must give its lease back before it ends"
     assert "giving its leases back" in worker.log()
+
+
+ENTITIES = [f"i{n}" for n in range(INNOCENT)]
+ADDS_EACH = 12  # per wave, to every innocent entity
+
+
+def _signal_wave(client: TaskHubClient) -> None:
+    for _ in range(ADDS_EACH):
+        for key in ENTITIES:
+            client.signal_entity(f"@tally@{key}", "add", 1)
+
+
+@pytest.mark.parametrize(("how", "cause"), [("segfault", "SIGSEGV"), ("exit", "exit code 1")])
+def test_a_crashing_entity_operation_is_poison_alone_and_innocent_entities_apply_exactly_once(
+    hub_path: Path, tmp_path: Path, workers: list[subprocess.Popen[bytes]], how: str, cause: str
+) -> None:
+    """The crasher's entity is leased in the same steps as ten innocent ones (their signals arrive before
+    and while it crashes): every innocent operation is applied once, only the crashing call is poison,
+    and the signal queued behind it on the same entity is applied."""
+    client = TaskHubClient(str(hub_path))
+    client.start_instance("entity_crasher", input=how, instance_id="culprit")
+    _signal_wave(client)
+    began = time.monotonic()
+    workers.append(_dtctl_worker(hub_path, tmp_path, "--concurrency", "1", "--lease-seconds", "2"))
+
+    def culprit_suspect() -> bool:
+        entity = client.get_entity("@tally@culprit")
+        return entity is not None and entity.dequeue_count >= 2
+
+    # The second wave arrives while the crasher is a suspect: innocents share those steps too.
+    wait_until(culprit_suspect, timeout=60, what="the crashing entity to be re-leased after a crash")
+    _signal_wave(client)
+    client.signal_entity("@tally@culprit", "add", 7)  # behind the crashing call, same entity
+
+    def settled() -> bool:
+        state = client.get_instance("culprit")
+        entities = [client.get_entity(f"@tally@{key}") for key in [*ENTITIES, "culprit"]]
+        drained = all(e is not None and e.backlog == 0 for e in entities)
+        return drained and state is not None and state.status == COMPLETED
+
+    wait_until(settled, timeout=120, what="the poisoned call to come back and every inbox to drain")
+    elapsed = time.monotonic() - began
+    print(f"\nentity {how}: poison reported and every inbox drained after {elapsed:.1f}s")
+    states = {key: client.get_entity_state(f"@tally@{key}") for key in ENTITIES}
+    assert states == dict.fromkeys(ENTITIES, 2 * ADDS_EACH), states
+    assert client.get_entity_state("@tally@culprit") == 7
+    message = client.decode_output(client.get_instance("culprit"))
+    expected = (
+        f"operation 'crash' on entity '@tally@culprit' crashed its isolated worker process 5 times "
+        f"({cause}); it is failed as poison"
+    )
+    assert message == expected, message
+    shown = _status(hub_path, "culprit")
+    assert shown["status"] == COMPLETED and expected in str(shown["output"]), shown
+    check_invariants(hub_path)
+    client.close()
