@@ -64,30 +64,30 @@ def make_hub(path: Path) -> Path:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Path:
+def hub_file(tmp_path: Path) -> Path:
     return make_hub(tmp_path / "hub.db")
 
 
 @pytest.fixture
-def cli(hub: Path) -> Cli:
+def cli(hub_file: Path) -> Cli:
     def invoke(*args: str, input: str = "") -> Run:
-        return run("--hub", str(hub), *args, input=input)
+        return run("--hub", str(hub_file), *args, input=input)
 
     return invoke
 
 
 @pytest.fixture
-def client(hub: Path) -> Iterator[TaskHubClient]:
-    with TaskHubClient(hub) as c:
+def client(hub_file: Path) -> Iterator[TaskHubClient]:
+    with TaskHubClient(hub_file) as c:
         yield c
 
 
 class LiveWorker:
     """A real worker process on a hub, running tests/cli/cli_app.py, registered before use."""
 
-    def __init__(self, hub: Path, log_dir: Path, app: str = CLI_APP) -> None:
-        self.process = WorkerProcess(hub, app, log_dir, lease_seconds=5.0)
-        with TaskHubClient(hub) as c:
+    def __init__(self, hub_file: Path, log_dir: Path, app: str = CLI_APP) -> None:
+        self.process = WorkerProcess(hub_file, app, log_dir, lease_seconds=5.0)
+        with TaskHubClient(hub_file) as c:
             wait_until(lambda: c.live_workers(), timeout=30, what="the worker's first heartbeat")
 
     def stop(self) -> None:
@@ -95,22 +95,22 @@ class LiveWorker:
 
 
 @pytest.fixture
-def live_worker(hub: Path, tmp_path: Path) -> Iterator[LiveWorker]:
-    worker = LiveWorker(hub, tmp_path / "logs")
+def live_worker(hub_file: Path, tmp_path: Path) -> Iterator[LiveWorker]:
+    worker = LiveWorker(hub_file, tmp_path / "logs")
     try:
         yield worker
     finally:
         worker.stop()
 
 
-def burst(hub: Path, app: str) -> None:
+def burst(hub_file: Path, app: str) -> None:
     """Run a worker until the visible backlog is drained (as ``dtctl worker APP --burst`` does)."""
     import subprocess
 
     from tests.helpers import child_env
 
     done = subprocess.run(
-        [sys.executable, "-m", "dtctl", "--hub", str(hub), "worker", app, "--burst"],
+        [sys.executable, "-m", "dtctl", "--hub", str(hub_file), "worker", app, "--burst"],
         cwd=REPO,
         env=child_env(),
         capture_output=True,
@@ -123,21 +123,21 @@ def burst(hub: Path, app: str) -> None:
 @pytest.fixture(scope="session")
 def finished_hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub with finished instances: the order_processing sample, and one of each final status."""
-    hub = make_hub(tmp_path_factory.mktemp("finished") / "hub.db")
-    with TaskHubClient(hub) as c:
+    hub_file = make_hub(tmp_path_factory.mktemp("finished") / "hub.db")
+    with TaskHubClient(hub_file) as c:
         c.start_instance("process_order", input=ORDER_INPUT, instance_id="order-1")
         c.start_instance("ok", input={"n": 1}, instance_id="ok-1")
         c.start_instance("fails", input="no stock", instance_id="fails-1")
         c.start_instance("gate", instance_id="terminated-1")
-    burst(hub, "samples/order_processing.py:app")
-    burst(hub, CLI_APP)
-    with TaskHubClient(hub) as c:
+    burst(hub_file, "samples/order_processing.py:app")
+    burst(hub_file, CLI_APP)
+    with TaskHubClient(hub_file) as c:
         c.terminate("terminated-1", "stopped by the test")
-    burst(hub, CLI_APP)
-    with TaskHubClient(hub) as c:
+    burst(hub_file, CLI_APP)
+    with TaskHubClient(hub_file) as c:
         for instance_id in ("order-1", "ok-1", "fails-1", "terminated-1"):
             c.wait_for_completion(instance_id, timeout=30)
-    return hub
+    return hub_file
 
 
 @pytest.fixture

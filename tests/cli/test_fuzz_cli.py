@@ -27,9 +27,9 @@ TEXT = st.one_of(
 
 @pytest.fixture(scope="module")
 def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    hub = make_hub(tmp_path_factory.mktemp("fuzz") / "hub.db")
-    assert run("--hub", str(hub), "start-instance", "gate", "--id", "target").code == 0
-    return hub
+    hub_file = make_hub(tmp_path_factory.mktemp("fuzz") / "hub.db")
+    assert run("--hub", str(hub_file), "start-instance", "gate", "--id", "target").code == 0
+    return hub_file
 
 
 def _sane(result: Run, allowed: set[int]) -> None:
@@ -59,7 +59,7 @@ def test_raise_event_with_any_text(fuzz_hub: Path, instance_id: str, name: str, 
 @SETTINGS
 @given(instance_id=TEXT, other=TEXT)
 def test_ids_and_filters_with_any_text(fuzz_hub: Path, instance_id: str, other: str) -> None:
-    hub = str(fuzz_hub)
+    hub_file = str(fuzz_hub)
     for args in (
         ["status", "--", instance_id],
         ["history", "show", f"--execution={other}", "--", instance_id],
@@ -71,4 +71,4 @@ def test_ids_and_filters_with_any_text(fuzz_hub: Path, instance_id: str, other: 
         ["list", f"--cursor={other}"],
         ["purge", f"--older-than={other}", "--dry-run"],
     ):
-        _sane(run("--hub", hub, *args), {0, 2, 3, 4, 5, 6})
+        _sane(run("--hub", hub_file, *args), {0, 2, 3, 4, 5, 6})

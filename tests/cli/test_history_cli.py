@@ -58,9 +58,9 @@ def test_history_table_names_completions_and_shows_failures(done_cli: Cli) -> No
     assert "Traceback" in done_cli("history", "show", "fails-1", "--payloads").out  # the stack trace
 
 
-def test_history_truncates_payloads_unless_asked(cli: Cli, hub: Path) -> None:
+def test_history_truncates_payloads_unless_asked(cli: Cli, hub_file: Path) -> None:
     cli("start-instance", "ok", "--id", "big", "--input", json.dumps("y" * 300))
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     assert "y" * 300 not in cli("history", "show", "big").out
     assert "y" * 300 in cli("history", "show", "big", "--payloads").out
 
@@ -76,17 +76,17 @@ def test_history_failures(done_cli: Cli) -> None:
     assert done_cli("history", "show", "order-1", "--follow", "--timeline").code == 2
 
 
-def test_an_earlier_execution_after_continue_as_new(cli: Cli, hub: Path, tmp_path: Path) -> None:
+def test_an_earlier_execution_after_continue_as_new(cli: Cli, hub_file: Path, tmp_path: Path) -> None:
     monitor = {"checks": 0, "max_checks": 2, "interval_seconds": 0.01}
     cli("start-instance", "monitor", "--id", "mon", "--input", json.dumps(monitor))
-    worker = LiveWorker(hub, tmp_path / "logs", app="samples/monitor.py:app")
+    worker = LiveWorker(hub_file, tmp_path / "logs", app="samples/monitor.py:app")
     try:
         assert cli("wait", "mon", "--timeout", "30").code == 0
     finally:
         worker.stop()
     current = cli("history", "show", "mon", "--json").json()
     assert {e["execution_id"] for e in current} == {cli("status", "mon", "--json").json()["execution_id"]}
-    with sqlite3.connect(hub) as db:
+    with sqlite3.connect(hub_file) as db:
         (previous,) = db.execute(
             "SELECT previous_execution_id FROM instances WHERE instance_id = 'mon'"
         ).fetchone()
@@ -144,7 +144,7 @@ def test_timeline_draws_a_bar_per_task(done_cli: Cli) -> None:
 class Follower:
     """``dtctl history show ID --follow`` in its own process, its stdout collected line by line."""
 
-    def __init__(self, hub: Path, instance_id: str, *extra: str) -> None:
+    def __init__(self, hub_file: Path, instance_id: str, *extra: str) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [
@@ -152,7 +152,7 @@ class Follower:
                 "-m",
                 "dtctl",
                 "--hub",
-                str(hub),
+                str(hub_file),
                 "history",
                 "show",
                 instance_id,
@@ -186,11 +186,11 @@ class Follower:
             self.process.wait()
 
 
-def test_follow_streams_events_as_a_real_worker_commits_them(hub: Path, tmp_path: Path) -> None:
-    with TaskHubClient(hub) as client:
+def test_follow_streams_events_as_a_real_worker_commits_them(hub_file: Path, tmp_path: Path) -> None:
+    with TaskHubClient(hub_file) as client:
         client.start_instance("gate", instance_id="f-1")
-        follower = Follower(hub, "f-1", "--json")
-        worker = LiveWorker(hub, tmp_path / "logs")
+        follower = Follower(hub_file, "f-1", "--json")
+        worker = LiveWorker(hub_file, tmp_path / "logs")
         try:
             # The first episode is streamed while the instance still waits for its event ...
             wait_until(
@@ -212,10 +212,10 @@ def test_follow_streams_events_as_a_real_worker_commits_them(hub: Path, tmp_path
     assert events[-2]["input"] == {"done": True}
 
 
-def test_follow_stops_on_ctrl_c_with_exit_0(hub: Path) -> None:
-    with TaskHubClient(hub) as client:
+def test_follow_stops_on_ctrl_c_with_exit_0(hub_file: Path) -> None:
+    with TaskHubClient(hub_file) as client:
         client.start_instance("gate", instance_id="f-2")
-    follower = Follower(hub, "f-2")
+    follower = Follower(hub_file, "f-2")
     try:
         wait_until(lambda: follower.lines, what="the follow header")
         assert follower.lines[0].split()[:3] == ["SEQ", "TIME", "KIND"]

@@ -89,11 +89,11 @@ def test_follow_after_skips_what_was_seen(finished: str) -> None:
 def test_a_long_history_is_read_page_by_page(tmp_path: Path) -> None:
     """The first event of a 3,000-event history is available after one page read (what the table
     prints at once), and the rest arrives in pages: never the whole history in one read."""
-    hub = make_hub(tmp_path / "hub.db")
-    with TaskHubClient(hub) as client:
+    hub_file = make_hub(tmp_path / "hub.db")
+    with TaskHubClient(hub_file) as client:
         client.start_instance("chain", instance_id="big")
-    _write_long_history(hub, 3_000)
-    with TaskHubClient(hub) as client:
+    _write_long_history(hub_file, 3_000)
+    with TaskHubClient(hub_file) as client:
         reads: list[int] = []
         real = client.hub.get_history
 
@@ -108,14 +108,14 @@ def test_a_long_history_is_read_page_by_page(tmp_path: Path) -> None:
         assert sum(1 for _ in records) == 2_999 and len(reads) == 7
 
 
-def _write_long_history(hub: Path, length: int) -> None:
+def _write_long_history(hub_file: Path, length: int) -> None:
     import sqlite3
 
     from benchmarks.replay import history_of_length
     from dtctl.core.history import encode_event
 
     events, _ = history_of_length(length)
-    with sqlite3.connect(hub) as conn:
+    with sqlite3.connect(hub_file) as conn:
         key, no = conn.execute("SELECT instance_key, execution_no FROM instances").fetchone()
         rows = [(key, no, n, encode_event(e)) for n, e in enumerate(events)]
         conn.executemany(

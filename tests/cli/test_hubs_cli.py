@@ -53,21 +53,21 @@ def test_a_file_that_is_not_a_database(tmp_path: Path, command: tuple[str, ...])
 
 
 @pytest.mark.parametrize("command", HUB_COMMANDS)
-def test_a_hub_from_a_newer_dtctl(hub: Path, command: tuple[str, ...]) -> None:
-    with sqlite3.connect(hub) as db:
+def test_a_hub_from_a_newer_dtctl(hub_file: Path, command: tuple[str, ...]) -> None:
+    with sqlite3.connect(hub_file) as db:
         db.execute("PRAGMA user_version = 999")
-    result = run("--hub", str(hub), *command)
+    result = run("--hub", str(hub_file), *command)
     assert result.code == 7 and "newer than this dtctl" in result.err
     _clean(result.err)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_an_unreadable_hub(hub: Path) -> None:
-    hub.chmod(0)
+def test_an_unreadable_hub(hub_file: Path) -> None:
+    hub_file.chmod(0)
     try:
-        result = run("--hub", str(hub), "list")
+        result = run("--hub", str(hub_file), "list")
     finally:
-        hub.chmod(0o600)
+        hub_file.chmod(0o600)
     assert result.code in (3, 8) and result.err.startswith("error: ")
     _clean(result.err)
 

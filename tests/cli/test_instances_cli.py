@@ -131,7 +131,7 @@ def test_wait_prints_the_output_and_exit_codes_follow_the_outcome(cli: Cli, live
 # --- raise-event, terminate, suspend, resume -------------------------------------------------------------
 
 
-def test_raise_event_shape_and_failures(cli: Cli, hub: Path) -> None:
+def test_raise_event_shape_and_failures(cli: Cli, hub_file: Path) -> None:
     cli("start-instance", "gate", "--id", "e-1")
     raised = cli("raise-event", "e-1", "go", "--data", '{"ok": true}', "--json")
     assert raised.json() == {"instance_id": "e-1", "event": "go", "raised": True}
@@ -139,13 +139,13 @@ def test_raise_event_shape_and_failures(cli: Cli, hub: Path) -> None:
     assert plain.code == 0 and plain.out == "" and "raised 'other' on e-1" in plain.err
     assert cli("raise-event", "nope", "go").code == 3
     assert cli("raise-event", "e-1", "go", "--data", "{bad").code == 2
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     assert cli("status", "e-1", "--json").json()["status"] == "COMPLETED"
     assert cli("raise-event", "e-1", "go").code == 4
     assert cli("raise-event", "e-1", "go", "--force").code == 0
 
 
-def test_terminate_shape_and_idempotence(cli: Cli, hub: Path) -> None:
+def test_terminate_shape_and_idempotence(cli: Cli, hub_file: Path) -> None:
     cli("start-instance", "gate", "--id", "t-1")
     first = cli("terminate", "t-1", "--reason", "enough", "--json").json()
     assert first == {"instance_id": "t-1", "terminated": True, "status": "TERMINATED"}
@@ -154,11 +154,11 @@ def test_terminate_shape_and_idempotence(cli: Cli, hub: Path) -> None:
     assert cli("terminate", "nope").code == 3
 
 
-def test_suspend_and_resume_shapes_and_failures(cli: Cli, hub: Path) -> None:
+def test_suspend_and_resume_shapes_and_failures(cli: Cli, hub_file: Path) -> None:
     cli("start-instance", "gate", "--id", "s-1")
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     assert cli("suspend", "s-1", "--json").json() == {"instance_id": "s-1", "suspended": True}
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     status = cli("status", "s-1")
     assert "SUSPENDED" in status.out and "dtctl resume s-1" in status.out
     assert cli("resume", "s-1", "--reason", "go on", "--json").json() == {
@@ -168,7 +168,7 @@ def test_suspend_and_resume_shapes_and_failures(cli: Cli, hub: Path) -> None:
     assert cli("suspend", "nope").code == 3
     assert cli("resume", "nope").code == 3
     cli("terminate", "s-1")
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     assert cli("suspend", "s-1").code == 4
 
 
@@ -197,11 +197,11 @@ def test_status_truncates_payloads_unless_full(cli: Cli) -> None:
 
 
 def test_status_says_what_a_stuck_instance_waits_for(
-    cli: Cli, hub: Path, client: TaskHubClient, tmp_path: Path
+    cli: Cli, hub_file: Path, client: TaskHubClient, tmp_path: Path
 ) -> None:
     # A gated activity running on a live worker, a timer an hour away, a running sub-orchestration.
     gate_file = tmp_path / "gate"
-    live = LiveWorker(hub, tmp_path / "logs", app="tests/apps/gated.py:app")
+    live = LiveWorker(hub_file, tmp_path / "logs", app="tests/apps/gated.py:app")
     try:
         cli("start-instance", "gated_workflow", "--id", "busy", "--input", json.dumps(str(gate_file)))
         running = wait_until(
@@ -223,7 +223,7 @@ def test_status_says_what_a_stuck_instance_waits_for(
         live.stop()
     cli("start-instance", "sleeper", "--id", "nap", "--input", "3600")
     cli("start-instance", "parent", "--id", "dad")
-    burst(hub, CLI_APP)
+    burst(hub_file, CLI_APP)
     (timer,) = cli("status", "nap", "--json").json()["waiting_for"]["timers"]
     assert timer["state"] == "waiting" and timer["fire_at"].endswith("Z")
     assert "timer (task 0): fires" in cli("status", "nap").out

@@ -120,16 +120,16 @@ def _argv(path: tuple[str, ...], tmp: Path) -> list[str]:
 
 
 def test_no_command_prints_ansi_codes_when_not_on_a_tty(finished_hub: Path, tmp_path: Path) -> None:
-    hub = tmp_path / "hub.db"
-    shutil.copyfile(finished_hub, hub)
+    hub_file = tmp_path / "hub.db"
+    shutil.copyfile(finished_hub, hub_file)
     for path, _command in leaf_commands():
         for extra in ([], ["--json"]):
-            result = run("--hub", str(hub), *_argv(path, tmp_path), *extra)
+            result = run("--hub", str(hub_file), *_argv(path, tmp_path), *extra)
             where = f"dtctl {' '.join(path)} {' '.join(extra)}"
             assert ANSI not in result.out and ANSI not in result.err, where
             assert result.code != 1, f"{where}: {result.err}"
     for timeline in (["--timeline"], ["--payloads"], ["--follow"]):
-        result = run("--hub", str(hub), "history", "show", "fails-1", *timeline)
+        result = run("--hub", str(hub_file), "history", "show", "fails-1", *timeline)
         assert result.code == 0 and ANSI not in result.out + result.err
 
 
@@ -180,7 +180,7 @@ def test_colours_on_a_terminal_and_none_with_no_color(finished_hub: Path) -> Non
 def test_purge_shows_progress_on_a_terminal_and_ends_with_a_summary(
     finished_hub: Path, tmp_path: Path
 ) -> None:
-    hub = tmp_path / "hub.db"
-    shutil.copyfile(finished_hub, hub)
-    code, shown = _on_a_terminal(["--hub", str(hub), "purge", "--all", "--batch-size", "2"])
+    hub_file = tmp_path / "hub.db"
+    shutil.copyfile(finished_hub, hub_file)
+    code, shown = _on_a_terminal(["--hub", str(hub_file), "purge", "--all", "--batch-size", "2"])
     assert code == 0 and "purged" in shown and "instance(s)" in shown

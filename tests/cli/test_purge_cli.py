@@ -17,26 +17,26 @@ REPORT_KEYS = {"dry_run", "matched", "purged", "by_status", "not_found", "not_fi
 @pytest.fixture(scope="module")
 def mixed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 COMPLETED, 1 FAILED, 1 TERMINATED and 1 RUNNING instance."""
-    hub = make_hub(tmp_path_factory.mktemp("mixed") / "hub.db")
-    with TaskHubClient(hub) as client:
+    hub_file = make_hub(tmp_path_factory.mktemp("mixed") / "hub.db")
+    with TaskHubClient(hub_file) as client:
         for n in range(5):
             client.start_instance("ok", input=n, instance_id=f"ok-{n}")
         client.start_instance("fails", input="boom", instance_id="bad")
         client.start_instance("gate", instance_id="stopped")
         client.start_instance("gate", instance_id="running")
-    burst(hub, CLI_APP)
-    with TaskHubClient(hub) as client:
+    burst(hub_file, CLI_APP)
+    with TaskHubClient(hub_file) as client:
         client.terminate("stopped")
-    burst(hub, CLI_APP)
-    return hub
+    burst(hub_file, CLI_APP)
+    return hub_file
 
 
 @pytest.fixture
-def mixed(mixed_template: Path, hub: Path) -> Path:
+def mixed(mixed_template: Path, hub_file: Path) -> Path:
     """A fresh copy of the template for each test (the hub file is closed, its WAL checkpointed)."""
     assert not Path(f"{mixed_template}-wal").exists()
-    shutil.copyfile(mixed_template, hub)
-    return hub
+    shutil.copyfile(mixed_template, hub_file)
+    return hub_file
 
 
 def _ids(client: TaskHubClient) -> set[str]:

@@ -18,7 +18,7 @@ from tests.helpers import dtctl
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hub_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("entities") / "hub.db"
     with TaskHubClient(open_hub(path, create=True)) as client:
         client.signal_entity("@counter@c1", "add", 5)
@@ -34,8 +34,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def readonly(hub: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
-    server = DashboardProcess(str(hub), tmp_path_factory.mktemp("logs"))
+def readonly(hub_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
+    server = DashboardProcess(str(hub_file), tmp_path_factory.mktemp("logs"))
     yield server
     server.stop()
 
@@ -82,8 +82,8 @@ def test_entity_page_shows_state_lock_and_inbox(readonly: DashboardProcess) -> N
     assert readonly.get("/entities/not-an-entity-id").status_code == 400
 
 
-def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path) -> None:
-    off = DashboardProcess(str(hub), tmp_path / "off")
+def test_signal_entity_needs_the_flag_token_and_origin(hub_file: Path, tmp_path: Path) -> None:
+    off = DashboardProcess(str(hub_file), tmp_path / "off")
     try:
         refused = off.post(
             "/actions/signal-entity",
@@ -99,7 +99,7 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
         assert refused.status_code == 403
     finally:
         off.stop()
-    acting = DashboardProcess(str(hub), tmp_path / "on", "--allow-actions")
+    acting = DashboardProcess(str(hub_file), tmp_path / "on", "--allow-actions")
     try:
         page = acting.get("/entities/@counter@c1").text
         assert 'data-action="signal-entity"' in page
@@ -119,7 +119,7 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
             headers={"origin": acting.base, **json_accept},
         )
         assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
-        with TaskHubClient(hub) as client:
+        with TaskHubClient(hub_file) as client:
             before = client.get_entity("@counter@c1")
             assert before is not None and before.backlog == 0
         done = acting.post(
@@ -129,7 +129,7 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
         )
         assert done.status_code == 200, done.text
         assert done.json()["message"] == "signalled 'add' to @counter@c1"
-        with TaskHubClient(hub) as client:
+        with TaskHubClient(hub_file) as client:
             after = client.get_entity("@counter@c1")
             assert after is not None and after.backlog == 1  # no worker runs: the signal waits
         plain = acting.post(
@@ -140,12 +140,12 @@ def test_signal_entity_needs_the_flag_token_and_origin(hub: Path, tmp_path: Path
         acting.stop()
 
 
-def test_the_lock_holders_page_draws_its_entity_spans(readonly: DashboardProcess, hub: Path) -> None:
+def test_the_lock_holders_page_draws_its_entity_spans(readonly: DashboardProcess, hub_file: Path) -> None:
     """An orchestration that called and locked entities has a timeline (it used to fail on them)."""
     page = readonly.get("/instances/holder")
     assert page.status_code == 200, page.text[-2000:]
     assert "RUNNING" in page.text
     assert '"kind": "entity_lock", "name": "lock @counter@c2"' in page.text
-    shown = dtctl("history", "show", "holder", "--timeline", hub=hub)
+    shown = dtctl("history", "show", "holder", "--timeline", hub=hub_file)
     assert shown.returncode == 0, shown.stderr
     assert "lock @counter@c2" in shown.stdout

@@ -20,7 +20,7 @@ from tests.helpers import dtctl, json_out
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hub_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub with 6 finished orders (one cancelled after a failed child) and one waiting to start."""
     path = tmp_path_factory.mktemp("dash") / "hub.db"
     with TaskHubClient(open_hub(path, create=True)) as client:
@@ -41,24 +41,24 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def readonly(hub: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
-    server = DashboardProcess(str(hub), tmp_path_factory.mktemp("logs"))
+def readonly(hub_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
+    server = DashboardProcess(str(hub_file), tmp_path_factory.mktemp("logs"))
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def acting(hub: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
-    server = DashboardProcess(str(hub), tmp_path_factory.mktemp("logs"), "--allow-actions")
+def acting(hub_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
+    server = DashboardProcess(str(hub_file), tmp_path_factory.mktemp("logs"), "--allow-actions")
     yield server
     server.stop()
 
 
-def test_every_page_answers_and_shows_the_hub(readonly: DashboardProcess, hub: Path) -> None:
+def test_every_page_answers_and_shows_the_hub(readonly: DashboardProcess, hub_file: Path) -> None:
     for path in ("/", "/instances", "/workers", "/instances/order-2"):
         page = readonly.get(path)
         assert page.status_code == 200, (path, page.text[:300])
-        assert str(hub) in page.text
+        assert str(hub_file) in page.text
         assert "read-only" in page.text
     assert readonly.get("/static/dashboard.js").status_code == 200
     assert readonly.get("/instances/no-such-id").status_code == 404
@@ -133,7 +133,7 @@ def test_actions_are_refused_without_the_flag(readonly: DashboardProcess) -> Non
     assert readonly.get("/actions/terminate").status_code == 405
 
 
-def test_actions_need_token_origin_and_confirmation(acting: DashboardProcess, hub: Path) -> None:
+def test_actions_need_token_origin_and_confirmation(acting: DashboardProcess, hub_file: Path) -> None:
     page = acting.get("/instances/later").text
     token = token_of(page)
     assert len(token) > 20 and 'data-action="terminate"' in page
@@ -157,12 +157,12 @@ def test_actions_need_token_origin_and_confirmation(acting: DashboardProcess, hu
         "/actions/terminate", data={**form, "confirmed": ""}, headers={"origin": acting.base}
     )
     assert unconfirmed.status_code == 200 and 'name="confirmed" value="1"' in unconfirmed.text
-    with TaskHubClient(hub) as client:
+    with TaskHubClient(hub_file) as client:
         assert client.get_instance_or_raise("later").status == "PENDING"
     done = acting.post("/actions/terminate", data=form, headers={"origin": acting.base, **json_accept})
     assert done.status_code == 200, done.text
     assert done.json()["ok"] is True
-    with TaskHubClient(hub) as client:
+    with TaskHubClient(hub_file) as client:
         assert client.get_instance_or_raise("later").status == "TERMINATED"
     purge = acting.post(
         "/actions/purge",
@@ -173,20 +173,20 @@ def test_actions_need_token_origin_and_confirmation(acting: DashboardProcess, hu
     assert acting.get("/instances/later").status_code == 404
 
 
-def test_status_and_list_print_the_dashboard_link(readonly: DashboardProcess, hub: Path) -> None:
-    shown = json_out(dtctl("--json", "status", "order-1", hub=hub))
+def test_status_and_list_print_the_dashboard_link(readonly: DashboardProcess, hub_file: Path) -> None:
+    shown = json_out(dtctl("--json", "status", "order-1", hub=hub_file))
     assert shown["dashboard_url"].startswith("http://127.0.0.1:")
     assert shown["dashboard_url"].endswith("/instances/order-1")
     listed = json_out(
-        dtctl("--json", "list", "--prefix", "order-1", "--url", "http://dash.example/", hub=hub)
+        dtctl("--json", "list", "--prefix", "order-1", "--url", "http://dash.example/", hub=hub_file)
     )
     assert {i["dashboard_url"] for i in listed["instances"]} >= {"http://dash.example/instances/order-1"}
-    text = dtctl("status", "order-1", hub=hub).stdout
+    text = dtctl("status", "order-1", hub=hub_file).stdout
     assert "/instances/order-1" in text
 
 
-def test_a_stopped_dashboard_is_no_longer_linked(hub: Path, tmp_path: Path) -> None:
-    other = hub.with_name("other.db")
+def test_a_stopped_dashboard_is_no_longer_linked(hub_file: Path, tmp_path: Path) -> None:
+    other = hub_file.with_name("other.db")
     TaskHubClient(open_hub(other, create=True)).close()
     with TaskHubClient(other) as client:
         client.start_instance("process_order", instance_id="x")

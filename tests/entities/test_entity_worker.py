@@ -17,7 +17,7 @@ APP = "tests/apps/entities.py:app"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Path]:
+def hub_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "hub.db"
     open_hub(str(path), create=True).close()
     worker = WorkerProcess(path, APP, tmp_path / "logs", lease_seconds=5.0)
@@ -30,8 +30,8 @@ def _holder(client: TaskHubClient, entity_id: str) -> str | None:
     return None if found is None or found.lock is None else found.lock.instance_id
 
 
-def test_status_says_which_entity_call_or_lock_an_instance_waits_for(hub: Path) -> None:
-    with TaskHubClient(str(hub)) as client:
+def test_status_says_which_entity_call_or_lock_an_instance_waits_for(hub_file: Path) -> None:
+    with TaskHubClient(str(hub_file)) as client:
         client.start_instance("hold_lock", input="k", instance_id="h1")
         wait_until(lambda: _holder(client, "@counter@k") == "h1", what="h1 to hold the lock")
         client.start_instance("hold_lock", input="k", instance_id="h2")
@@ -50,9 +50,9 @@ def test_status_says_which_entity_call_or_lock_an_instance_waits_for(hub: Path) 
             ("@counter@k",),
             "waiting",
         )
-        shown = dtctl("status", "h2", hub=hub)
+        shown = dtctl("status", "h2", hub=hub_file)
         assert "entity locks @counter@k" in shown.stdout and "held by h1" in shown.stdout, shown.stdout
-        as_json = json_out(dtctl("--json", "status", "caller", hub=hub))
+        as_json = json_out(dtctl("--json", "status", "caller", hub=hub_file))
         assert as_json["waiting_for"]["entity_requests"][0]["operation"] == "add"
         # the holder ends (terminated inside its critical section): its lock goes, the others go on
         client.terminate("h1", "stop")
@@ -64,37 +64,37 @@ def test_status_says_which_entity_call_or_lock_an_instance_waits_for(hub: Path) 
         assert client.get_entity_state("@counter@k") == 2
 
 
-def test_entity_commands(hub: Path) -> None:
-    assert dtctl("entity", "signal", "@counter@c", "add", "--data", "4", hub=hub).returncode == 0
-    with TaskHubClient(str(hub)) as client:
+def test_entity_commands(hub_file: Path) -> None:
+    assert dtctl("entity", "signal", "@counter@c", "add", "--data", "4", hub=hub_file).returncode == 0
+    with TaskHubClient(str(hub_file)) as client:
         wait_until(lambda: client.get_entity_state("@counter@c") == 4, what="the signal to be applied")
         client.start_instance("call_then_fail", input="f", instance_id="f")
         out = client.decode_output(client.wait_for_completion("f", timeout=30))
     assert out == {"failed": "asked to fail", "value": 5}  # the failed operation's change rolled back
-    listed = json_out(dtctl("--json", "entity", "list", "--name", "COUNTER", hub=hub))
+    listed = json_out(dtctl("--json", "entity", "list", "--name", "COUNTER", hub=hub_file))
     assert [(e["entity_id"], e["state"]) for e in listed["entities"]] == [
         ("@counter@c", 4),
         ("@counter@f", 5),
     ]
-    shown = json_out(dtctl("--json", "entity", "show", "@counter@c", hub=hub))
+    shown = json_out(dtctl("--json", "entity", "show", "@counter@c", hub=hub_file))
     assert shown["state"] == 4 and shown["messages"] == [] and shown["locked_by"] is None
-    via_history = json_out(dtctl("--json", "history", "show", "@counter@f", hub=hub))
+    via_history = json_out(dtctl("--json", "history", "show", "@counter@f", hub=hub_file))
     assert via_history["state"] == 5 and via_history["messages"] == []
-    assert dtctl("history", "show", "@counter@f", "--follow", hub=hub).returncode == 2
-    assert dtctl("entity", "show", "@counter@nope", hub=hub).returncode == 3
-    assert dtctl("entity", "show", "counter", hub=hub).returncode == 2
-    assert dtctl("entity", "signal", "@counter@c", "delete", hub=hub).returncode == 0
-    with TaskHubClient(str(hub)) as client:
+    assert dtctl("history", "show", "@counter@f", "--follow", hub=hub_file).returncode == 2
+    assert dtctl("entity", "show", "@counter@nope", hub=hub_file).returncode == 3
+    assert dtctl("entity", "show", "counter", hub=hub_file).returncode == 2
+    assert dtctl("entity", "signal", "@counter@c", "delete", hub=hub_file).returncode == 0
+    with TaskHubClient(str(hub_file)) as client:
         wait_until(lambda: client.get_entity_state("@counter@c") is None, what="the delete")
-    dry = json_out(dtctl("--json", "entity", "clean", "--dry-run", hub=hub))
+    dry = json_out(dtctl("--json", "entity", "clean", "--dry-run", hub=hub_file))
     assert dry == {"empty_entities_removed": 1, "orphaned_locks_released": 0, "dry_run": True}
-    done = json_out(dtctl("--json", "entity", "clean", hub=hub))
+    done = json_out(dtctl("--json", "entity", "clean", hub=hub_file))
     assert done["empty_entities_removed"] == 1
-    assert dtctl("entity", "show", "@counter@c", hub=hub).returncode == 3
+    assert dtctl("entity", "show", "@counter@c", hub=hub_file).returncode == 3
 
 
-def test_top_counts_entity_batches(hub: Path) -> None:
-    with TaskHubClient(str(hub)) as client:
+def test_top_counts_entity_batches(hub_file: Path) -> None:
+    with TaskHubClient(str(hub_file)) as client:
         for n in range(20):
             client.signal_entity(f"@counter@top{n % 4}", "add", 1)
 
@@ -103,7 +103,7 @@ def test_top_counts_entity_batches(hub: Path) -> None:
             return found == [5, 5, 5, 5]
 
         wait_until(applied, what="the 20 signals to be applied")
-    top = json_out(dtctl("--json", "top", "--once", hub=hub))
+    top = json_out(dtctl("--json", "top", "--once", hub=hub_file))
     assert top["throughput_per_second"]["entity_batches"] > 0
     assert top["latency"]["entity_batches"]["samples"] >= 4
     assert top["failures"]["entity_batches"] == 0

@@ -46,13 +46,13 @@ CASES: list[tuple[str, str, Any, Any]] = [
 
 
 class Workers:
-    def __init__(self, hub: Path, sample: str, state_dir: Path) -> None:
+    def __init__(self, hub_file: Path, sample: str, state_dir: Path) -> None:
         command = [
             sys.executable,
             "-m",
             "dtctl",
             "--hub",
-            str(hub),
+            str(hub_file),
             "worker",
             f"samples/{sample}.py:app",
             "--concurrency",
@@ -76,16 +76,16 @@ class Workers:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Path]:
+def hub_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "hub.db"
     open_hub(str(path), create=True).close()
     yield path
 
 
-def _run_sample(hub: Path, tmp_path: Path, sample: str, name: str, value: Any, instance_id: str) -> Any:
-    workers = Workers(hub, sample, tmp_path / "state")
+def _run_sample(hub_file: Path, tmp_path: Path, sample: str, name: str, value: Any, instance_id: str) -> Any:
+    workers = Workers(hub_file, sample, tmp_path / "state")
     try:
-        with TaskHubClient(str(hub)) as client:
+        with TaskHubClient(str(hub_file)) as client:
             client.start_instance(name, input=value, instance_id=instance_id)
             final = client.wait_for_completion(instance_id, timeout=60)
             assert final.status == COMPLETED, final.failure
@@ -96,15 +96,15 @@ def _run_sample(hub: Path, tmp_path: Path, sample: str, name: str, value: Any, i
 
 @pytest.mark.parametrize(("sample", "name", "value", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_sample_completes(
-    hub: Path, tmp_path: Path, sample: str, name: str, value: Any, expected: Any
+    hub_file: Path, tmp_path: Path, sample: str, name: str, value: Any, expected: Any
 ) -> None:
-    assert _run_sample(hub, tmp_path, sample, name, value, "sample-1") == expected
+    assert _run_sample(hub_file, tmp_path, sample, name, value, "sample-1") == expected
 
 
-def test_human_interaction_approved_by_event(hub: Path, tmp_path: Path) -> None:
-    workers = Workers(hub, "human_interaction", tmp_path / "state")
+def test_human_interaction_approved_by_event(hub_file: Path, tmp_path: Path) -> None:
+    workers = Workers(hub_file, "human_interaction", tmp_path / "state")
     try:
-        with TaskHubClient(str(hub)) as client:
+        with TaskHubClient(str(hub_file)) as client:
             client.start_instance(
                 "approval_workflow", input={"request": "desk", "timeout_seconds": 3600}, instance_id="req"
             )
@@ -115,7 +115,7 @@ def test_human_interaction_approved_by_event(hub: Path, tmp_path: Path) -> None:
         workers.stop()
 
 
-def test_order_processing_ships_and_cancels(hub: Path, tmp_path: Path) -> None:
+def test_order_processing_ships_and_cancels(hub_file: Path, tmp_path: Path) -> None:
     good = {
         "order_id": "o1",
         "customer": "ada",
@@ -126,9 +126,9 @@ def test_order_processing_ships_and_cancels(hub: Path, tmp_path: Path) -> None:
         "customer": "bob",
         "lines": [{"sku": "book", "qty": 1}, {"sku": "unicorn", "qty": 1}],
     }
-    workers = Workers(hub, "order_processing", tmp_path / "state")
+    workers = Workers(hub_file, "order_processing", tmp_path / "state")
     try:
-        with TaskHubClient(str(hub)) as client:
+        with TaskHubClient(str(hub_file)) as client:
             client.start_instance("process_order", input=good, instance_id="o1")
             client.start_instance("process_order", input=bad, instance_id="o2")
             shipped = client.decode_output(client.wait_for_completion("o1", timeout=60))
