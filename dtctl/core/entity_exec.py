@@ -8,6 +8,11 @@ were consumed, and the messages to send (:data:`Outgoing`).
 Ordering and locking follow DTFx: messages are applied in inbox order; while a critical section holds
 the entity's lock, only messages from the orchestration that holds it (its calls, signals and its
 ``unlock``) are applied, and the rest stay in the inbox, in order, until the lock is released.
+
+What the hub hands over: the oldest messages when the entity is free; while it is locked, the holder's
+messages and unlocks in inbox order, up to the holder's unlock. (A batch of only the oldest messages
+could hold nothing but waiting lock requests and never reach the holder's unlock.) Messages the batch
+does not consume stay in the inbox for the next one.
 """
 
 from __future__ import annotations

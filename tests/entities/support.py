@@ -200,7 +200,7 @@ class DictHub:
     def _entity_batch(self, entity_id: str) -> None:
         entity = self.entities[entity_id]
         parsed = EntityInstanceId.parse(entity_id)
-        messages = entity.inbox[: self.batch]
+        messages = select_batch(entity.inbox, entity.lock, self.batch)
         result = run_entity_batch(
             self.app.get_entity(parsed.entity), parsed, entity.state, entity.lock, messages, now=self.clock
         )
@@ -236,6 +236,26 @@ class DictHub:
         instance = self.instances.get(instance_id)
         if instance is not None and instance.status not in TERMINAL_STATUSES:
             instance.inbox.append(event)
+
+
+def select_batch(inbox: list[EntityMessage], lock: LockHolder | None, limit: int) -> list[EntityMessage]:
+    """What a hub hands the executor: the oldest messages; while the entity is locked, the holder's
+    messages and the unlocks (the others cannot run yet, and a batch of only those would never reach the
+    holder's), up to the holder's unlock, after which the waiting messages come first again."""
+    if lock is None:
+        return inbox[:limit]
+    chosen: list[EntityMessage] = []
+    for message in inbox:
+        if message.kind is MessageKind.UNLOCK or (
+            message.sender_instance_id == lock.instance_id and message.kind is not MessageKind.LOCK
+        ):
+            chosen.append(message)
+            releases = (
+                message.kind is MessageKind.UNLOCK and message.critical_section_id == lock.critical_section_id
+            )
+            if releases or len(chosen) == limit:
+                break
+    return chosen
 
 
 def _fields(message: EntityMessage) -> dict[str, Any]:
