@@ -206,3 +206,40 @@ def test_backward_step_then_crash_leaves_nothing_stuck(
     finally:
         rescuer.stop()
     check_invariants(hub_path)
+
+
+def test_backward_step_strands_no_entity(
+    tmp_path: Path, shifted_clock: WallClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entities follow the same clocks: a batch leased before a backward step is taken over within the
+    lease, and signals sent before the step stay visible (neither waits for the wall clock to catch
+    up by an hour)."""
+    hub_path = tmp_path / "hub.db"
+    open_hub(str(hub_path), create=True).close()
+    settings: dict[str, Any] = {"lease_seconds": LEASE, "heartbeat_seconds": 0.5}
+    with TaskHubClient(str(hub_path)) as client:
+        for _ in range(5):
+            client.signal_entity("@counter@c", "add", 1)
+    crashed = WorkerProcess(
+        hub_path, "tests/apps/entities.py:app", tmp_path / "logs", fault="entity.leased", **settings
+    )
+    assert crashed.wait() == -signal.SIGKILL, crashed.log()  # died holding the entity's lease
+    shifted_clock.step(-HOUR_NS)
+    dtctl("entity", "signal", "@counter@c", "add", "--data", "1", hub=hub_path)
+
+    rescuer = WorkerProcess(hub_path, "tests/apps/entities.py:app", tmp_path / "logs", **settings)
+    try:
+        with TaskHubClient(str(hub_path)) as client:
+            started = time.monotonic()
+
+            def counted() -> bool:
+                entity = client.get_entity("@counter@c")
+                return entity is not None and entity.state == "6"
+
+            wait_until(counted, timeout=45, what="all six signals applied after the step")
+            assert time.monotonic() - started < 45
+            entity = client.get_entity("@counter@c")
+            assert entity is not None and entity.lease_owner is None
+    finally:
+        rescuer.stop()
+    check_invariants(hub_path)

@@ -91,7 +91,8 @@ def entity_health_sql(false: str, marker: str) -> str:
     """One row: entities, ready ones (a visible message not waiting for a lock), leased, locked,
     orphaned locks (holder gone, finished or on another execution), the oldest ready message's visible
     time among unleased entities, and the highest dequeue count. ``false``: the backend's literal for
-    an unparked message; parameters: now, now, now (``marker`` each)."""
+    an unparked message; parameters (``marker`` each): the visibility time, the lease time (the
+    time leases are judged by; SQLite's lease clock), the visibility time."""
     ready = f"m.visible_at <= {marker} AND m.parked = {false}"
     return f"""
 SELECT

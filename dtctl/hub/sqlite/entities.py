@@ -113,6 +113,15 @@ class SqliteEntities:
         def now(self) -> int:
             raise NotImplementedError
 
+        def lease_now(self) -> int:
+            raise NotImplementedError
+
+        def lease_skew(self) -> int:
+            raise NotImplementedError
+
+        def _visibility(self, now: int) -> dict[str, int]:
+            raise NotImplementedError
+
         def _edge(self) -> AbstractContextManager[sqlite3.Connection]:
             raise NotImplementedError
 
@@ -133,10 +142,10 @@ class SqliteEntities:
             return []
         names_json = None if names is None else json.dumps(sorted(n.lower() for n in names))
         with self._write(durable=False) as conn:
-            now = self.now()
-            expires = now + int(lease_seconds * 1_000_000)
-            picked = _pick(conn, now, names_json, limit)
-            return [_lease_one(conn, entity_id, owner, now, expires) for entity_id in picked]
+            clocks = self._visibility(self.now())
+            expires = clocks["lease_now"] + int(lease_seconds * 1_000_000)
+            picked = _pick(conn, clocks, names_json, limit)
+            return [_lease_one(conn, entity_id, owner, clocks, expires) for entity_id in picked]
 
     def complete_entities(self, batches: Sequence[EntityBatch]) -> list[bool]:
         if not batches:
@@ -156,7 +165,7 @@ class SqliteEntities:
         if not items:
             return []
         with self._write(durable=False) as conn:
-            expires = self.now() + int(lease_seconds * 1_000_000)
+            expires = self.lease_now() + int(lease_seconds * 1_000_000)
             return [
                 i.entity_id
                 for i in items
@@ -167,7 +176,7 @@ class SqliteEntities:
         if names is not None and not names:
             return None
         params = {
-            "now": self.now(),
+            "lease_now": self.lease_now(),
             "names": None if names is None else json.dumps(sorted(n.lower() for n in names)),
         }
         with self._edge() as conn:
@@ -197,13 +206,14 @@ class SqliteEntities:
             row = conn.execute(
                 select_entity_sql("?", include_state), (str(EntityInstanceId.of(entity_id)),)
             ).fetchone()
-        return None if row is None else entity_from_row(row)
+        return None if row is None else _wall_lease(entity_from_row(row), self.lease_skew())
 
     def query_entities(self, query: EntityQuery) -> EntityPage:
         sql, params = query_sql(query, "?")
         with self._edge() as conn:
             rows = conn.execute(sql, params).fetchall()
-        page = [entity_from_row(r) for r in rows[: query.limit]]
+        skew = self.lease_skew()
+        page = [_wall_lease(entity_from_row(r), skew) for r in rows[: query.limit]]
         more = len(rows) > query.limit
         return EntityPage(page, page[-1].entity_id if more and page else None)
 
@@ -213,10 +223,11 @@ class SqliteEntities:
         return [message_info_from_row(r) for r in rows]
 
     def entity_health(self) -> EntityHealth:
-        now = self.now()
+        clocks = self._visibility(self.now())
+        visible_by, lease_now = clocks["visible_by"], clocks["lease_now"]
         with self._edge() as conn:
-            row = conn.execute(_HEALTH, (now, now, now)).fetchone()
-        return shared.health_from_row(now, row)
+            row = conn.execute(_HEALTH, (visible_by, lease_now, visible_by)).fetchone()
+        return shared.health_from_row(clocks["now"], row)
 
     def clean_entity_storage(
         self, *, remove_empty: bool = True, release_orphaned_locks: bool = True, dry_run: bool = False
@@ -232,7 +243,7 @@ class SqliteEntities:
                     conn.execute(q.RELEASE_ENTITY_LOCK, (entity_id,))
                     conn.execute(q.UNPARK_ENTITY_MESSAGES, (entity_id,))
             empty = (
-                [first_from_row(r) for r in conn.execute(q.EMPTY_ENTITIES, {"now": self.now()})]
+                [first_from_row(r) for r in conn.execute(q.EMPTY_ENTITIES, {"lease_now": self.lease_now()})]
                 if remove_empty
                 else []
             )
@@ -244,9 +255,11 @@ class SqliteEntities:
 _HEALTH = entity_health_sql("0", "?")
 
 
-def _pick(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int) -> list[str]:
+def _pick(
+    conn: sqlite3.Connection, clocks: dict[str, int], names_json: str | None, limit: int
+) -> list[str]:
     picked: dict[str, None] = {}
-    cursor = conn.execute(q.PICK_ENTITIES, {"now": now, "names": names_json})
+    cursor = conn.execute(q.PICK_ENTITIES, clocks | {"names": names_json})
     try:
         for (entity_id,) in cursor:
             picked[entity_id] = None
@@ -258,10 +271,18 @@ def _pick(conn: sqlite3.Connection, now: int, names_json: str | None, limit: int
 
 
 def _lease_one(
-    conn: sqlite3.Connection, entity_id: str, owner: str, now: int, expires: int
+    conn: sqlite3.Connection, entity_id: str, owner: str, clocks: dict[str, int], expires: int
 ) -> EntityWorkItem:
-    token = os.urandom(16).hex()
+    token, now = os.urandom(16).hex(), clocks["now"]
     row = conn.execute(q.LEASE_ENTITY, (owner, expires, token, now, entity_id)).fetchone()
     head = shared.leased_entity(entity_id, row, (), token=token, expires=expires, at=now)
-    rows = conn.execute(q.TAKE_ENTITY_MESSAGES, (entity_id, now, shared.batch_limit(head))).fetchall()
+    take = clocks | {"entity_id": entity_id, "limit": shared.batch_limit(head)}
+    rows = conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall()
     return replace(head, messages=tuple(shared.message_from_row(r) for r in rows))
+
+
+def _wall_lease(entity: EntityState, skew: int) -> EntityState:
+    """``entity`` with its lease expiry, stored by the lease clock, told in wall-clock time."""
+    if entity.lease_expires is None:
+        return entity
+    return replace(entity, lease_expires=entity.lease_expires + skew)

@@ -238,7 +238,7 @@ SELECT
     + (SELECT COUNT(*) FROM (
          SELECT entity_id FROM entity_inbox WHERE visible_at <= :now AND parked = 0
          UNION
-         SELECT entity_id FROM entities WHERE lease_expires IS NOT NULL AND lease_expires > :now
+         SELECT entity_id FROM entities WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now
      )),
     (SELECT COUNT(*) FROM new_tasks WHERE visible_at <= :now),
     (SELECT COUNT(*) FROM instances WHERE lease_expires IS NOT NULL AND lease_expires > :lease_now),
@@ -329,12 +329,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- pick_entities --
 -- Unleased entities with a ready (visible, not parked) message, oldest first; the caller reads rows
--- until it has ``limit`` distinct entities. Same plan as pick_instances.
+-- until it has ``limit`` distinct entities. Same plan and clocks as pick_instances: a delayed signal
+-- (visible after it was sent) is due by the wall clock only, like a durable timer; every other message
+-- once either clock reaches it; leases expire by the lease clock.
 SELECT m.entity_id
 FROM entity_inbox AS m
 CROSS JOIN entities AS e ON e.entity_id = m.entity_id
-WHERE m.visible_at <= :now AND m.parked = 0
-  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+WHERE m.visible_at <= :visible_by AND (m.visible_at <= :now OR m.visible_at <= m.created_at)
+  AND m.parked = 0
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :lease_now)
   AND (:names IS NULL OR e.name IN (SELECT value FROM json_each(:names)))
 ORDER BY m.visible_at
 
@@ -343,7 +346,7 @@ SELECT m.visible_at
 FROM entity_inbox AS m
 CROSS JOIN entities AS e ON e.entity_id = m.entity_id
 WHERE m.parked = 0
-  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :lease_now)
   AND (:names IS NULL OR e.name IN (SELECT value FROM json_each(:names)))
 ORDER BY m.visible_at
 LIMIT 1
@@ -355,10 +358,13 @@ WHERE entity_id = ?
 RETURNING name, key, state, lock_instance_id, lock_execution_id, lock_section_id, dequeue_count
 
 -- take_entity_messages --
--- FIFO; LIMIT -1 (a locked entity) takes every visible message.
+-- FIFO; LIMIT -1 (a locked entity) takes every visible message (visibility as in pick_entities).
 SELECT id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
        critical_section_id, lock_set, lock_position
-FROM entity_inbox WHERE entity_id = ? AND visible_at <= ? ORDER BY id LIMIT ?
+FROM entity_inbox
+WHERE entity_id = :entity_id
+  AND visible_at <= :visible_by AND (visible_at <= :now OR visible_at <= created_at)
+ORDER BY id LIMIT :limit
 
 -- store_entity --
 -- Fenced by the lease token; last modified moves only when the batch applied something.
@@ -412,7 +418,7 @@ WHERE entity_id = ?
 SELECT e.entity_id
 FROM entities AS e
 WHERE e.state IS NULL AND e.lock_instance_id IS NULL
-  AND (e.lease_expires IS NULL OR e.lease_expires <= :now)
+  AND (e.lease_expires IS NULL OR e.lease_expires <= :lease_now)
   AND NOT EXISTS (SELECT 1 FROM entity_inbox AS m WHERE m.entity_id = e.entity_id)
 ORDER BY e.entity_id
 
