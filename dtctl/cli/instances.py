@@ -7,7 +7,7 @@ from typing import Annotated, cast
 
 import typer
 
-from dtctl.cli import parse, render, state
+from dtctl.cli import parse, render, render_status, state
 from dtctl.core import names
 from dtctl.core.history import ALL_STATUSES, FAILED, TERMINATED
 from dtctl.core.tags import check_version, parse_tags
@@ -264,7 +264,7 @@ def status(
     client = state.current.client()
     found = client.get_instance_or_raise(instance_id)
     base = _dashboard_base(url)
-    render.status(
+    render_status.status(
         found,
         client.waiting_for(instance_id),
         as_json=state.current.json,

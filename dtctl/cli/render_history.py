@@ -24,7 +24,6 @@ from dtctl.cli.render import (
     failure_dict,
     failure_text,
     history_dict,
-    instance_detail,
     instance_dict,
     iso,
     local_time,
@@ -33,6 +32,7 @@ from dtctl.cli.render import (
     status_text,
     stdout_console,
 )
+from dtctl.cli.render_status import instance_detail
 from dtctl.client_views import Span, TaskNames, Timeline
 from dtctl.core.history import HistoryEvent, event_to_dict
 
