@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from dtctl.client_entities import EntityClient, EntityDetails
+from dtctl.client_purge import PurgeClient
 from dtctl.client_views import (
     InboxEvent,
     PendingActivity,
@@ -35,6 +36,7 @@ from dtctl.core import names, payload
 from dtctl.core.app import function_name
 from dtctl.core.history import TERMINAL_STATUSES, ContinuedAsNew, HistoryEvent
 from dtctl.core.tags import check_tags, check_version
+from dtctl.core.times import Time, to_micros
 from dtctl.errors import InstanceNotFound, UsageError, WaitTimeout
 from dtctl.hub import DEFAULT_HUB, open_hub
 from dtctl.hub.base import (
@@ -46,14 +48,12 @@ from dtctl.hub.base import (
     InstanceQuery,
     InstanceState,
     NewInstance,
-    PurgeQuery,
     ScaleMetrics,
     TaskHub,
     TerminateOutcome,
     WakeSource,
     WorkerInfo,
 )
-from dtctl.hub.sql.instances import purge_statuses as _purge_statuses
 from dtctl.hub.wakeup import HintedWait
 from dtctl.observe.tracecontext import current_traceparent
 
@@ -76,8 +76,6 @@ _FIRST_POLL = 0.002  # seconds; doubles up to _MAX_POLL while waiting for an ins
 _MAX_POLL = 0.1
 HISTORY_PAGE = 1000  # events per read of a paged history: one page is what is held in memory
 
-Time = datetime | int  # a datetime, or epoch microseconds UTC
-
 
 @dataclass(frozen=True, slots=True)
 class StartRequest:
@@ -91,16 +89,7 @@ class StartRequest:
     tags: Mapping[str, str] | None = None
 
 
-def to_micros(value: Time | None) -> int | None:
-    """Epoch microseconds UTC; a naive datetime is taken as UTC (orchestration time is UTC)."""
-    if value is None or isinstance(value, int):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1_000_000)
-
-
-class TaskHubClient(EntityClient):
+class TaskHubClient(EntityClient, PurgeClient):
     """A client of one task hub: a hub object, a path or URL, or ``$DTCTL_HUB`` / ``./taskhub.db``."""
 
     def __init__(
@@ -460,129 +449,6 @@ class TaskHubClient(EntityClient):
                 pause = min(delay, left)
             delay = _FIRST_POLL if waiting.wait(pause) else min(delay * 2, _MAX_POLL)
 
-    # --- maintenance ------------------------------------------------------------------------------
-
-    def purge(
-        self,
-        instance_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[str] = (),
-        completed_before: Time | None = None,
-        created_before: Time | None = None,
-        created_after: Time | None = None,
-        recursive: bool = True,
-        batch_size: int = 500,
-    ) -> int:
-        """Delete finished instances (by id, or by status / completion / creation time) and, unless
-        ``recursive=False``, their finished sub-orchestrations; returns how many instances went."""
-        _check_refs(instance_ids)
-        query = PurgeQuery(
-            instance_ids=tuple(instance_ids),
-            statuses=tuple(statuses),
-            completed_before=to_micros(completed_before),
-            created_before=to_micros(created_before),
-            created_after=to_micros(created_after),
-            recursive=recursive,
-            batch_size=batch_size,
-        )
-        return self.hub.purge(query)
-
-    def purge_targets(
-        self,
-        instance_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[str] = (),
-        completed_before: Time | None = None,
-        created_before: Time | None = None,
-        created_after: Time | None = None,
-        page_size: int = 500,
-    ) -> Iterator[InstanceState]:
-        """The finished instances a purge with these arguments selects (read only; their
-        sub-orchestrations, which a recursive purge deletes with them, are not listed)."""
-        _check_refs(instance_ids)
-        wanted = _purge_statuses(statuses)
-        window = _TimeWindow(to_micros(completed_before), to_micros(created_before), to_micros(created_after))
-
-        def matches(state: InstanceState) -> bool:
-            return state.status in wanted and window.admits(state)
-
-        if instance_ids:
-            for instance_id in dict.fromkeys(instance_ids):
-                state = self.hub.get_instance(instance_id, include_payloads=False)
-                if state is not None and matches(state):
-                    yield state
-            return
-        cursor: str | None = None
-        while True:
-            page = self.hub.list_instances(InstanceQuery(statuses=wanted, limit=page_size, cursor=cursor))
-            yield from (s for s in page.instances if matches(s))
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
-
-    def count_purgeable(
-        self,
-        instance_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[str] = (),
-        completed_before: Time | None = None,
-        created_before: Time | None = None,
-        created_after: Time | None = None,
-    ) -> dict[str, int]:
-        """How many instances a purge selects, per status (``--dry-run``; children not counted)."""
-        counts: dict[str, int] = {}
-        targets = self.purge_targets(
-            instance_ids,
-            statuses=statuses,
-            completed_before=completed_before,
-            created_before=created_before,
-            created_after=created_after,
-        )
-        for state in targets:
-            counts[state.status] = counts.get(state.status, 0) + 1
-        return counts
-
-    def purge_batches(
-        self,
-        instance_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[str] = (),
-        completed_before: Time | None = None,
-        created_before: Time | None = None,
-        created_after: Time | None = None,
-        recursive: bool = True,
-        batch_size: int = 500,
-    ) -> Generator[int, None, None]:
-        """Purge in batches, one transaction each, yielding how many each batch deleted.
-
-        Stopping between batches (Ctrl-C, a crash) leaves a consistent hub; running the same purge
-        again carries on with what is left. The hub checks status and age again inside each batch.
-        """
-        batch = max(1, batch_size)
-        query = PurgeQuery(
-            statuses=_purge_statuses(statuses),
-            completed_before=to_micros(completed_before),
-            created_before=to_micros(created_before),
-            created_after=to_micros(created_after),
-            recursive=recursive,
-        )
-        chunk: list[str] = []
-        targets = self.purge_targets(
-            instance_ids,
-            statuses=query.statuses,
-            completed_before=query.completed_before,
-            created_before=query.created_before,
-            created_after=query.created_after,
-            page_size=batch,
-        )
-        for state in targets:
-            chunk.append(state.instance_id)
-            if len(chunk) >= batch:
-                yield self.hub.purge(replace(query, instance_ids=tuple(chunk), batch_size=len(chunk)))
-                chunk = []
-        if chunk:
-            yield self.hub.purge(replace(query, instance_ids=tuple(chunk), batch_size=len(chunk)))
-
     # --- repairing instances --------------------------------------------------------------------------
 
     def rewind(self, instance_id: str, reason: str | None = None) -> list[str]:
@@ -617,36 +483,6 @@ class TaskHubClient(EntityClient):
         self.hub.import_instance(found)
         return found.state.instance_id
 
-    def unpurgeable(self, instance_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Of these ids: (those that do not exist, those that have not finished)."""
-        _check_refs(instance_ids)
-        missing: list[str] = []
-        live: list[str] = []
-        for instance_id in dict.fromkeys(instance_ids):
-            state = self.hub.get_instance(instance_id, include_payloads=False)
-            if state is None:
-                missing.append(instance_id)
-            elif state.status not in TERMINAL_STATUSES:
-                live.append(instance_id)
-        return missing, live
-
-
-@dataclass(frozen=True, slots=True)
-class _TimeWindow:
-    """The time filters of a purge, as the client checks them before the hub checks them again."""
-
-    completed_before: int | None
-    created_before: int | None
-    created_after: int | None
-
-    def admits(self, state: InstanceState) -> bool:
-        done = self.completed_before
-        if done is not None and (state.completed_at is None or state.completed_at >= done):
-            return False
-        if self.created_before is not None and state.created_at >= self.created_before:
-            return False
-        return self.created_after is None or state.created_at > self.created_after
-
 
 def _unclaimed(
     workers: Sequence[WorkerInfo], orchestrations: Iterable[str], activities: Iterable[str]
@@ -672,13 +508,6 @@ def _as_request(item: StartRequest | tuple[Any, ...]) -> StartRequest:
             "a start request tuple is (name, input[, instance_id[, start_at[, version[, tags]]]])"
         )
     return StartRequest(*item)
-
-
-def _check_refs(instance_ids: Sequence[str]) -> None:
-    if isinstance(instance_ids, str):
-        raise UsageError("instance ids must be a sequence of ids, not one string")
-    for instance_id in instance_ids:
-        names.instance_ref(instance_id)
 
 
 def _new_instance(request: StartRequest, converter: payload.DataConverter | None = None) -> NewInstance:
