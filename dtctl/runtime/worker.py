@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -31,8 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import FrameType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from dtctl.core.app import App
 from dtctl.core.decision import Decision
@@ -40,7 +38,6 @@ from dtctl.core.failure import FailureDetails
 from dtctl.core.versioning import VersionFailureStrategy, lease_bounds, version_failure
 from dtctl.errors import DtctlError, ExitCode
 from dtctl.faults import fault_point
-from dtctl.hub import open_hub
 from dtctl.hub.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -80,9 +77,7 @@ from dtctl.runtime.isolation import (
 from dtctl.runtime.loader import load_app
 from dtctl.runtime.patience import TRANSIENT_HUB_ERRORS, Outage, open_hub_patiently
 from dtctl.runtime.watchdog import Watchdog
-
-if TYPE_CHECKING:
-    pass
+from dtctl.runtime.worker_process import exit_now, give_leases_back, serve
 
 log = logging.getLogger("dtctl.worker")
 
@@ -726,16 +721,6 @@ def _no_progress(_doing: str | None) -> None:
 # --- process entry point -------------------------------------------------------------------------------
 
 
-def _install_signal_handlers(worker: Worker, watchdog: Watchdog) -> None:
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: draining", signum)
-        watchdog.stopping()  # whatever the main thread is running, the process ends after the grace
-        worker.request_stop()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -748,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     watchdog = Watchdog(
         stall_timeout=config.stall_timeout,
         grace=config.drain_seconds,
-        give_up=lambda: _give_leases_back(config, holder[0].worker_id),
+        give_up=lambda: give_leases_back(config, holder[0].worker_id),
         progress_fd=config.progress_fd if config.progress_fd >= 0 else None,
     )
     try:
@@ -764,53 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         hub.close()
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    return _serve(config, holder[0], watchdog, hub)
-
-
-def _serve(config: WorkerConfig, worker: Worker, watchdog: Watchdog, hub: TaskHub) -> int:
-    _install_signal_handlers(worker, watchdog)
-    watchdog.start()
-    try:
-        return worker.run()
-    except DtctlError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        _give_back_on_exit(config, worker.worker_id)
-        return exc.exit_code
-    except Exception:
-        log.exception("worker %s failed; giving its leases back", worker.worker_id)
-        _give_back_on_exit(config, worker.worker_id)
-        return ExitCode.INTERNAL
-    finally:
-        watchdog.close()
-        hub.close()
-
-
-def _give_leases_back(config: WorkerConfig, worker_id: str) -> None:
-    """From the watchdog thread: a connection of its own (the main thread's is busy in user code)."""
-    hub = open_hub(config.hub, synchronous=config.synchronous)
-    try:
-        released = hub.release_leases(worker_id)
-        hub.remove_worker(worker_id)
-        log.error("released %d leases", released)
-    finally:
-        hub.close()
-
-
-def _give_back_on_exit(config: WorkerConfig, worker_id: str) -> None:
-    """An exit the worker controls gives its leases back, so its work need not wait out the lease."""
-    try:
-        _give_leases_back(config, worker_id)
-    except DtctlError as exc:
-        log.warning("could not give the leases back (%s); they expire on their own", exc.message)
-
-
-def _exit_now(code: int) -> None:
-    # An activity still running after the drain must not keep the process alive (pool threads are
-    # joined at interpreter exit): its lease is already released, so another worker will run it.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return serve(config, holder[0], watchdog, hub)
 
 
 if __name__ == "__main__":
-    _exit_now(main())
+    exit_now(main())
