@@ -183,11 +183,14 @@ class SqliteEntities:
         input: str | None,
         *,
         fire_at: int | None = None,
+        trace_context: str | None = None,
     ) -> None:
         parsed = EntityInstanceId.of(entity_id)
         with self._write() as conn:
             now = self.now()
-            message = EntityMessage(id=0, kind=MessageKind.SIGNAL, operation=operation, input=input)
+            message = EntityMessage(
+                id=0, kind=MessageKind.SIGNAL, operation=operation, input=input, trace_context=trace_context
+            )
             ops.DIALECT.send_entity_messages(conn, [shared.message_row(str(parsed), message, now, fire_at)])
 
     def get_entity(
@@ -264,4 +267,4 @@ def _lease_one(
     row = conn.execute(q.LEASE_ENTITY, (owner, expires, token, now, entity_id)).fetchone()
     head = shared.leased_entity(entity_id, row, (), token=token, expires=expires, at=now)
     rows = conn.execute(q.TAKE_ENTITY_MESSAGES, (entity_id, now, shared.batch_limit(head))).fetchall()
-    return replace(head, messages=tuple(shared.message_from_row(r) for r in rows))
+    return replace(head, messages=tuple(shared.message_from_row(r, r[10]) for r in rows))
