@@ -183,7 +183,7 @@ class TaskHubClient(EntityClient, PurgeClient):
         names.instance_ref(instance_id)
         names.task_name(name, "event name")
         encoded = payload.encode(data, what=f"the data of event {name!r}", converter=self.data_converter)
-        self.hub.raise_event(instance_id, name, encoded, force=force)
+        self.hub.raise_event(instance_id, name, encoded, force=force, trace_context=current_traceparent())
 
     def terminate(
         self, instance_id: str, reason: str | None = None, *, recursive: bool = True

@@ -19,6 +19,7 @@ from dtctl.core.entity_id import EntityInstanceId
 from dtctl.errors import UsageError
 from dtctl.hub.base import TaskHub
 from dtctl.hub.entity_records import EntityCleanup, EntityMessageInfo, EntityPage, EntityQuery, EntityState
+from dtctl.observe.tracecontext import current_traceparent
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,10 @@ class EntityClient:
             raise UsageError("an entity operation needs a name")
         what = f"the input of operation {operation_name!r} on entity {str(parsed)!r}"
         encoded = payload.encode(input, what=what, converter=self.data_converter)
-        self.hub.signal_entity(parsed, operation_name, encoded, fire_at=self._fire_at(signal_time))
+        fire_at = self._fire_at(signal_time)
+        self.hub.signal_entity(
+            parsed, operation_name, encoded, fire_at=fire_at, trace_context=current_traceparent()
+        )
 
     def get_entity(
         self, entity_id: EntityInstanceId | str, *, include_state: bool = True

@@ -70,6 +70,7 @@ class EntityMessage:
     critical_section_id: str | None = None
     lock_set: tuple[str, ...] = ()
     lock_position: int = 0
+    trace_context: str | None = None  # a client signaller's W3C traceparent (for tracing workers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,7 @@ class InboxMessage:
     id: int
     event: HistoryEvent
     dequeue_count: int
+    trace_context: str | None = None  # the sender's traceparent (a client's raise_event), if it had one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

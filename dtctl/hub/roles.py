@@ -87,7 +87,17 @@ class ClientOperations(HubHandle, Protocol):
         """All or nothing: with ``fail``, one existing live id refuses the whole batch."""
         ...
 
-    def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None: ...
+    def raise_event(
+        self,
+        instance_id: str,
+        name: str,
+        data: str | None,
+        *,
+        force: bool = False,
+        trace_context: str | None = None,
+    ) -> None:
+        """Queue an external event; ``trace_context``: the sender's W3C traceparent, stored with it."""
+        ...
 
     def terminate(
         self, instance_id: str, reason: str | None, *, recursive: bool = True
@@ -244,8 +254,10 @@ class EntityOperations(HubHandle, Protocol):
         input: str | None,
         *,
         fire_at: int | None = None,
+        trace_context: str | None = None,
     ) -> None:
-        """Queue a one-way operation (visible at ``fire_at``, epoch µs, or now); creates the entity row."""
+        """Queue a one-way operation (visible at ``fire_at``, epoch µs, or now); creates the entity row.
+        ``trace_context``: the signaller's W3C traceparent, stored with the message."""
         ...
 
     def get_entity(

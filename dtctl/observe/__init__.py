@@ -16,8 +16,9 @@ orchestrator work items it hands to an SDK and the completions it commits, ``run
 activity completions it receives) and serves ``/metrics`` with :func:`dtctl.observe.metrics.serve`. The
 protocol's ``TraceContext`` fields carry W3C ``traceparent`` strings: an SDK client's
 ``CreateInstanceRequest`` trace context goes to the hub as :attr:`NewInstance.trace_context` (see
-:func:`dtctl.observe.tracecontext.current_traceparent` for the native client), and the server fills a
-work item's ``parentTraceContext`` from :meth:`dtctl.observe.tracing.WorkerTracer.traceparent_for`.
+:func:`dtctl.observe.tracecontext.current_traceparent` for the native client), and the server fills its
+work items' trace-context fields with the same placement as :meth:`WorkerTracer.traceparent_for`, from
+the hub alone (:mod:`dtctl.serve.tracectx`).
 """
 
 from __future__ import annotations

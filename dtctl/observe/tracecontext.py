@@ -25,6 +25,8 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # Tests and custom pipelines name a factory ``module:attribute`` here; it returns a SpanExporter
 # (batched) or a SpanProcessor (used as is).
 EXPORTER_FACTORY_ENV = "DTCTL_OTEL_SPAN_EXPORTER"
+# The environment carrier of a W3C trace context (what the CLI's start, raise-event and signal read).
+ENVIRONMENT_CARRIER = "TRACEPARENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +80,19 @@ def tracing_requested() -> bool:
 
 
 def current_traceparent() -> str | None:
-    """The caller's current span as a ``traceparent``, to store with an instance it starts.
+    """The caller's current span as a ``traceparent``, to store with an instance it starts, an event it
+    raises or a signal it sends; without one, a valid ``TRACEPARENT`` environment variable.
 
     Without opentelemetry already imported by the program there is no current span: nothing is
-    imported, nothing is paid."""
-    if _disabled() or "opentelemetry.trace" not in sys.modules:
+    imported, nothing is paid. ``TRACEPARENT`` is OpenTelemetry's convention for handing a context to a
+    child process through its environment (a CI job, a shell script running ``dtctl start``)."""
+    if _disabled():
         return None
-    from opentelemetry import trace
+    if "opentelemetry.trace" in sys.modules:
+        from opentelemetry import trace
 
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return TraceParent(context.trace_id, context.span_id, bool(context.trace_flags.sampled)).header()
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            return TraceParent(context.trace_id, context.span_id, bool(context.trace_flags.sampled)).header()
+    inherited = parse(os.environ.get(ENVIRONMENT_CARRIER))
+    return None if inherited is None else inherited.header()

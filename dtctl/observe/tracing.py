@@ -20,13 +20,17 @@ stored with the instance; a sub-orchestration is in its parent's trace):
 - ``activity NAME``: one per execution (a retry is another execution; an execution whose process died
   is lost with it), current while the activity body runs, so spans the body opens nest under it.
 - ``timer``: one per timer that fired, from when it was created (when this process saw it) to its
-  delivery. External events are span events of the episode that consumed them.
+  delivery. External events are span events of the episode that consumed them; an event raised by a
+  client with a current span (its ``traceparent`` is stored with the message, migration 007) also
+  links that episode's span to the sender's span: the sender is in another trace, or in this one as
+  a cause rather than a parent, which is what a span link says.
 
 - ``entity NAME OPERATION``: one per entity operation in a committed batch (instance id: the entity
   id), parented to the orchestration span of the calling or signalling orchestration (its instance and
   execution ids travel with the message, so the parent's id is derived as for a sub-orchestration). A
   batch runs its operations in one go, so each operation's span covers its batch's run. A signal from
-  a client or from another entity carries no trace context: its span starts a trace of its own.
+  a client is parented to the client's span when it had one (its ``traceparent`` travels with the
+  message); a signal from another entity, or from a client without a span, starts a trace of its own.
 
 What it costs: dtctl's spans are built finished, as :class:`ReadableSpan` objects, from times it already
 has (history, the episode's clock) and handed straight to the span processors; no tracer, sampler call,
@@ -56,7 +60,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from dtctl.core.history import (
     CONTINUED_AS_NEW,
@@ -80,7 +84,7 @@ from dtctl.observe.tracecontext import (
 
 if TYPE_CHECKING:
     from dtctl.core.decision import Decision
-    from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
+    from dtctl.hub.base import ActivityResult, ActivityWorkItem, InboxMessage, OrchestrationWorkItem, TaskHub
     from dtctl.hub.entity_records import EntityBatch, EntityWorkItem
 
 log = logging.getLogger("dtctl.tracing")
@@ -132,6 +136,7 @@ class SpanSink:
         kind: SpanKind = SpanKind.INTERNAL,
         status: Status = UNSET,
         events: Sequence[Event] = (),
+        links: Sequence[Link] = (),
     ) -> None:
         span = ReadableSpan(
             name,
@@ -140,7 +145,7 @@ class SpanSink:
             self._resource,
             attributes,
             events,
-            (),
+            links,
             kind,
             None,
             status,
@@ -326,13 +331,12 @@ class WorkerTracer(Observer):
             "dtctl.status": decision.status,
             "dtctl.episode.cache": "warm" if episode.loaded is None else "cold",
         }
-        events = [
-            Event("event_raised", {"dtctl.event.name": m.event.name}, times[0])
-            for m in item.messages
-            if isinstance(m.event, EventRaised)
-        ]
+        raised = [m for m in item.messages if isinstance(m.event, EventRaised)]
+        events = [Event("event_raised", {"dtctl.event.name": _event_name(m)}, times[0]) for m in raised]
+        links = sender_links(raised)
         name = f"episode {item.name}"
-        self._spans.emit(name, self._child_of(parent), parent, attributes, times, events=events)
+        context = self._child_of(parent)
+        self._spans.emit(name, context, parent, attributes, times, events=events, links=links)
 
     def _timer_spans(
         self, item: OrchestrationWorkItem, decision: Decision, parent: SpanContext, end: int
@@ -385,8 +389,10 @@ class WorkerTracer(Observer):
             parent: SpanContext | None = None
             if message.sender_instance_id and message.sender_execution_id:
                 parent = self.orchestration_context(message.sender_instance_id, message.sender_execution_id)
-                if not parent.trace_flags.sampled:
-                    continue
+            elif message.trace_context:
+                parent = remote_context(message.trace_context)
+            if parent is not None and not parent.trace_flags.sampled:
+                continue
             context = self._child_of(parent) if parent is not None else self._new_root()
             if context is None:
                 continue
@@ -405,6 +411,31 @@ class WorkerTracer(Observer):
             )
             name = f"entity {item.name} {message.operation}"
             self._spans.emit(name, context, parent, attributes, times, kind=SpanKind.CONSUMER, status=status)
+
+
+def remote_context(traceparent: str | None) -> SpanContext | None:
+    """A stored ``traceparent`` as the context of a span in another process (None: absent or malformed)."""
+    found = parse(traceparent)
+    if found is None:
+        return None
+    flags = SAMPLED if found.sampled else NOT_SAMPLED
+    return SpanContext(found.trace_id, found.span_id, is_remote=True, trace_flags=flags)
+
+
+def sender_links(messages: Sequence[InboxMessage]) -> list[Link]:
+    """Links from the span of the episode that consumed raised events to their senders' spans."""
+    links: list[Link] = []
+    for message in messages:
+        sender = remote_context(message.trace_context)
+        if sender is not None:
+            name = _event_name(message)
+            links.append(Link(sender, {"dtctl.link": "event_raised", "dtctl.event.name": name}))
+    return links
+
+
+def _event_name(message: InboxMessage) -> str:
+    event = message.event
+    return event.name if isinstance(event, EventRaised) else ""
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:

@@ -17,6 +17,7 @@ from dtctl.errors import InstanceAlreadyExists
 from dtctl.hub.base import InstanceQuery, InstanceState, NewInstance, PurgeQuery, TaskHub
 from dtctl.serve import convert
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
+from dtctl.serve.tracectx import stored_context
 
 MAX_PAGE = 1000
 HISTORY_CHUNK_BYTES = 1 << 20  # well under gRPC's default 4 MB message limit
@@ -63,6 +64,7 @@ def start_instance(hub: TaskHub, request: pb.CreateInstanceRequest) -> pb.Create
         start_at=start_at,
         version=convert.optional_text(request, "version") or None,
         tags=dict(request.tags) or None,
+        trace_context=stored_context(request),
     )
     replaceable = set(_statuses(request.orchestrationIdReusePolicy.replaceableStatus))
     existing = hub.get_instance(instance_id, include_payloads=False)

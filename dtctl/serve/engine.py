@@ -32,6 +32,7 @@ from dtctl.serve import convert
 from dtctl.serve.episode import Episode, is_suspended, new_events
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 from dtctl.serve.streams import Stream, activity_token
+from dtctl.serve.tracectx import TraceContexts
 
 log = logging.getLogger("dtctl.serve")
 
@@ -87,6 +88,7 @@ class Engine:
         self._streams: list[Stream] = []
         self._held: dict[str, Stream] = {}  # completion token -> the stream holding the item
         self._past: OrderedDict[str, _Past] = OrderedDict()
+        self.trace_contexts = TraceContexts(hub)  # W3C trace context on work items (dtctl.serve.tracectx)
         self._stopping = threading.Event()
         self._leasing = True
         self._thread = threading.Thread(target=self._run, name="dtctl-serve-engine", daemon=True)
@@ -296,6 +298,7 @@ class Engine:
                 pastEvents=past.events,
                 newEvents=[convert.event_to_proto(e) for e in sent],
             )
+            self.trace_contexts.annotate_orchestration(request)
             stream.send(pb.WorkItem(orchestratorRequest=request, completionToken=item.lease_token))
         for task in tasks:
             token = activity_token(task)
@@ -309,6 +312,7 @@ class Engine:
                 ),
                 taskId=task.task_id,
             )
+            self.trace_contexts.annotate_activity(request)
             stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
         self.leased += len(items) + len(tasks)
         return len(items) + len(tasks)

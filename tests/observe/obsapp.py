@@ -3,7 +3,7 @@
 ``hello`` calls ``greet`` three times; ``flaky_once`` calls ``flaky``, which fails on its first attempt
 (the retry policy runs it again: two executions, one failed); ``boom`` fails the instance; ``family``
 starts ``hello`` as a sub-orchestration and waits on a timer; ``gated`` waits for a gate file (a test
-holds it in flight to kill its worker).
+holds it in flight to kill its worker); ``waiter`` waits for the events ``first`` and ``second``.
 
 ``orchestrations_only`` and ``activities_only`` split the same code in two: a worker of each shares
 the work of one workflow across two processes (a worker leases only the names it registers).
@@ -111,3 +111,10 @@ def tally_up(ctx: dtctl.OrchestrationContext, key: str):
     except dtctl.TaskFailedError:
         refused = True
     return [(yield ctx.call_entity(entity, "add", 100)), refused]
+
+
+@app.orchestrator
+def waiter(ctx: dtctl.OrchestrationContext, _: None):
+    first = yield ctx.wait_for_external_event("first")
+    second = yield ctx.wait_for_external_event("second")
+    return [first, second]

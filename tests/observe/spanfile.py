@@ -44,6 +44,14 @@ def as_dict(span: ReadableSpan) -> dict[str, Any]:
         "end": span.end_time,
         "status": span.status.status_code.name,
         "attributes": dict(span.attributes or {}),
+        "links": [
+            {
+                "trace_id": f"{link.context.trace_id:032x}",
+                "span_id": f"{link.context.span_id:016x}",
+                "attributes": dict(link.attributes or {}),
+            }
+            for link in span.links
+        ],
         "service": (span.resource.attributes or {}).get("service.name"),
         "pid": os.getpid(),
     }

@@ -39,8 +39,9 @@ def test_entity_operations_are_counted_and_traced(tmp_path: Path, monkeypatch: p
     caller = TracerProvider().get_tracer("test")
     with caller.start_as_current_span("caller") as span, TaskHubClient(str(hub)) as client:
         ids = [client.start_instance("tally_up", input=f"k{n}") for n in range(WORKFLOWS)]
-        client.signal_entity("@tally@solo", "add", 5)  # from a client: a trace of its own
+        client.signal_entity("@tally@solo", "add", 5)  # from a client: under its span
     caller_trace = f"{span.get_span_context().trace_id:032x}"
+    caller_span = f"{span.get_span_context().span_id:016x}"
     worker = Dtctl(
         hub, tmp_path / "worker.log", "worker", f"{APP}:app", "-c", "2", "--metrics-port", str(port)
     )
@@ -53,7 +54,7 @@ def test_entity_operations_are_counted_and_traced(tmp_path: Path, monkeypatch: p
         assert worker.stop() == 0, worker.log()
     assert set(states.values()) == {"COMPLETED"} and totals == ["[111,true]"] * WORKFLOWS
     _check_metrics(found)
-    _check_spans(read_spans(span_file), ids, caller_trace)
+    _check_spans(read_spans(span_file), ids, caller_trace, caller_span)
 
 
 def _check_metrics(found: Samples) -> None:
@@ -68,7 +69,7 @@ def _check_metrics(found: Samples) -> None:
     assert total(found, "dtctl_execution_seconds_count", kind="entity", name="tally") == batches
 
 
-def _check_spans(spans: list[dict[str, Any]], ids: list[str], caller_trace: str) -> None:
+def _check_spans(spans: list[dict[str, Any]], ids: list[str], caller_trace: str, caller_span: str) -> None:
     entity_spans = [s for s in spans if s["name"].startswith("entity tally ")]
     seen = Counter((s["attributes"]["dtctl.instance_id"], s["name"]) for s in entity_spans)
     expected = Counter({("@tally@solo", "entity tally add"): 1})
@@ -84,7 +85,8 @@ def _check_spans(spans: list[dict[str, Any]], ids: list[str], caller_trace: str)
     for s in entity_spans:
         caller_id = s["attributes"].get("dtctl.entity.caller_instance_id")
         if s["attributes"]["dtctl.instance_id"] == "@tally@solo":
-            assert caller_id is None and s["parent_span_id"] is None and s["trace_id"] != caller_trace
+            # the client's signal: its span (stored with the message) is the operation's parent
+            assert caller_id is None and s["parent_span_id"] == caller_span and s["trace_id"] == caller_trace
             continue
         assert s["trace_id"] == caller_trace
         assert s["parent_span_id"] == orchestrations[caller_id]["span_id"]

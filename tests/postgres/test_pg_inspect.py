@@ -203,6 +203,14 @@ def _without_versions(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(q, "LEASE_ORCHESTRATIONS", lease.replace(", i.version\n", ", NULL::text AS version\n"))
 
 
+def _without_message_trace(patch: pytest.MonkeyPatch) -> None:
+    """The statements a worker runs, as dtctl wrote them before messages carried a trace context."""
+    insert = q.INSERT_EVENTS.replace("visible_at, trace_context)\n", "visible_at)\n")
+    patch.setattr(q, "INSERT_EVENTS", insert.replace("u.visible_at, u.trace_context\n", "u.visible_at\n"))
+    lease = q.LEASE_ORCHESTRATIONS.replace("e.dequeue_count, e.trace_context", "e.dequeue_count, NULL::text")
+    patch.setattr(q, "LEASE_ORCHESTRATIONS", lease.replace("NULL::text\n", "NULL::text AS trace_context\n"))
+
+
 def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
     pg_server: pgserver.PgServer, pg_url: str, hub_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,6 +221,7 @@ def test_a_version_1_hub_migrates_and_its_runtime_role_writes_the_work_log(
         patch.setattr(PostgresTaskHub, "_log_work", lambda *args: None)
         patch.setattr(q, "LEASE_ACTIVITIES", q.LEASE_ACTIVITIES.replace(", leased_at = clock.now", ""))
         _without_versions(patch)  # nor the columns of version 3
+        _without_message_trace(patch)  # nor those of the message trace context
         old = PostgresTaskHub(pg_url, create=True)
         start(old, "leased-before")
         step(old, "leased-before", actions=[ScheduleTask(task_id=0, name="act")])

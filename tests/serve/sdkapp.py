@@ -125,7 +125,23 @@ ORCHESTRATORS = (
 ACTIVITIES = (hello, fail, flaky)
 
 
+def trace_to_file() -> None:
+    """With ``DTCTL_TEST_SPAN_FILE`` set, the SDK's spans go to that file (the SDK traces through the
+    global tracer provider when opentelemetry is installed)."""
+    if not os.environ.get("DTCTL_TEST_SPAN_FILE"):
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tests.observe.spanfile import processor
+
+    provider = TracerProvider()
+    provider.add_span_processor(processor())
+    trace.set_tracer_provider(provider)
+
+
 def main(port: int) -> None:
+    trace_to_file()
     w = worker.TaskHubGrpcWorker(host_address=f"localhost:{port}")
     for fn in ORCHESTRATORS:
         w.add_orchestrator(fn)

@@ -194,9 +194,12 @@ class PostgresEntities:
         input: str | None,
         *,
         fire_at: int | None = None,
+        trace_context: str | None = None,
     ) -> None:
         parsed = str(EntityInstanceId.of(entity_id))
-        message = EntityMessage(id=0, kind=MessageKind.SIGNAL, operation=operation, input=input)
+        message = EntityMessage(
+            id=0, kind=MessageKind.SIGNAL, operation=operation, input=input, trace_context=trace_context
+        )
 
         def work(conn: Conn) -> None:
             row = shared.message_row(parsed, message, self._now_in(conn), fire_at)
@@ -269,7 +272,7 @@ def _lease(conn: Conn, params: dict[str, Any]) -> list[EntityWorkItem]:
     }
     messages: dict[str, list[EntityMessage]] = {head.entity_id: [] for head in heads}
     for entity_id, *columns in conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall():
-        messages[entity_id].append(shared.message_from_row(columns))
+        messages[entity_id].append(shared.message_from_row(columns, columns[10]))
     return [replace(head, messages=tuple(messages[head.entity_id])) for head in heads]
 
 

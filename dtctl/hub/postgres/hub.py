@@ -324,11 +324,21 @@ class PostgresTaskHub(PostgresInspector, PostgresEntities):
             lambda conn: ops.create_instances(conn, self._now_in(conn), instances, if_exists, self.url)
         )
 
-    def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None:
+    def raise_event(
+        self,
+        instance_id: str,
+        name: str,
+        data: str | None,
+        *,
+        force: bool = False,
+        trace_context: str | None = None,
+    ) -> None:
         def work(conn: Conn) -> None:
             now = self._now_in(conn)
             event = EventRaised(timestamp=now, name=name, input=data)
-            ops.send_to_live(conn, now, instance_id, event, self.url, force=force)
+            ops.send_to_live(
+                conn, now, instance_id, event, self.url, force=force, trace_context=trace_context
+            )
 
         self._write(work)
 

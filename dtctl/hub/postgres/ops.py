@@ -78,7 +78,7 @@ class PostgresDialect:
 
     def enqueue(self, conn: Conn, rows: Sequence[EventRow]) -> None:
         if rows:
-            conn.execute(q.INSERT_EVENTS, columns(rows, 7))
+            conn.execute(q.INSERT_EVENTS, columns(rows, 8))
 
     def remove_instance(self, conn: Conn, instance_id: str) -> None:
         remove_instances(conn, [instance_id])
@@ -111,7 +111,7 @@ class PostgresDialect:
     def send_entity_messages(self, conn: Conn, rows: Sequence[EntityMessageRow]) -> None:
         ids = sorted({(r.entity_id, r.name, r.key) for r in rows})
         conn.execute(q.ENSURE_ENTITIES, columns([(*e, rows[0].created_at) for e in ids], 4))
-        conn.execute(q.INSERT_ENTITY_MESSAGES, columns([(r.entity_id, *r[3:]) for r in rows], 12))
+        conn.execute(q.INSERT_ENTITY_MESSAGES, columns([(r.entity_id, *r[3:]) for r in rows], 13))
 
 
 DIALECT: Dialect[Conn] = PostgresDialect()

@@ -94,10 +94,10 @@ WITH RECURSIVE descendants(id) AS (
 SELECT id FROM descendants
 
 -- insert_events --
-INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at)
-SELECT u.instance_id, u.execution_id, u.kind, u.name, u.task_id, u.payload, u.visible_at
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[])
-     WITH ORDINALITY AS u(instance_id, execution_id, kind, name, task_id, payload, visible_at, n)
+INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at, trace_context)
+SELECT u.instance_id, u.execution_id, u.kind, u.name, u.task_id, u.payload, u.visible_at, u.trace_context
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[], %s::text[])
+     WITH ORDINALITY AS u(instance_id, execution_id, kind, name, task_id, payload, visible_at, trace_context, n)
 ORDER BY u.n
 
 -- has_pending_terminate --
@@ -136,10 +136,10 @@ taken AS (
     UPDATE new_events AS e SET dequeue_count = e.dequeue_count + 1
     FROM leased AS l
     WHERE e.instance_id = l.instance_id AND e.visible_at <= l.now
-    RETURNING e.instance_id, e.id, e.execution_id, e.kind, e.payload, e.dequeue_count
+    RETURNING e.instance_id, e.id, e.execution_id, e.kind, e.payload, e.dequeue_count, e.trace_context
 )
 SELECT l.instance_id, l.execution_id, l.name, l.status, l.history_length, l.lease_token, l.lease_expires,
-       l.now, t.id, t.execution_id, t.kind, t.payload, t.dequeue_count, l.version
+       l.now, t.id, t.execution_id, t.kind, t.payload, t.dequeue_count, t.trace_context, l.version
 FROM leased AS l LEFT JOIN taken AS t ON t.instance_id = l.instance_id
 ORDER BY l.instance_id, t.id
 
@@ -163,11 +163,11 @@ DELETE FROM new_events WHERE instance_id = %s AND execution_id IS NOT NULL AND e
 
 -- select_pending_events --
 -- At continue-as-new: what is still queued for the instance, to queue again behind the carried-over events.
-SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at
+SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at, trace_context
 FROM new_events WHERE instance_id = %s ORDER BY id
 
 -- select_inbox --
-SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = %s ORDER BY id
+SELECT id, payload, dequeue_count, trace_context FROM new_events WHERE instance_id = %s ORDER BY id
 
 -- release_instance --
 WITH released AS (
@@ -419,13 +419,14 @@ ON CONFLICT (entity_id) DO NOTHING
 -- insert_entity_messages --
 INSERT INTO entity_inbox (entity_id, kind, operation, input, sender_instance_id, sender_execution_id,
                           sender_task_id, critical_section_id, lock_set, lock_position, created_at,
-                          visible_at)
+                          visible_at, trace_context)
 SELECT u.entity_id, u.kind, u.operation, u.input, u.sender_instance_id, u.sender_execution_id,
-       u.sender_task_id, u.critical_section_id, u.lock_set, u.lock_position, u.created_at, u.visible_at
+       u.sender_task_id, u.critical_section_id, u.lock_set, u.lock_position, u.created_at, u.visible_at,
+       u.trace_context
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
-            %s::text[], %s::int[], %s::bigint[], %s::bigint[]) WITH ORDINALITY
+            %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[]) WITH ORDINALITY
      AS u(entity_id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
-          critical_section_id, lock_set, lock_position, created_at, visible_at, n)
+          critical_section_id, lock_set, lock_position, created_at, visible_at, trace_context, n)
 ORDER BY u.n
 
 -- lease_entities --
@@ -452,7 +453,7 @@ RETURNING e.entity_id, e.name, e.key, e.state, e.lock_instance_id, e.lock_execut
 -- take_entity_messages --
 -- FIFO per entity, at most ``lim`` each (NULL: every visible message, for a locked entity).
 SELECT w.entity_id, t.id, t.kind, t.operation, t.input, t.sender_instance_id, t.sender_execution_id,
-       t.sender_task_id, t.critical_section_id, t.lock_set, t.lock_position
+       t.sender_task_id, t.critical_section_id, t.lock_set, t.lock_position, t.trace_context
 FROM unnest(%(ids)s::text[], %(limits)s::int[]) AS w(entity_id, lim)
 CROSS JOIN LATERAL (
     SELECT m.* FROM entity_inbox AS m

@@ -38,8 +38,8 @@ class LeasedGroup(NamedTuple):
 
 def leased_from_row(row: Sequence[Any]) -> tuple[LeasedHead, MessageRow | None]:
     """One ``LEASE_ORCHESTRATIONS`` row: the leased instance, and one taken message (None: none taken)."""
-    head = LeasedHead(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[13])
-    return head, None if row[8] is None else MessageRow.from_row(row[8:13])
+    head = LeasedHead(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[14])
+    return head, None if row[8] is None else MessageRow.from_row(row[8:14])
 
 
 def group_leased(rows: Sequence[Sequence[Any]]) -> list[LeasedGroup]:

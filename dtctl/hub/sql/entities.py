@@ -74,11 +74,12 @@ def message_row(
         message.lock_position,
         now,
         now if visible_at is None else max(now, visible_at),
+        message.trace_context,
     )
 
 
-def message_from_row(row: Sequence[Any]) -> EntityMessage:
-    """A row of ``MESSAGE_COLUMNS``."""
+def message_from_row(row: Sequence[Any], trace_context: str | None = None) -> EntityMessage:
+    """A row of ``MESSAGE_COLUMNS`` (``take_entity_messages`` adds the sender's trace context)."""
     lock_set = row[8]
     return EntityMessage(
         id=row[0],
@@ -91,6 +92,7 @@ def message_from_row(row: Sequence[Any]) -> EntityMessage:
         critical_section_id=row[7],
         lock_set=tuple(json.loads(lock_set)) if lock_set else (),
         lock_position=row[9],
+        trace_context=trace_context,
     )
 
 

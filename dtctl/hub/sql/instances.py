@@ -111,6 +111,7 @@ def send_to_live(
     where: str,
     *,
     force: bool = False,
+    trace_context: str | None = None,
 ) -> None:
     """Queue an untagged message for an instance that exists and (unless forced) is not terminal."""
     found = d.status_of(conn, instance_id, "share")
@@ -121,7 +122,7 @@ def send_to_live(
             f"instance {instance_id!r} is {found.status}; it takes no more {event.kind} messages",
             hint="pass --force to store the event anyway" if event.kind == "event_raised" else None,
         )
-    d.enqueue(conn, [event_row(instance_id, None, event, now)])
+    d.enqueue(conn, [event_row(instance_id, None, event, now, trace_context)])
 
 
 def terminate(

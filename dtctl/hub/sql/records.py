@@ -52,6 +52,7 @@ class EventRow(NamedTuple):
     task_id: int | None
     payload: str
     visible_at: int
+    trace_context: str | None = None  # the sender's traceparent (a client's raise_event)
 
 
 class TaskRow(NamedTuple):
@@ -82,6 +83,7 @@ class EntityMessageRow(NamedTuple):
     lock_position: int
     created_at: int
     visible_at: int
+    trace_context: str | None = None  # the signaller's traceparent (a client's signal_entity)
 
 
 class InstanceRow(NamedTuple):
@@ -134,6 +136,7 @@ class MessageRow(NamedTuple):
     kind: str
     payload: str
     dequeue_count: int
+    trace_context: str | None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> MessageRow:
@@ -149,7 +152,7 @@ class MessageRow(NamedTuple):
         return (self.kind != "execution_started", self.id)
 
     def message(self) -> InboxMessage:
-        return InboxMessage(self.id, decode_event(self.payload), self.dequeue_count)
+        return InboxMessage(self.id, decode_event(self.payload), self.dequeue_count, self.trace_context)
 
 
 class LeasedInstance(NamedTuple):
@@ -167,8 +170,8 @@ class LeasedInstance(NamedTuple):
 
 
 def inbox_message_from_row(row: Sequence[Any]) -> InboxMessage:
-    """A row of ``SELECT_INBOX``: (id, payload, dequeue_count)."""
-    return InboxMessage(row[0], decode_event(row[1]), row[2])
+    """A row of ``SELECT_INBOX``: (id, payload, dequeue_count, trace_context)."""
+    return InboxMessage(row[0], decode_event(row[1]), row[2], row[3])
 
 
 def history_record_from_row(execution_id: str, row: Sequence[Any]) -> HistoryRecord:
@@ -246,7 +249,13 @@ def failure_from_json(text: str | None) -> FailureDetails | None:
     return FailureDetails.from_dict(json.loads(text))
 
 
-def event_row(instance_id: str, execution_id: str | None, event: HistoryEvent, visible_at: int) -> EventRow:
+def event_row(
+    instance_id: str,
+    execution_id: str | None,
+    event: HistoryEvent,
+    visible_at: int,
+    trace_context: str | None = None,
+) -> EventRow:
     """A ``new_events`` row: the event encoded whole, plus the columns people and queries filter on."""
     name = getattr(event, "name", None)
     return EventRow(
@@ -257,6 +266,7 @@ def event_row(instance_id: str, execution_id: str | None, event: HistoryEvent, v
         event.task_ref,
         encode_event(event),
         visible_at,
+        trace_context,
     )
 
 

@@ -192,11 +192,14 @@ class SqliteEntities:
         input: str | None,
         *,
         fire_at: int | None = None,
+        trace_context: str | None = None,
     ) -> None:
         parsed = EntityInstanceId.of(entity_id)
         with self._write() as conn:
             now = self.now()
-            message = EntityMessage(id=0, kind=MessageKind.SIGNAL, operation=operation, input=input)
+            message = EntityMessage(
+                id=0, kind=MessageKind.SIGNAL, operation=operation, input=input, trace_context=trace_context
+            )
             ops.DIALECT.send_entity_messages(conn, [shared.message_row(str(parsed), message, now, fire_at)])
 
     def get_entity(
@@ -278,7 +281,7 @@ def _lease_one(
     head = shared.leased_entity(entity_id, row, (), token=token, expires=expires, at=now)
     take = clocks | {"entity_id": entity_id, "limit": shared.batch_limit(head)}
     rows = conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall()
-    return replace(head, messages=tuple(shared.message_from_row(r) for r in rows))
+    return replace(head, messages=tuple(shared.message_from_row(r, r[10]) for r in rows))
 
 
 def _wall_lease(entity: EntityState, skew: int) -> EntityState:

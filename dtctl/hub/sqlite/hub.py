@@ -352,11 +352,21 @@ class SqliteTaskHub(SqliteInspector, SqliteEntities):
         with self._write() as conn:
             return ops.create_instances(conn, self.now(), instances, if_exists, self.url)
 
-    def raise_event(self, instance_id: str, name: str, data: str | None, *, force: bool = False) -> None:
+    def raise_event(
+        self,
+        instance_id: str,
+        name: str,
+        data: str | None,
+        *,
+        force: bool = False,
+        trace_context: str | None = None,
+    ) -> None:
         with self._write() as conn:
             now = self.now()
             event = EventRaised(timestamp=now, name=name, input=data)
-            ops.send_to_live(conn, now, instance_id, event, self.url, force=force)
+            ops.send_to_live(
+                conn, now, instance_id, event, self.url, force=force, trace_context=trace_context
+            )
 
     def terminate(self, instance_id: str, reason: str | None, *, recursive: bool = True) -> TerminateOutcome:
         with self._write() as conn:

@@ -54,8 +54,8 @@ WITH RECURSIVE descendants(id) AS (
 SELECT id FROM descendants
 
 -- insert_event --
-INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO new_events (instance_id, execution_id, kind, name, task_id, payload, visible_at, trace_context)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 
 -- insert_result_if_live --
 -- The result of an activity goes to the inbox only while its execution is current and live.
@@ -114,7 +114,7 @@ RETURNING execution_id, name, status, history_length, version
 UPDATE new_events SET dequeue_count = dequeue_count + 1
 WHERE instance_id = :instance_id AND visible_at <= :visible_by
   AND (visible_at <= :now OR kind <> 'timer_fired')
-RETURNING id, execution_id, kind, payload, dequeue_count
+RETURNING id, execution_id, kind, payload, dequeue_count, trace_context
 
 -- delete_message --
 DELETE FROM new_events WHERE id = ? AND instance_id = ?
@@ -132,11 +132,11 @@ DELETE FROM new_events WHERE instance_id = ? AND execution_id IS NOT NULL AND ex
 
 -- select_pending_events --
 -- At continue-as-new: what is still queued for the instance, to queue again behind the carried-over events.
-SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at
+SELECT instance_id, execution_id, kind, name, task_id, payload, visible_at, trace_context
 FROM new_events WHERE instance_id = ? ORDER BY id
 
 -- select_inbox --
-SELECT id, payload, dequeue_count FROM new_events WHERE instance_id = ? ORDER BY id
+SELECT id, payload, dequeue_count, trace_context FROM new_events WHERE instance_id = ? ORDER BY id
 
 -- release_instance --
 UPDATE instances SET lease_owner = NULL, lease_expires = NULL, lease_token = NULL
@@ -324,8 +324,8 @@ ON CONFLICT (entity_id) DO NOTHING
 -- insert_entity_message --
 INSERT INTO entity_inbox (entity_id, kind, operation, input, sender_instance_id, sender_execution_id,
                           sender_task_id, critical_section_id, lock_set, lock_position, created_at,
-                          visible_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          visible_at, trace_context)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- pick_entities --
 -- Unleased entities with a ready (visible, not parked) message, oldest first; the caller reads rows
@@ -360,7 +360,7 @@ RETURNING name, key, state, lock_instance_id, lock_execution_id, lock_section_id
 -- take_entity_messages --
 -- FIFO; LIMIT -1 (a locked entity) takes every visible message (visibility as in pick_entities).
 SELECT id, kind, operation, input, sender_instance_id, sender_execution_id, sender_task_id,
-       critical_section_id, lock_set, lock_position
+       critical_section_id, lock_set, lock_position, trace_context
 FROM entity_inbox
 WHERE entity_id = :entity_id
   AND visible_at <= :visible_by AND (visible_at <= :now OR visible_at <= created_at)
