@@ -74,7 +74,12 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
         found = wait_until(
             lambda: (s := scrape_all((port, port + 1))) and _counted(s) and s, what="the counters to settle"
         )
-        yield Workload(found, scrape_all((hub_port,)), (port, port + 1))
+        # A worker can serve /metrics a moment before its first heartbeat registers it in the hub.
+        hub_found = wait_until(
+            lambda: (s := scrape_all((hub_port,))) and total(s, "dtctl_hub_workers", state="live") == 2 and s,
+            what="both workers registered",
+        )
+        yield Workload(found, hub_found, (port, port + 1))
     finally:
         assert worker.stop() == 0, worker.log()
         exporter.stop()
