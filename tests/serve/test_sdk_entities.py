@@ -67,7 +67,9 @@ def test_orchestration_signals_and_calls_entities(c: client.TaskHubGrpcClient) -
 def test_an_entity_signals_another_entity(c: client.TaskHubGrpcClient) -> None:
     key = _key()
     c.signal_entity(EntityInstanceId("account", key), "notify_tally", input=key)
-    wait_until(lambda: _state(c, EntityInstanceId("tally", key)) == 100, timeout=60, what="the entity's signal")
+    wait_until(
+        lambda: _state(c, EntityInstanceId("tally", key)) == 100, timeout=60, what="the entity's signal"
+    )
 
 
 def test_critical_section_holds_both_locks(served: Serve, c: client.TaskHubGrpcClient) -> None:
