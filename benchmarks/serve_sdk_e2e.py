@@ -126,6 +126,8 @@ def run(source: Path, rev: str, files: list[str]) -> int:
                 f"--junitxml={report}",
                 "-o",
                 "addopts=",
+                "-o",
+                "asyncio_mode=auto",  # as the SDK repository's own pytest configuration runs them
                 *present,
             ],
             cwd=root,

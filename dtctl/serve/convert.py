@@ -183,8 +183,8 @@ def _continued_as_new(e: ContinuedAsNew) -> pb.HistoryEvent:
     )
 
 
-# Entity events appear only in native instances' histories here (serve does not run SDK entities yet),
-# so they are converted for reading (StreamInstanceHistory); dtctl's task id stands in for requestId.
+# dtctl's task id stands in for requestId: an SDK maps it from the call's history event to the response,
+# so only the pairing matters, and both events carry the same task id.
 _ENTITY_TO_PROTO: dict[type[HistoryEvent], Callable[[Any], pb.HistoryEvent]] = {
     EntityOperationCalled: lambda e: _event(
         e.task_id,

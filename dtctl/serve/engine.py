@@ -27,8 +27,16 @@ from dataclasses import dataclass
 
 from dtctl.core.decision import Decision
 from dtctl.core.history import CONTINUED_AS_NEW, TERMINAL_STATUSES, ExecutionResumed, ExecutionSuspended
-from dtctl.hub.base import ActivityResult, ActivityWorkItem, OrchestrationWorkItem, TaskHub
-from dtctl.serve import convert
+from dtctl.hub.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    EntityBatch,
+    EntityWorkItem,
+    OrchestrationWorkItem,
+    TaskHub,
+)
+from dtctl.serve import convert, entitywork
+from dtctl.serve.entitywork import EntityEpisode
 from dtctl.serve.episode import Episode, is_suspended, new_events
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 from dtctl.serve.streams import Stream, activity_token
@@ -52,6 +60,7 @@ class _Complete:
     decision: Decision | None  # None for an activity result
     result: ActivityResult | None
     done: Future[None]
+    batch: EntityBatch | None = None  # an entity batch's outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +98,14 @@ class Engine:
         self._held: dict[str, Stream] = {}  # completion token -> the stream holding the item
         self._past: OrderedDict[str, _Past] = OrderedDict()
         self.trace_contexts = TraceContexts(hub)  # W3C trace context on work items (dtctl.serve.tracectx)
+        self._own_batches: list[EntityBatch] = []  # leased entities with only lock traffic: settled here
         self._stopping = threading.Event()
         self._leasing = True
         self._thread = threading.Thread(target=self._run, name="dtctl-serve-engine", daemon=True)
         self.wake = _Poke(self)
         self.episodes = 0
         self.activities = 0
+        self.entity_batches = 0
         self.refused = 0
         self.commits = 0  # group commits that carried completions
         self.leased = 0  # work items sent to streams
@@ -137,6 +148,16 @@ class Engine:
         if found is None:
             raise Refused(f"unknown or stale completion token {token!r}: the work item is no longer held")
         return found
+
+    def entity_episode(self, token: str) -> EntityEpisode:
+        stream = self._held.get(token)
+        found = stream.entities.get(token) if stream is not None else None
+        if found is None:
+            raise Refused(f"unknown or stale completion token {token!r}: the work item is no longer held")
+        return found
+
+    def complete_entity(self, token: str, batch: EntityBatch) -> None:
+        self._queue(_Complete(token, None, None, Future(), batch))
 
     def abandon(self, token: str) -> None:
         self._call(lambda: self._abandon(token))
@@ -226,25 +247,37 @@ class Engine:
         """Commit the completions and lease new work in one transaction; returns the items leased."""
         episodes: list[tuple[_Complete, Episode]] = []
         activities: list[_Complete] = []
+        entities: list[_Complete] = []
         for job in completions:
             stream = self._held.get(job.token)
             if job.decision is not None and stream is not None and job.token in stream.orchestrations:
                 episodes.append((job, stream.orchestrations[job.token]))
             elif job.result is not None and stream is not None and job.token in stream.activities:
                 activities.append(job)
+            elif job.batch is not None and stream is not None and job.token in stream.entities:
+                entities.append(job)
             else:
                 self.refused += 1
                 job.done.set_exception(Refused(f"unknown or stale completion token {job.token!r}"))
-        wanted = [s for s in self._streams if self._leasing and (s.free_orchestrations or s.free_activities)]
-        if not (episodes or activities or wanted):
+        own, self._own_batches = self._own_batches, []
+        wanted = [
+            s
+            for s in self._streams
+            if self._leasing and (s.free_orchestrations or s.free_activities or s.free_entities)
+        ]
+        writes = bool(episodes or activities or entities or own)
+        if not (writes or wanted):
             return 0
-        leases: list[tuple[Stream, list[OrchestrationWorkItem], list[ActivityWorkItem]]] = []
-        with self.hub.batch(durable=bool(episodes or activities)):
+        leases: list[tuple[Stream, list[OrchestrationWorkItem], list[ActivityWorkItem], list[EntityWorkItem]]]
+        leases = []
+        with self.hub.batch(durable=writes):
             checkpoints = self.hub.checkpoint([(e.item, j.decision) for j, e in episodes if j.decision])
             accepted = self.hub.complete_activities([j.result for j in activities if j.result])
+            batches = [j.batch for j in entities if j.batch] + own
+            stored = self.hub.complete_entities(batches) if batches else []
             for stream in wanted:
                 leases.append((stream, *self._lease(stream)))
-        self.commits += bool(episodes or activities)
+        self.commits += writes
         self.lease_rounds += bool(wanted)
         for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
             self._settled_episode(job, ep, outcome.committed, outcome.reason)
@@ -252,9 +285,12 @@ class Engine:
             self._forget(job.token)
             self.activities += ok
             _finish(job.done, ok, "the activity's lease was lost; its result was refused")
-        return sum(self._send(stream, orchestrations, tasks) for stream, orchestrations, tasks in leases)
+        self._settled_entities(entities, own, stored)
+        return sum(self._send(stream, o, a, e) for stream, o, a, e in leases)
 
-    def _lease(self, stream: Stream) -> tuple[list[OrchestrationWorkItem], list[ActivityWorkItem]]:
+    def _lease(
+        self, stream: Stream
+    ) -> tuple[list[OrchestrationWorkItem], list[ActivityWorkItem], list[EntityWorkItem]]:
         names = stream.names
         orchestrations = self.hub.lease_orchestrations(
             stream.owner,
@@ -269,7 +305,13 @@ class Engine:
             limit=min(LEASE_BATCH, stream.free_activities),
             lease_seconds=self.lease_seconds,
         )
-        return orchestrations, tasks
+        entities = self.hub.lease_entities(
+            stream.owner,
+            names.entities,
+            limit=min(LEASE_BATCH, stream.free_entities),
+            lease_seconds=self.lease_seconds,
+        )
+        return orchestrations, tasks, entities
 
     def _settled_episode(self, job: _Complete, ep: Episode, committed: bool, reason: str | None) -> None:
         self._forget(job.token)
@@ -285,7 +327,25 @@ class Engine:
                 self._remember(item.instance_id, cached)
         _finish(job.done, committed, reason or "the instance's lease was lost; the episode was refused")
 
-    def _send(self, stream: Stream, items: list[OrchestrationWorkItem], tasks: list[ActivityWorkItem]) -> int:
+    def _settled_entities(self, jobs: list[_Complete], own: list[EntityBatch], stored: list[bool]) -> None:
+        for job, ok in zip(jobs, stored[: len(jobs)], strict=True):
+            self._forget(job.token)
+            self.entity_batches += ok
+            _finish(job.done, ok, "the entity's lease was lost; its batch was refused")
+        for batch, ok in zip(own, stored[len(jobs) :], strict=True):
+            self.entity_batches += ok
+            if not ok:
+                log.warning(
+                    "serve: the lock messages of entity %s were refused: lease lost", batch.item.entity_id
+                )
+
+    def _send(
+        self,
+        stream: Stream,
+        items: list[OrchestrationWorkItem],
+        tasks: list[ActivityWorkItem],
+        entities: list[EntityWorkItem],
+    ) -> int:
         for item in items:
             past = self._past_of(item)
             sent = new_events(item)
@@ -314,8 +374,18 @@ class Engine:
             )
             self.trace_contexts.annotate_activity(request)
             stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
-        self.leased += len(items) + len(tasks)
-        return len(items) + len(tasks)
+        for entity in entities:
+            planned = entitywork.plan(entity)
+            if not planned.needs_sdk:  # only lock traffic: committed by the next round, never sent
+                self._own_batches.append(entitywork.own_batch(planned))
+                continue
+            stream.entities[entity.lease_token] = planned
+            self._held[entity.lease_token] = stream
+            stream.send(
+                pb.WorkItem(entityRequest=entitywork.request(planned), completionToken=entity.lease_token)
+            )
+        self.leased += len(items) + len(tasks) + len(entities)
+        return len(items) + len(tasks) + len(entities)
 
     def _past_of(self, item: OrchestrationWorkItem) -> _Past:
         """The past events in proto form: from the cache when it saw exactly this history, else loaded."""
@@ -345,6 +415,7 @@ class Engine:
         if stream is not None:
             stream.orchestrations.pop(token, None)
             stream.activities.pop(token, None)
+            stream.entities.pop(token, None)
 
     def _abandon(self, token: str) -> None:
         stream = self._held.get(token)
@@ -352,12 +423,15 @@ class Engine:
             return  # already settled, or given back when its stream dropped
         episode = stream.orchestrations.get(token)
         task = stream.activities.get(token)
+        entity = stream.entities.get(token)
         self._forget(token)
         if episode is not None:
             self._past.pop(episode.item.instance_id, None)
             self.hub.abandon_orchestration(episode.item)
         elif task is not None:
             self.hub.abandon_activity(task)
+        elif entity is not None:
+            self.hub.abandon_entity(entity.item)
 
     def _opened(self, stream: Stream) -> None:
         self._streams.append(stream)
@@ -367,12 +441,13 @@ class Engine:
         """Give back everything the stream held: its items reappear for other streams and workers."""
         if stream in self._streams:
             self._streams.remove(stream)
-        for token in [*stream.orchestrations, *stream.activities]:
+        for token in [*stream.orchestrations, *stream.activities, *stream.entities]:
             self._held.pop(token, None)
         for episode in stream.orchestrations.values():
             self._past.pop(episode.item.instance_id, None)
         stream.orchestrations.clear()
         stream.activities.clear()
+        stream.entities.clear()
         released = self.hub.release_leases(stream.owner)
         self.hub.remove_worker(stream.owner)
         if released:
@@ -402,6 +477,9 @@ class Engine:
                     len(lost_instances),
                     len(lost_tasks),
                 )
+        entities = [e.item for s in self._streams for e in s.entities.values()]
+        for entity_id in self.hub.renew_entity_leases(entities, self.lease_seconds) if entities else ():
+            log.warning("serve: the lease of entity %s was lost; its batch will be refused", entity_id)
         now = self.hub.now()
         for stream in self._streams:
             self.hub.heartbeat(stream.info(now))
@@ -423,6 +501,8 @@ class Engine:
             for s in self._streams
         }
         found = [self.hub.next_visible_at(o, a, versions=v) for o, a, v in wanted]
+        entity_names = {s.names.entities for s in self._streams if s.free_entities}
+        found += [self.hub.next_visible_entity(n) for n in entity_names if n is None or n]
         dues = [d for d in found if d is not None]
         if not dues:
             return IDLE_POLL_SECONDS

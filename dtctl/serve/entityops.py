@@ -1,8 +1,8 @@
 """The entity client RPCs (SignalEntity, GetEntity, QueryEntities, CleanEntityStorage) over the hub.
 
 Entity ids are the SDKs' ``@name@key`` form, which is dtctl's own. The hub runs the operations on
-whichever worker registered the entity: today that is a native dtctl worker (serve does not hand entity
-work items to SDK workers yet), so an SDK client can signal and read the entities of a dtctl app.
+whichever worker registered the entity: a native dtctl worker, or an SDK worker through serve
+(:mod:`dtctl.serve.entitywork`).
 """
 
 from __future__ import annotations

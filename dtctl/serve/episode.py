@@ -44,6 +44,7 @@ from dtctl.core.history import (
 )
 from dtctl.hub.base import OrchestrationWorkItem
 from dtctl.serve import convert
+from dtctl.serve.entitymessages import entity_action
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 
 UNSUPPORTED_ERROR_TYPE = "dtctl.errors.UnsupportedAction"
@@ -109,6 +110,10 @@ class _Builder:
             self.history.append(
                 EventSent(timestamp=self.now, task_id=task_id, instance_id=target, name=send.name, input=data)
             )
+        elif kind == "sendEntityMessage":
+            sent, event = entity_action(task_id, action.sendEntityMessage, self.now)
+            self.actions.append(sent)
+            self.history.append(event)
         elif kind == "completeOrchestration":
             self._complete(action.completeOrchestration)
         else:
@@ -185,7 +190,7 @@ class _Builder:
 
 
 class UnsupportedAction(ValueError):
-    """An action this server cannot carry out yet (entities, rewind, terminate of another instance)."""
+    """An action this server cannot carry out yet (terminate of another instance)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(f"dtctl serve does not support the {kind} action yet")

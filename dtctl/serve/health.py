@@ -82,6 +82,7 @@ def status(engine: Engine, *, hub: str, started_at: float, serving: bool) -> dic
         "items_held": {
             "orchestrations": sum(len(s.orchestrations) for s in streams),
             "activities": sum(len(s.activities) for s in streams),
+            "entities": sum(len(s.entities) for s in streams),
         },
         "streams": [
             {
@@ -93,12 +94,16 @@ def status(engine: Engine, *, hub: str, started_at: float, serving: bool) -> dic
                 "held_activities": len(s.activities),
                 "max_orchestrations": s.max_orchestrations,
                 "max_activities": s.max_activities,
+                "entities": sorted(s.names.entities if s.names.entities is not None else ("*",)),
+                "held_entities": len(s.entities),
+                "max_entities": s.max_entities,
             }
             for s in streams
         ],
         "counters": {
             "episodes": engine.episodes,
             "activities": engine.activities,
+            "entity_batches": engine.entity_batches,
             "refused": engine.refused,
             "group_commits": engine.commits,
             "items_sent": engine.leased,

@@ -1,7 +1,6 @@
 """RPCs that arrive with a later issue, or never; each answers UNIMPLEMENTED with a message.
 
-HOOKS for the entity work items of SDK workers (CompleteEntityTask, AbandonTaskEntityWorkItem). To
-implement one, replace its handler here; the servicer binds these by name, so nothing else changes.
+To implement one, replace its handler here; the servicer binds these by name, so nothing else changes.
 Until then a request that needs a missing feature is refused before it changes anything.
 """
 
@@ -23,12 +22,6 @@ def _unimplemented(what: str) -> Callable[[Any, Any, grpc.ServicerContext], NoRe
     handler.__doc__ = f"HOOK: {message}."
     return handler
 
-
-# Entity work items for SDK workers: the entity client RPCs are served (dtctl workers run the entities).
-complete_entity_task = _unimplemented("CompleteEntityTask (SDK workers do not get entity work items yet)")
-abandon_entity_work_item = _unimplemented(
-    "AbandonTaskEntityWorkItem (no entity work items for SDK workers yet)"
-)
 
 # not planned: a hub is deleted with dtctl's own commands, never over the wire
 delete_task_hub = _unimplemented("DeleteTaskHub (delete a hub with dtctl, not over gRPC)")

@@ -27,7 +27,7 @@ from dtctl.errors import (
     UsageError,
 )
 from dtctl.hub.base import ActivityResult, InstanceState, TaskHub
-from dtctl.serve import clientops, convert, entityops, hooks
+from dtctl.serve import clientops, convert, entityops, entitywork, hooks
 from dtctl.serve.engine import Engine, Refused
 from dtctl.serve.episode import decide
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
@@ -114,6 +114,7 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
             names=names,
             max_orchestrations=request.maxConcurrentOrchestrationWorkItems or DEFAULT_CONCURRENCY,
             max_activities=request.maxConcurrentActivityWorkItems or DEFAULT_CONCURRENCY,
+            max_entities=request.maxConcurrentEntityWorkItems or DEFAULT_CONCURRENCY,
             peer=context.peer(),
         )
         context.add_callback(lambda: self._engine.close_stream(stream))
@@ -144,9 +145,11 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
                 "this hub has live native dtctl workers; an SDK worker must declare its names with "
                 "work item filters (worker.use_work_item_filters()) so the two never run each other's work"
             )
+        native_entities = {str(n) for w in native for n in _listed(w.extra.get("entities"))}
         taken = sorted(
             {*names.orchestrations} & {n for w in native for n in w.orchestrations}
             | {*names.activities} & {n for w in native for n in w.activities}
+            | {*(names.entities or ())} & native_entities
         )
         if taken:
             return f"names already run by native dtctl workers on this hub: {', '.join(taken)}"
@@ -189,6 +192,18 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(refused))
         return pb.CompleteTaskResponse()
 
+    def CompleteEntityTask(
+        self, request: pb.EntityBatchResult, context: grpc.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        try:
+            episode = self._engine.entity_episode(request.completionToken)
+            self._engine.complete_entity(request.completionToken, entitywork.settle(episode, request))
+        except entitywork.BadEntityResult as bad:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(bad))
+        except Refused as refused:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(refused))
+        return pb.CompleteTaskResponse()
+
     def AbandonTaskOrchestratorWorkItem(
         self, request: pb.AbandonOrchestrationTaskRequest, context: grpc.ServicerContext
     ) -> pb.AbandonOrchestrationTaskResponse:
@@ -200,6 +215,12 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
     ) -> pb.AbandonActivityTaskResponse:
         self._abandon(request.completionToken, context)
         return pb.AbandonActivityTaskResponse()
+
+    def AbandonTaskEntityWorkItem(
+        self, request: pb.AbandonEntityTaskRequest, context: grpc.ServicerContext
+    ) -> pb.AbandonEntityTaskResponse:
+        self._abandon(request.completionToken, context)
+        return pb.AbandonEntityTaskResponse()
 
     def _abandon(self, token: str, context: grpc.ServicerContext) -> None:
         if not token:
@@ -338,12 +359,14 @@ class Sidecar(pb_grpc.TaskHubSidecarServiceServicer):
         self._client(context, lambda hub: hub.create())
         return pb.CreateTaskHubResponse()
 
-    # --- not served yet: entity work items for SDK workers; never: deleting a hub over the wire --------
+    # --- never: deleting a hub over the wire ---------------------------------------------------------
 
-    CompleteEntityTask = hooks.complete_entity_task
-    AbandonTaskEntityWorkItem = hooks.abandon_entity_work_item
     DeleteTaskHub = hooks.delete_task_hub
     SkipGracefulOrchestrationTerminations = hooks.skip_graceful_terminations
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _status_of(error: DtctlError) -> grpc.StatusCode:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from dtctl.core.versioning import version_key
 from dtctl.hub.base import NO_BOUNDS, ActivityWorkItem, VersionBounds, WorkerInfo
+from dtctl.serve.entitywork import EntityEpisode
 from dtctl.serve.episode import Episode
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 
@@ -30,12 +31,14 @@ class Names:
     ``versions``: the orchestration versions its filters list (the SDK lists its own version when it
     matches strictly), leased as the range of version keys from the lowest to the highest; an empty
     list on any filter means any version. Activities are not filtered by version (the hub's activity
-    queue has none; an activity runs for whichever orchestration version scheduled it).
+    queue has none; an activity runs for whichever orchestration version scheduled it). Entity names
+    are lower-cased, as entity ids store them.
     """
 
     orchestrations: frozenset[str] | None
     activities: frozenset[str] | None
     versions: frozenset[str] = frozenset()
+    entities: frozenset[str] | None = None
 
     @classmethod
     def from_request(cls, request: pb.GetWorkItemsRequest) -> Names:
@@ -48,6 +51,7 @@ class Names:
             frozenset(f.name for f in filters.orchestrations),
             frozenset(f.name for f in filters.activities),
             versions,
+            frozenset(f.name.lower() for f in filters.entities),
         )
 
     @property
@@ -64,10 +68,12 @@ class Stream:
     max_orchestrations: int
     max_activities: int
     peer: str
+    max_entities: int = 0
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}")
     started_at: int = field(default_factory=lambda: time.time_ns() // 1000)
     orchestrations: dict[str, Episode] = field(default_factory=dict)  # by completion token
     activities: dict[str, ActivityWorkItem] = field(default_factory=dict)
+    entities: dict[str, EntityEpisode] = field(default_factory=dict)
     outbox: queue.SimpleQueue[pb.WorkItem | None] = field(default_factory=queue.SimpleQueue)
     closed: threading.Event = field(default_factory=threading.Event)
 
@@ -78,6 +84,10 @@ class Stream:
     @property
     def free_activities(self) -> int:
         return 0 if self.closed.is_set() else max(0, self.max_activities - len(self.activities))
+
+    @property
+    def free_entities(self) -> int:
+        return 0 if self.closed.is_set() else max(0, self.max_entities - len(self.entities))
 
     def send(self, item: pb.WorkItem) -> None:
         self.outbox.put(item)
@@ -107,12 +117,16 @@ class Stream:
             max_activities=self.max_activities,
             inflight_orchestrations=len(self.orchestrations),
             inflight_activities=len(self.activities),
-            extra={"runtime": RUNTIME, "peer": self.peer, **_versions(self.names)},
+            extra={"runtime": RUNTIME, "peer": self.peer, **_versions(self.names), **_entities(self.names)},
         )
 
 
 def _versions(names: Names) -> dict[str, str]:
     return {"versions": ", ".join(sorted(names.versions))} if names.versions else {}
+
+
+def _entities(names: Names) -> dict[str, object]:
+    return {} if names.entities == frozenset() else {"entities": sorted(names.entities or ("*",))}
 
 
 def activity_token(item: ActivityWorkItem) -> str:

@@ -1,8 +1,8 @@
 """A durabletask SDK app (the unmodified PyPI package) for the serve tests.
 
 ``python -m tests.serve.sdkapp PORT`` runs it as its own process: a TaskHubGrpcWorker connected to
-``dtctl serve`` on PORT, working until killed. ``COUNT_DIR`` (optional) gets one file per activity execution,
-so tests can count executions.
+``dtctl serve`` on PORT, working until killed. ``COUNT_DIR`` (optional) gets one file per activity execution
+(and per entity operation run), so tests can count executions.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from durabletask import task, worker
+from durabletask import entities, task, worker
 
 
 def hello(ctx: task.ActivityContext, name: str) -> str:
@@ -108,7 +108,78 @@ def version_echo(ctx: task.OrchestrationContext, _: Any) -> Any:
     return ctx.version
 
 
+# --- entities: a function entity, a class entity, and orchestrations that use them ---------------------
+
+
+def tally(ctx: entities.EntityContext, value: Any) -> Any:
+    """A counter. ``add_slow`` holds its batch until the file ``value`` exists (``value.entered`` says
+    it is held); with ``COUNT_DIR`` every run of an operation leaves a file there."""
+    count_dir = os.environ.get("COUNT_DIR")
+    if count_dir:
+        Path(count_dir, f"op.{ctx.operation}.{uuid.uuid4().hex}").touch()
+    if ctx.operation in ("add", "add_slow"):
+        if ctx.operation == "add_slow":
+            Path(f"{value}.entered").touch()
+            while not Path(value).exists():
+                time.sleep(0.01)
+        ctx.set_state(ctx.get_state(int, 0) + (1 if ctx.operation == "add_slow" else int(value)))
+    elif ctx.operation == "fail":
+        raise ValueError(f"tally refuses {value}")
+    return ctx.get_state(int, 0)
+
+
+class Account(entities.DurableEntity):
+    def deposit(self, amount: int) -> int:
+        balance = self.get_state(int, 0) + amount
+        self.set_state(balance)
+        return balance
+
+    def withdraw(self, amount: int) -> int:
+        balance = self.get_state(int, 0)
+        if amount > balance:
+            raise ValueError(f"insufficient funds: {balance} < {amount}")
+        self.set_state(balance - amount)
+        return balance - amount
+
+    def balance(self, _: Any) -> int:
+        return self.get_state(int, 0)
+
+    def notify_tally(self, key: str) -> None:
+        self.signal_entity(entities.EntityInstanceId("tally", key), "add", 100)
+
+
+def entity_calls(ctx: task.OrchestrationContext, key: str) -> Any:
+    """Signals and calls a function entity and a class entity; returns what the calls answered."""
+    counter = entities.EntityInstanceId("tally", key)
+    account = entities.EntityInstanceId("Account", key)
+    ctx.signal_entity(counter, "add", 2)
+    after = yield ctx.call_entity(counter, "add", 3)
+    balance = yield ctx.call_entity(account, "deposit", 50)
+    try:
+        yield ctx.call_entity(account, "withdraw", 1000)
+        refused = None
+    except task.TaskFailedError as error:
+        refused = str(error)
+    return {"after": after, "balance": balance, "refused": refused}
+
+
+def transfer(ctx: task.OrchestrationContext, spec: dict[str, Any]) -> Any:
+    """Moves ``amount`` between two accounts inside a critical section holding both their locks."""
+    source = entities.EntityInstanceId("Account", spec["from"])
+    target = entities.EntityInstanceId("Account", spec["to"])
+    with (yield ctx.lock_entities([source, target])):
+        if spec.get("hold"):
+            yield ctx.wait_for_external_event("go")
+        left = yield ctx.call_entity(source, "withdraw", spec["amount"])
+        right = yield ctx.call_entity(target, "deposit", spec["amount"])
+    return [left, right]
+
+
+ENTITIES = (tally, Account)
+
 ORCHESTRATORS = (
+    entity_calls,
+    transfer,
     version_echo,
     chain,
     fan_out,
@@ -147,6 +218,8 @@ def main(port: int) -> None:
         w.add_orchestrator(fn)
     for fn in ACTIVITIES:
         w.add_activity(fn)
+    for entity in ENTITIES:
+        w.add_entity(entity)
     strict = os.environ.get("STRICT_VERSION")
     if strict:  # this worker runs only instances of exactly that version (its filters say so)
         w.use_versioning(

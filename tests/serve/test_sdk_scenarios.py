@@ -165,18 +165,17 @@ def test_bad_requests_and_unimplemented(served: Serve) -> None:
             with pytest.raises(grpc.RpcError) as absent:
                 missing_call(missing_request, timeout=10)
             assert absent.value.code() == grpc.StatusCode.NOT_FOUND
-        for call, request in [
-            (stub.CompleteEntityTask, sdk_pb.EntityBatchResult(completionToken="x")),
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.DeleteTaskHub(sdk_pb.DeleteTaskHubRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "does not implement" in (refused.value.details() or "")
+        for stale_call, stale_request in [
+            (stub.CompleteActivityTask, sdk_pb.ActivityResponse(instanceId="x", completionToken="stale")),
+            (stub.CompleteEntityTask, sdk_pb.EntityBatchResult(completionToken="stale")),
         ]:
-            with pytest.raises(grpc.RpcError) as refused:
-                call(request, timeout=10)
-            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
-            assert "does not implement" in (refused.value.details() or "")
-        with pytest.raises(grpc.RpcError) as stale:
-            stub.CompleteActivityTask(
-                sdk_pb.ActivityResponse(instanceId="x", completionToken="stale"), timeout=10
-            )
-        assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            with pytest.raises(grpc.RpcError) as stale:
+                stale_call(stale_request, timeout=10)
+            assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_duplicate_start_is_refused(c: client.TaskHubGrpcClient) -> None:

@@ -56,7 +56,7 @@ def test_check_and_status_with_a_connected_sdk_worker(sqlite_hub: str, tmp_path:
 
         found = wait_until(one_stream, what="the SDK worker's stream")
         assert found["serving"] is True and found["hub"] == sqlite_hub
-        assert found["items_held"] == {"orchestrations": 0, "activities": 0}
+        assert found["items_held"] == {"orchestrations": 0, "activities": 0, "entities": 0}
         [stream] = found["streams"]  # type: ignore[misc]
         assert "chain" in stream["orchestrations"] and "hello" in stream["activities"]
         argv = [*DTCTL, "serve", "--status", "--port", str(serve.port)]
