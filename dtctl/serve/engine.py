@@ -83,6 +83,9 @@ class _Past:
     length: int
     events: list[pb.HistoryEvent]
     suspended: bool
+    # The new events of the episode out now (by its token), in proto form: a committed episode's
+    # history starts with them, so the cache reuses them instead of converting them again.
+    sent: tuple[str, list[pb.HistoryEvent]] | None = None
 
 
 class Engine:
@@ -292,7 +295,12 @@ class Engine:
         if committed:
             self.episodes += 1
             if cached is not None and decision.status not in TERMINAL_STATUSES | {CONTINUED_AS_NEW}:
-                cached.events.extend(convert.event_to_proto(e) for e in decision.new_history)
+                reused: list[pb.HistoryEvent] = []
+                if cached.sent is not None and cached.sent[0] == job.token:
+                    reused = cached.sent[1]  # decision.new_history starts with exactly these (episode.py)
+                cached.events.extend(reused)
+                cached.events.extend(convert.event_to_proto(e) for e in decision.new_history[len(reused) :])
+                cached.sent = None
                 cached.length += len(decision.new_history)
                 cached.suspended = is_suspended(cached.suspended, decision.new_history)
                 self._remember(item.instance_id, cached)
@@ -307,11 +315,13 @@ class Engine:
             episode = Episode(item, sent, past.suspended)
             stream.orchestrations[item.lease_token] = episode
             self._held[item.lease_token] = stream
+            protos = [convert.event_to_proto(e) for e in sent]
+            past.sent = (item.lease_token, protos)
             request = pb.OrchestratorRequest(
                 instanceId=item.instance_id,
                 executionId=convert.text(item.execution_id),
                 pastEvents=past.events,
-                newEvents=[convert.event_to_proto(e) for e in sent],
+                newEvents=protos,
             )
             batch.append(pb.WorkItem(orchestratorRequest=request, completionToken=item.lease_token))
         for task in tasks:
