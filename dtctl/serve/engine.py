@@ -4,10 +4,11 @@ A hub is used from one thread at a time, and commits are cheapest in groups, so 
 the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing);
 completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer.
 Each round the engine commits every queued completion in one transaction
-(group commit), leases new work for every stream with free capacity in the same transaction, then sends
-the leased items to their streams. Between rounds it renews the leases of the items SDK workers hold
-(the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a job, a hub
-wake-up or the next visible timer.
+(group commit; while many items are out it waits a few milliseconds for more, see ``LINGER_SECONDS``),
+leases new work for every stream with free capacity in the same transaction, then sends the leased
+items to their streams, one hand-off per stream. Between rounds it renews the leases of the items SDK
+workers hold (the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a
+job, a hub wake-up or the next visible timer.
 
 Completion tokens are the hub's lease tokens: a completion whose lease was lost (renewal failed, the
 item expired and someone else took it) is refused by the hub's fencing, writes nothing, and the item
@@ -38,13 +39,13 @@ log = logging.getLogger("dtctl.serve")
 LEASE_BATCH = 64  # work items of one kind leased per stream per round
 IDLE_POLL_SECONDS = 1.0  # the longest sleep without a wake-up (expired leases of dead workers, timers)
 HEARTBEAT_SECONDS = 5.0
-HISTORY_CACHE_SIZE = 4096
+HISTORY_CACHE_SIZE = 4096  # instances whose converted past events are kept between episodes
 # Group commit: with at least LINGER_HELD items out, a round waits up to LINGER_SECONDS for up to
 # LINGER_BATCH jobs. hello-cities-3 over one SDK worker: ~0.4 rounds per instance instead of ~1, the
 # engine's CPU per instance down by a quarter; an episode's latency up by at most the linger.
 LINGER_SECONDS = 0.004
 LINGER_HELD = 8
-LINGER_BATCH = 64  # instances whose converted past events are kept between episodes
+LINGER_BATCH = 64
 
 
 class Refused(Exception):
