@@ -200,8 +200,7 @@ class Engine:
                 _settle(call.done, call.fn)
             try:
                 leased = self._round(completions)
-            except Exception:  # the hub failed: every completion of the round failed with it (and is retried
-                # by whoever leases the item next)
+            except Exception:  # the hub failed: every completion of the round failed with it
                 log.exception("serve: a commit round of %d completion(s) failed", len(completions))
                 leased = 0
             if completions:
@@ -353,7 +352,7 @@ class Engine:
         ):
             self._past.move_to_end(item.instance_id)
             return cached
-        # A fresh execution has no past: no query (a third of an SDK hello-cities' episodes are first ones).
+        # A fresh execution has no past: no query (one hello-cities episode in four is a first one).
         events = self.hub.load_history(item.instance_id, item.execution_id) if item.history_length else []
         suspended = is_suspended(
             False, (e for e in events if type(e) in (ExecutionSuspended, ExecutionResumed))
