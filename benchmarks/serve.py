@@ -6,11 +6,14 @@ in one batch through dtctl's client once every SDK worker's stream is registered
 instances over the hub's span (first created -> last completed), as in ``python -m benchmarks``.
 
 Also reported: the bytes of past history the server sent per episode (whole histories travel on every
-episode; the SDK keeps no cache), computed from the stored histories; and the CPU seconds each process
-used per 1,000 instances (serve, which includes the SQLite hub, and the SDK workers together), read
-from ``/proc``. ``--profile DIR`` records py-spy collapsed stacks (flame graph input, GIL-holding
-samples only) of serve and of the first SDK worker
-(``pip install py-spy``). Prints one JSON object with medians and every run.
+episode; the SDK keeps no cache), computed from the stored histories; the CPU milliseconds per instance
+of serve (which includes the SQLite hub; split into its engine thread, from serve's status, and the
+rest, which is gRPC) and of the SDK workers together, read from ``/proc``; and the ceiling those imply,
+cores / CPU per instance, with serve as measured and with a free serve. ``--sdk-log-level`` hands the
+SDK a logger of that level (its public ``logger`` option). ``--profile DIR`` records py-spy collapsed
+stacks (GIL-holding samples) of serve and of the first SDK worker (``pip install py-spy``). Prints one
+JSON object with medians and every run. ``python -m benchmarks.serve_ceiling`` measures the SDK worker
+against the SDK's own in-memory backend.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from dtctl.hub.base import InstanceQuery
 from tests.serve.harness import DTCTL, Proc, Serve
 
 REPO = Path(__file__).resolve().parents[1]
+ROUND_COUNTERS = ("group_commits", "lease_rounds")  # from serve's status, per instance
+CORES = os.cpu_count() or 1
 
 
 def _instances(hub: Any) -> list[Any]:
@@ -70,9 +75,9 @@ def cpu_seconds(pid: int, thread: str | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pid: int) -> Counter[str]:
+def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread group of a live process (thread names without their numbers)."""
-    found: Counter[str] = Counter()
+    found: dict[str, float] = defaultdict(float)
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip().rstrip("0123456789_-")
@@ -82,8 +87,19 @@ def thread_cpu(pid: int) -> Counter[str]:
     return found
 
 
+def _counters(port: int) -> dict[str, float]:
+    from dtctl.serve.health import read_status
+
+    status = read_status(f"127.0.0.1:{port}", token=None, tls_root=None, timeout=10)
+    counters: dict[str, float] = status["counters"]
+    return counters
+
+
 def _profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
-    argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--gil"]
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--gil", "--rate", "1000"]
     argv += ["--format", "raw", "--nonblocking", "--output", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL)
 
@@ -93,6 +109,7 @@ class Setup:
     workers: int = 1
     profile: Path | None = None
     serve_args: tuple[str, ...] = ()
+    sdk_log_level: str | None = None
 
 
 def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, float]:
@@ -100,6 +117,8 @@ def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, f
     subprocess.run([*DTCTL, "--hub", hub_path, "init"], check=True, capture_output=True)
     serve = Serve(hub_path, tmp / "logs", args=setup.serve_args)
     app = [sys.executable, "-m", "benchmarks.serve_app", str(serve.port)]
+    if setup.sdk_log_level:
+        app.append(setup.sdk_log_level)
     workers = [Proc(app, tmp / "logs" / f"sdk-{i}.log") for i in range(setup.workers)]
     hub = open_hub(hub_path)
     client = TaskHubClient(hub)
@@ -110,6 +129,7 @@ def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, f
                 raise RuntimeError("the SDK workers did not connect:\n" + workers[0].log())
             time.sleep(0.05)
         pids = [serve.process.pid, *(w.process.pid for w in workers)]
+        counters_before = _counters(serve.port)
         cpu_before = [cpu_seconds(pid) for pid in pids]
         threads_before = thread_cpu(serve.process.pid)
         profilers = []
@@ -130,8 +150,8 @@ def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, f
             time.sleep(0.05)
         wall = time.perf_counter() - started
         cpu = [after - before for after, before in zip(map(cpu_seconds, pids), cpu_before, strict=True)]
-        threads = thread_cpu(serve.process.pid)
-        threads.subtract(threads_before)
+        threads = {k: v - threads_before.get(k, 0.0) for k, v in thread_cpu(serve.process.pid).items()}
+        counters = _counters(serve.port)
         for profiler in profilers:
             profiler.wait(60)
         assert all(r.status == "COMPLETED" for r in rows), {r.status for r in rows}
@@ -140,6 +160,8 @@ def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, f
         measured = [_history_bytes(hub, r.instance_id) for r in sample]
         episodes = sum(m[0] for m in measured)
         sent = sum(m[1] for m in measured)
+        serve_ms, sdk_ms = cpu[0] * 1000 / n, sum(cpu[1:]) * 1000 / n
+        engine_ms = (counters["engine_cpu_ms"] - counters_before["engine_cpu_ms"]) / n
         return {
             "instances_per_s": n / span,
             "span_s": span,
@@ -147,9 +169,15 @@ def one_run(name: str, n: int, arg: Any, tmp: Path, setup: Setup) -> dict[str, f
             "episodes_per_instance": episodes / len(sample),
             "past_bytes_per_episode": sent / max(1, episodes),
             "past_bytes_per_instance": sent / len(sample),
-            "serve_cpu_s_per_1000": cpu[0] * 1000 / n,
-            "sdk_cpu_s_per_1000": sum(cpu[1:]) * 1000 / n,
-            **{f"serve_cpu_s_per_1000[{k}]": v * 1000 / n for k, v in threads.items() if v > 0},
+            "serve_cpu_ms_per_instance": serve_ms,
+            "serve_engine_cpu_ms_per_instance": engine_ms,  # the hub thread: commits, leases, conversions
+            "serve_rest_cpu_ms_per_instance": serve_ms - engine_ms,  # gRPC's threads (Python and C core)
+            "sdk_cpu_ms_per_instance": sdk_ms,
+            # What the machine could do if CPU were all that limited: its cores over the pair's CPU.
+            "ceiling_per_s": CORES * 1000 / (serve_ms + sdk_ms),
+            "ceiling_free_serve_per_s": CORES * 1000 / sdk_ms,
+            **{f"serve_cpu_ms_per_instance[{k}]": v * 1000 / n for k, v in threads.items() if v > 0},
+            **{f"{k}_per_instance": (counters[k] - counters_before[k]) / n for k in ROUND_COUNTERS},
         }
     finally:
         hub.close()
@@ -166,12 +194,20 @@ def main() -> int:
     parser.add_argument("--fan-out", type=int, default=1000, help="activities of the fan-out instance")
     parser.add_argument("--workers", type=int, default=1, help="SDK worker processes")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy flame graphs here")
+    parser.add_argument(
+        "--sdk-log-level", default=None, help="hand the SDK worker a logger of this level (default: its own)"
+    )
     parser.add_argument("--only", choices=("hello_cities", "fan_out"), default=None)
     args = parser.parse_args()
-    setup = Setup(workers=args.workers, profile=args.profile)
+    setup = Setup(workers=args.workers, profile=args.profile, sdk_log_level=args.sdk_log_level)
     if setup.profile is not None:
         setup.profile.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"sdk_workers": args.workers, "load_average": os.getloadavg()}
+    out: dict[str, Any] = {
+        "cores": CORES,
+        "sdk_workers": args.workers,
+        "sdk_log_level": args.sdk_log_level,
+        "load_average": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for label, name, n, arg in (
             ("hello_cities", "hello_cities", args.n, None),

@@ -1,7 +1,13 @@
-"""The benchmark's durabletask SDK app: ``python -m benchmarks.serve_app PORT`` (a TaskHubGrpcWorker)."""
+"""The benchmark's durabletask SDK app (a TaskHubGrpcWorker): ``python -m benchmarks.serve_app PORT [LEVEL]``.
+
+``LEVEL`` (e.g. ``WARNING``) hands the SDK a logger of that level through its public ``logger``
+option. Without it the SDK builds its own logger, whose level is unset: every debug line of every work
+item is formatted into a record before its handler drops it.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any
@@ -26,11 +32,16 @@ def fan_out(ctx: task.OrchestrationContext, count: int) -> Any:
 
 
 if __name__ == "__main__":
-    w = worker.TaskHubGrpcWorker(host_address=f"localhost:{sys.argv[1]}")
+    logger = None
+    if len(sys.argv) > 2:
+        logger = logging.getLogger("durabletask-worker")
+        logger.setLevel(sys.argv[2].upper())
+        logger.addHandler(logging.StreamHandler())
+    w = worker.TaskHubGrpcWorker(host_address=f"localhost:{sys.argv[1]}", logger=logger)
     w.add_orchestrator(hello_cities)
     w.add_orchestrator(fan_out)
     w.add_activity(say_hello)
     w.use_work_item_filters()
-    w.start()
+    w.start()  # type: ignore[no-untyped-call]
     while True:
         time.sleep(3600)

@@ -4,10 +4,11 @@ A hub is used from one thread at a time, and commits are cheapest in groups, so 
 the work hub: they hand jobs to the engine thread (completions, abandons, streams opening and closing);
 completions are acknowledged once queued (see :meth:`Engine._queue`), the rest wait for the answer.
 Each round the engine commits every queued completion in one transaction
-(group commit), leases new work for every stream with free capacity in the same transaction, then sends
-the leased items to their streams. Between rounds it renews the leases of the items SDK workers hold
-(the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a job, a hub
-wake-up or the next visible timer.
+(group commit; while many items are out it waits a few milliseconds for more, see ``LINGER_SECONDS``),
+leases new work for every stream with free capacity in the same transaction, then sends the leased
+items to their streams, one hand-off per stream. Between rounds it renews the leases of the items SDK
+workers hold (the protocol has no renew call), keeps each stream's worker row alive, and sleeps until a
+job, a hub wake-up or the next visible timer.
 
 Completion tokens are the hub's lease tokens: a completion whose lease was lost (renewal failed, the
 item expired and someone else took it) is refused by the hub's fencing, writes nothing, and the item
@@ -48,6 +49,12 @@ LEASE_BATCH = 64  # work items of one kind leased per stream per round
 IDLE_POLL_SECONDS = 1.0  # the longest sleep without a wake-up (expired leases of dead workers, timers)
 HEARTBEAT_SECONDS = 5.0
 HISTORY_CACHE_SIZE = 4096  # instances whose converted past events are kept between episodes
+# Group commit: with at least LINGER_HELD items out, a round waits up to LINGER_SECONDS for up to
+# LINGER_BATCH jobs. hello-cities-3 over one SDK worker: ~0.4 rounds per instance instead of ~1, the
+# engine's CPU per instance down by a quarter; an episode's latency up by at most the linger.
+LINGER_SECONDS = 0.004
+LINGER_HELD = 8
+LINGER_BATCH = 64
 
 
 class Refused(Exception):
@@ -56,10 +63,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Complete:
+    """A queued completion: nobody waits for it (see :meth:`Engine._queue`), a refusal is only logged."""
+
     token: str
     decision: Decision | None  # None for an activity result
     result: ActivityResult | None
-    done: Future[None]
     batch: EntityBatch | None = None  # an entity batch's outcome
 
 
@@ -86,6 +94,9 @@ class _Past:
     length: int
     events: list[pb.HistoryEvent]
     suspended: bool
+    # The new events of the episode out now (by its token), in proto form: a committed episode's
+    # history starts with them, so the cache reuses them instead of converting them again.
+    sent: tuple[str, list[pb.HistoryEvent]] | None = None
 
 
 class Engine:
@@ -110,6 +121,7 @@ class Engine:
         self.commits = 0  # group commits that carried completions
         self.leased = 0  # work items sent to streams
         self.lease_rounds = 0  # rounds that asked the hub for work
+        self.cpu_seconds = 0.0  # CPU time of the engine thread so far (the rest of serve's is gRPC's)
 
     # --- called from RPC threads --------------------------------------------------------------------
 
@@ -137,10 +149,10 @@ class Engine:
         return found
 
     def complete_orchestration(self, token: str, decision: Decision) -> None:
-        self._queue(_Complete(token, decision, None, Future()))
+        self._queue(_Complete(token, decision, None))
 
     def complete_activity(self, token: str, result: ActivityResult) -> None:
-        self._queue(_Complete(token, None, result, Future()))
+        self._queue(_Complete(token, None, result))
 
     def activity(self, token: str) -> ActivityWorkItem:
         stream = self._held.get(token)
@@ -157,7 +169,7 @@ class Engine:
         return found
 
     def complete_entity(self, token: str, batch: EntityBatch) -> None:
-        self._queue(_Complete(token, None, None, Future(), batch))
+        self._queue(_Complete(token, None, None, batch))
 
     def abandon(self, token: str) -> None:
         self._call(lambda: self._abandon(token))
@@ -196,7 +208,6 @@ class Engine:
         if job.token not in self._held:
             self.refused += 1
             raise Refused(f"unknown or stale completion token {job.token!r}: the work item is no longer held")
-        job.done.add_done_callback(_log_refusal)
         self._jobs.put(job)
 
     # --- the engine thread --------------------------------------------------------------------------
@@ -212,14 +223,12 @@ class Engine:
                 _settle(call.done, call.fn)
             try:
                 leased = self._round(completions)
-            except Exception as error:  # the hub failed: every completion of the round failed with it
-                log.exception("serve: a commit round failed")
-                for job in completions:
-                    if not job.done.done():
-                        job.done.set_exception(error)
+            except Exception:  # the hub failed: every completion of the round failed with it
+                log.exception("serve: a commit round of %d completion(s) failed", len(completions))
                 leased = 0
             if completions:
                 self._on_change()
+            self.cpu_seconds = time.thread_time()
             now = time.monotonic()
             if now >= next_housekeeping:
                 next_housekeeping = now + min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
@@ -237,6 +246,15 @@ class Engine:
             jobs.append(self._jobs.get(timeout=timeout) if timeout > 0 else self._jobs.get_nowait())
         except queue.Empty:
             return jobs
+        if len(self._held) >= LINGER_HELD:
+            # Many items out: more completions are on their way; a moment's wait groups them into one
+            # commit and one lease round (the fixed cost of a round is most of the engine's CPU).
+            deadline = time.monotonic() + LINGER_SECONDS
+            while len(jobs) < LINGER_BATCH and (left := deadline - time.monotonic()) > 0:
+                try:
+                    jobs.append(self._jobs.get(timeout=left))
+                except queue.Empty:
+                    break
         while True:
             try:
                 jobs.append(self._jobs.get_nowait())
@@ -257,8 +275,7 @@ class Engine:
             elif job.batch is not None and stream is not None and job.token in stream.entities:
                 entities.append(job)
             else:
-                self.refused += 1
-                job.done.set_exception(Refused(f"unknown or stale completion token {job.token!r}"))
+                self._refuse(f"unknown or stale completion token {job.token!r}")
         own, self._own_batches = self._own_batches, []
         wanted = [
             s
@@ -284,7 +301,8 @@ class Engine:
         for job, ok in zip(activities, accepted, strict=True):
             self._forget(job.token)
             self.activities += ok
-            _finish(job.done, ok, "the activity's lease was lost; its result was refused")
+            if not ok:
+                self._refuse("the activity's lease was lost; its result was refused")
         self._settled_entities(entities, own, stored)
         return sum(self._send(stream, o, a, e) for stream, o, a, e in leases)
 
@@ -321,17 +339,24 @@ class Engine:
         if committed:
             self.episodes += 1
             if cached is not None and decision.status not in TERMINAL_STATUSES | {CONTINUED_AS_NEW}:
-                cached.events.extend(convert.event_to_proto(e) for e in decision.new_history)
+                reused: list[pb.HistoryEvent] = []
+                if cached.sent is not None and cached.sent[0] == job.token:
+                    reused = cached.sent[1]  # decision.new_history starts with exactly these (episode.py)
+                cached.events.extend(reused)
+                cached.events.extend(convert.event_to_proto(e) for e in decision.new_history[len(reused) :])
+                cached.sent = None
                 cached.length += len(decision.new_history)
                 cached.suspended = is_suspended(cached.suspended, decision.new_history)
                 self._remember(item.instance_id, cached)
-        _finish(job.done, committed, reason or "the instance's lease was lost; the episode was refused")
+        if not committed:
+            self._refuse(reason or "the instance's lease was lost; the episode was refused")
 
     def _settled_entities(self, jobs: list[_Complete], own: list[EntityBatch], stored: list[bool]) -> None:
         for job, ok in zip(jobs, stored[: len(jobs)], strict=True):
             self._forget(job.token)
             self.entity_batches += ok
-            _finish(job.done, ok, "the entity's lease was lost; its batch was refused")
+            if not ok:
+                self._refuse("the entity's lease was lost; its batch was refused")
         for batch, ok in zip(own, stored[len(jobs) :], strict=True):
             self.entity_batches += ok
             if not ok:
@@ -346,20 +371,23 @@ class Engine:
         tasks: list[ActivityWorkItem],
         entities: list[EntityWorkItem],
     ) -> int:
+        batch: list[pb.WorkItem] = []
         for item in items:
             past = self._past_of(item)
             sent = new_events(item)
             episode = Episode(item, sent, past.suspended)
             stream.orchestrations[item.lease_token] = episode
             self._held[item.lease_token] = stream
+            protos = [convert.event_to_proto(e) for e in sent]
+            past.sent = (item.lease_token, protos)
             request = pb.OrchestratorRequest(
                 instanceId=item.instance_id,
                 executionId=convert.text(item.execution_id),
                 pastEvents=past.events,
-                newEvents=[convert.event_to_proto(e) for e in sent],
+                newEvents=protos,
             )
             self.trace_contexts.annotate_orchestration(request)
-            stream.send(pb.WorkItem(orchestratorRequest=request, completionToken=item.lease_token))
+            batch.append(pb.WorkItem(orchestratorRequest=request, completionToken=item.lease_token))
         for task in tasks:
             token = activity_token(task)
             stream.activities[token] = task
@@ -373,7 +401,7 @@ class Engine:
                 taskId=task.task_id,
             )
             self.trace_contexts.annotate_activity(request)
-            stream.send(pb.WorkItem(activityRequest=request, completionToken=token))
+            batch.append(pb.WorkItem(activityRequest=request, completionToken=token))
         for entity in entities:
             planned = entitywork.plan(entity)
             if not planned.needs_sdk:  # only lock traffic: committed by the next round, never sent
@@ -381,10 +409,12 @@ class Engine:
                 continue
             stream.entities[entity.lease_token] = planned
             self._held[entity.lease_token] = stream
-            stream.send(
+            batch.append(
                 pb.WorkItem(entityRequest=entitywork.request(planned), completionToken=entity.lease_token)
             )
-        self.leased += len(items) + len(tasks) + len(entities)
+        if batch:
+            stream.send(batch)  # one hand-off to the stream's RPC thread per round, not one per item
+        self.leased += len(batch)
         return len(items) + len(tasks) + len(entities)
 
     def _past_of(self, item: OrchestrationWorkItem) -> _Past:
@@ -397,7 +427,8 @@ class Engine:
         ):
             self._past.move_to_end(item.instance_id)
             return cached
-        events = self.hub.load_history(item.instance_id, item.execution_id)
+        # A fresh execution has no past: no query (one hello-cities episode in four is a first one).
+        events = self.hub.load_history(item.instance_id, item.execution_id) if item.history_length else []
         suspended = is_suspended(
             False, (e for e in events if type(e) in (ExecutionSuspended, ExecutionResumed))
         )
@@ -462,8 +493,14 @@ class Engine:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(job, (_Call, _Complete)) and not job.done.done():
+            if isinstance(job, _Call) and not job.done.done():
                 job.done.set_exception(Refused("dtctl serve is shutting down"))
+            elif isinstance(job, _Complete):
+                self._refuse("dtctl serve is shutting down")
+
+    def _refuse(self, why: str) -> None:
+        self.refused += 1
+        log.warning("serve: a completion was not applied: %s", why)
 
     def _housekeeping(self) -> None:
         orchestrations = [e.item for s in self._streams for e in s.orchestrations.values()]
@@ -519,16 +556,3 @@ def _settle(done: Future[object] | Future[None], fn: Callable[[], object]) -> No
         done.set_exception(error)
     else:
         done.set_result(result)  # type: ignore[arg-type]
-
-
-def _log_refusal(done: Future[None]) -> None:
-    error = done.exception()
-    if error is not None:
-        log.warning("serve: a completion was not applied: %s", error)
-
-
-def _finish(done: Future[None], ok: bool, why: str) -> None:
-    if ok:
-        done.set_result(None)
-    else:
-        done.set_exception(Refused(why))

@@ -108,6 +108,7 @@ def status(engine: Engine, *, hub: str, started_at: float, serving: bool) -> dic
             "group_commits": engine.commits,
             "items_sent": engine.leased,
             "lease_rounds": engine.lease_rounds,
+            "engine_cpu_ms": round(engine.cpu_seconds * 1000),
         },
     }
 

@@ -12,6 +12,7 @@ import queue
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from dtctl.core.versioning import version_key
@@ -74,8 +75,10 @@ class Stream:
     orchestrations: dict[str, Episode] = field(default_factory=dict)  # by completion token
     activities: dict[str, ActivityWorkItem] = field(default_factory=dict)
     entities: dict[str, EntityEpisode] = field(default_factory=dict)
-    outbox: queue.SimpleQueue[pb.WorkItem | None] = field(default_factory=queue.SimpleQueue)
+    # Batches from the engine thread, one per round; the stream's RPC thread takes them apart.
+    outbox: queue.SimpleQueue[list[pb.WorkItem] | None] = field(default_factory=queue.SimpleQueue)
     closed: threading.Event = field(default_factory=threading.Event)
+    _taken: deque[pb.WorkItem] = field(default_factory=deque)
 
     @property
     def free_orchestrations(self) -> int:
@@ -89,8 +92,8 @@ class Stream:
     def free_entities(self) -> int:
         return 0 if self.closed.is_set() else max(0, self.max_entities - len(self.entities))
 
-    def send(self, item: pb.WorkItem) -> None:
-        self.outbox.put(item)
+    def send(self, items: list[pb.WorkItem]) -> None:
+        self.outbox.put(items)
 
     def close(self) -> None:
         self.closed.set()
@@ -98,11 +101,16 @@ class Stream:
 
     def next_item(self, timeout: float) -> pb.WorkItem | None:
         """The next work item; a health ping when nothing came for ``timeout`` s; None once closed."""
+        if self._taken:
+            return None if self.closed.is_set() else self._taken.popleft()
         try:
-            item = self.outbox.get(timeout=timeout)
+            items = self.outbox.get(timeout=timeout)
         except queue.Empty:
             return pb.WorkItem(healthPing=pb.HealthPing())
-        return item
+        if items is None:
+            return None
+        self._taken.extend(items)
+        return self._taken.popleft()
 
     def info(self, now: int) -> WorkerInfo:
         return WorkerInfo(

@@ -104,3 +104,27 @@ def test_sdk_killed_while_holding_an_activity_item(sqlite_hub: str, tmp_path: Pa
     finally:
         first.stop()
         serve.stop()
+
+
+def test_sdk_killed_while_holding_a_batch_of_activities(sqlite_hub: str, tmp_path: Path) -> None:
+    """A fan-out's activities reach the stream as one batch; all of them come back when it drops."""
+    count = 24  # more than the SDK runs at once (its thread pool), so some are held but not yet started
+    logs = tmp_path / "logs"
+    serve = Serve(sqlite_hub, logs, args=("--lease-seconds", str(LEASE_SECONDS)))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    first = SdkWorker(serve.port, logs, ACTIVITY_DELAY=3600, COUNT_DIR=runs)
+    c = client.TaskHubGrpcClient(host_address=serve.address)
+    try:
+        instance_id = c.schedule_new_orchestration("fan_out", input=count)
+        wait_until(lambda: _held(serve) == (0, count), timeout=60, what="serve to hold the whole fan-out")
+        wait_until(lambda: any(runs.iterdir()), timeout=60, what="the SDK to run the first activities")
+        first.kill()
+        wait_until(lambda: _held(serve) == (0, 0), timeout=RETURN_DEADLINE, what="the items to return")
+        state = _finish_with_a_second_worker(serve, c, instance_id, logs)
+        assert json.loads(state.serialized_output or "") == count
+        scheduled, completed = _tasks(sqlite_hub, instance_id)
+        assert sorted(scheduled) == sorted(completed) == list(range(1, count + 1))
+    finally:
+        first.stop()
+        serve.stop()
