@@ -55,6 +55,11 @@ HISTORY_CACHE_SIZE = 4096  # instances whose converted past events are kept betw
 LINGER_SECONDS = 0.004
 LINGER_HELD = 8
 LINGER_BATCH = 64
+# A round the hub failed (busy past its timeout, a lost connection, a full disk) wrote nothing: its
+# completions are tried again this many rounds, RETRY_PAUSE apart, while their items stay held (and
+# renewed); then the item is let go, so its lease lapses and it runs again.
+ROUND_TRIES = 5
+RETRY_PAUSE = 0.5
 
 
 class Refused(Exception):
@@ -107,6 +112,8 @@ class Engine:
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: list[Stream] = []
         self._held: dict[str, Stream] = {}  # completion token -> the stream holding the item
+        self._retrying: list[_Complete] = []  # completions of a failed round, for the next one
+        self._tries: dict[str, int] = {}  # completion token -> failed rounds so far
         self._past: OrderedDict[str, _Past] = OrderedDict()
         self.trace_contexts = TraceContexts(hub)  # W3C trace context on work items (dtctl.serve.tracectx)
         self._own_batches: list[EntityBatch] = []  # leased entities with only lock traffic: settled here
@@ -218,13 +225,15 @@ class Engine:
         while not self._stopping.is_set():
             jobs = self._take(timeout)
             calls = [j for j in jobs if isinstance(j, _Call)]
-            completions = [j for j in jobs if isinstance(j, _Complete)]
+            completions = [*self._retrying, *(j for j in jobs if isinstance(j, _Complete))]
+            self._retrying = []
             for call in calls:
                 _settle(call.done, call.fn)
             try:
                 leased = self._round(completions)
-            except Exception:  # the hub failed: every completion of the round failed with it
+            except Exception:  # the hub failed: the round's transaction, and all it held, rolled back
                 log.exception("serve: a commit round of %d completion(s) failed", len(completions))
+                self._retry_later(completions)
                 leased = 0
             if completions:
                 self._on_change()
@@ -234,7 +243,7 @@ class Engine:
                 next_housekeeping = now + min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
                 _settle(Future(), self._housekeeping)
             try:
-                timeout = 0.0 if leased else self._idle_timeout()
+                timeout = RETRY_PAUSE if self._retrying else 0.0 if leased else self._idle_timeout()
             except Exception:  # the hub is unreachable for now: keep the thread, poll again later
                 log.exception("serve: cannot read the next visible time")
                 timeout = IDLE_POLL_SECONDS
@@ -441,7 +450,20 @@ class Engine:
         while len(self._past) > HISTORY_CACHE_SIZE:
             self._past.popitem(last=False)
 
+    def _retry_later(self, completions: list[_Complete]) -> None:
+        for job in completions:
+            tries = self._tries.get(job.token, 0) + 1
+            if job.token not in self._held:
+                continue  # its stream dropped meanwhile: the item was given back with the stream's
+            if tries < ROUND_TRIES:
+                self._tries[job.token] = tries
+                self._retrying.append(job)
+            else:
+                self._refuse(f"the hub failed {tries} commit rounds; the item is let go to run again")
+                self._forget(job.token)  # no longer renewed: its lease lapses and it is leased again
+
     def _forget(self, token: str) -> None:
+        self._tries.pop(token, None)
         stream = self._held.pop(token, None)
         if stream is not None:
             stream.orchestrations.pop(token, None)
