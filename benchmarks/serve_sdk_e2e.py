@@ -143,7 +143,8 @@ def _summarise(report: Path) -> int:
     counts: dict[str, Counter[str]] = {}
     reasons: dict[str, list[str]] = {}
     for case in ET.parse(report).getroot().iter("testcase"):
-        module = (case.get("classname") or "").rsplit(".", 1)[-1] + ".py"
+        # A module skipped whole is reported with no class name; its name is then the module.
+        module = (case.get("classname") or case.get("name") or "").rsplit(".", 1)[-1] + ".py"
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error"):
