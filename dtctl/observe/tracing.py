@@ -431,8 +431,11 @@ def _named_exporter(name: str) -> SpanExporter:
         protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
             "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
         )
-        transport = "grpc" if protocol.strip() == "grpc" else "http"
-        module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.trace_exporter")
+        if protocol.strip() != "grpc":
+            from dtctl.observe.otlp import OtlpHttpExporter
+
+            return OtlpHttpExporter()  # the wire format written directly: see dtctl.observe.otlp
+        module = importlib.import_module("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
         exporter: SpanExporter = module.OTLPSpanExporter()
         return exporter
     from importlib.metadata import entry_points
