@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import PROCESS_PID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -70,6 +70,7 @@ from dtctl.core.history import (
 )
 from dtctl.observe.entityops import operations
 from dtctl.observe.hooks import Commit, Observer
+from dtctl.observe.spanpipe import SpanPipe
 from dtctl.observe.tracecontext import (
     EXPORTER_FACTORY_ENV,
     TraceParent,
@@ -88,6 +89,8 @@ CACHE_SIZE = 4096
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 UNSET = Status(StatusCode.UNSET)
+# ``inline``: batch, encode and send spans in the worker process itself, not in an exporter child.
+EXPORT_ENV = "DTCTL_OTEL_EXPORT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,12 @@ class SpanSink:
         )
         for processor in self._processors:
             processor.on_end(span)
+
+    def send(self) -> None:
+        """A commit boundary: what the export pipe buffered goes to its process in one write."""
+        for processor in self._processors:
+            if isinstance(processor, SpanPipe):
+                processor.send()
 
 
 class WorkerTracer(Observer):
@@ -304,6 +313,7 @@ class WorkerTracer(Observer):
             times = self._entity_runs.pop(batch.item.entity_id, None)
             if stored and times is not None:
                 self._entity_spans(batch, times)
+        self._spans.send()
 
     def close(self) -> None:
         self._provider.shutdown()
@@ -323,7 +333,7 @@ class WorkerTracer(Observer):
             "dtctl.instance_id": item.instance_id,
             "dtctl.name": item.name,
             "dtctl.execution_id": item.execution_id,
-            "dtctl.status": decision.status,
+            "dtctl.status": str(decision.status),  # a plain str: the export pipe marshals it
             "dtctl.episode.cache": "warm" if episode.loaded is None else "cold",
         }
         events = [
@@ -364,7 +374,7 @@ class WorkerTracer(Observer):
             "dtctl.instance_id": item.instance_id,
             "dtctl.name": item.name,
             "dtctl.execution_id": item.execution_id,
-            "dtctl.status": decision.status,
+            "dtctl.status": str(decision.status),  # a plain str: the export pipe marshals it
         }
         parent = None
         if placed.parent_span_id is not None:
@@ -467,14 +477,27 @@ def span_processors() -> list[SpanProcessor]:
     return processors
 
 
+def worker_resource(pid: int) -> Resource:
+    """The resource of a worker's spans: ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (default
+    service name ``dtctl-worker``) and the worker's ``process.pid``."""
+    own: dict[str, str | int] = {PROCESS_PID: pid}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        own[SERVICE_NAME] = "dtctl-worker"
+    return Resource.create(own)
+
+
+def _exports_in_process() -> bool:
+    return os.environ.get(EXPORT_ENV, "process").strip().lower() == "inline"
+
+
 def worker_tracer(hub: TaskHub) -> WorkerTracer | None:
     """A tracer for this worker process, installed as the global provider so the spans activities open
-    nest under theirs; None when no exporter could be set up."""
-    processors = span_processors()
+    nest under theirs; None when no exporter could be set up. Its spans are exported by a child process
+    (:mod:`dtctl.observe.spanpipe`) unless ``DTCTL_OTEL_EXPORT=inline``."""
+    processors = span_processors() if _exports_in_process() else [SpanPipe()]
     if not processors:
         return None
-    resource = Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "dtctl-worker"})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=worker_resource(os.getpid()))
     for processor in processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)

@@ -45,7 +45,7 @@ def as_dict(span: ReadableSpan) -> dict[str, Any]:
         "status": span.status.status_code.name,
         "attributes": dict(span.attributes or {}),
         "service": (span.resource.attributes or {}).get("service.name"),
-        "pid": os.getpid(),
+        "pid": (span.resource.attributes or {}).get("process.pid"),  # the worker that made it
     }
 
 
