@@ -6,20 +6,24 @@ processes) in these modes:
 - ``off``: no observability;
 - ``metrics``: Prometheus metrics (every process serves /metrics; one scrape per run at the end checks
   the counts);
-- ``tracing``: every span built and handed to a BatchSpanProcessor whose exporter drops it (dtctl's
-  instrumentation and the SDK's batching);
+- ``tracing``: every span built and handed to an exporter that drops it (dtctl's instrumentation, the
+  pipe to the worker's exporter process and the SDK's batching there);
 - ``tracing_otlp``: as ``tracing``, each batch also encoded to OTLP protobuf the way
   ``OTEL_TRACES_EXPORTER=otlp`` does (:mod:`dtctl.observe.otlp`), the network aside;
-  ``tracing_otlp_sdk``: encoded by the SDK's encoder instead (what ``otlp_proto_http`` does);
 - ``tracing_otlp_http``: the production path whole: ``OTEL_TRACES_EXPORTER=otlp`` posting to a small
   OTLP/HTTP sink in this process (which reads and discards each request);
+- ``..._inline``: batched, encoded and sent in the worker process itself (``DTCTL_OTEL_EXPORT=inline``);
+  ``tracing_otlp_sdk_inline`` encodes with the SDK's encoder, as the worker did before dtctl's own;
 - ``tracing_otlp_10pct``: ``tracing_otlp`` with 10 % of instances sampled.
 
+Each worker's exporter process is a child of it: its CPU is counted apart while the instances run
+(``exporter_cpu_ms_per_instance``) and with the worker's through the exit (``..._with_exit``).
 The modes alternate within each round (in a rotated order) on fresh hubs, so a busy machine slows each
 alike; the figures are medians over the rounds, as instances per second (the hub's clock) and worker CPU
 per instance (less noisy on a shared machine), counted two ways: while the instances ran
-(``worker_cpu_ms_per_instance``), and through the workers' exit (``..._with_exit``), which adds the
-spans still batched at the end, flushed at the SIGTERM drain, and the same stop for every mode.
+(``worker_cpu_ms_per_instance``), and through the workers' exit with their exporter processes
+(``..._with_exit``), which adds the spans still batched at the end, flushed at the SIGTERM drain, and
+the same stop for every mode.
 Prints one JSON object; progress on stderr.
 """
 
@@ -39,6 +43,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
@@ -60,10 +65,16 @@ MODES = (
     "metrics",
     "tracing",
     "tracing_otlp",
-    "tracing_otlp_sdk",
     "tracing_otlp_http",
+    "tracing_otlp_http_inline",
+    "tracing_otlp_sdk_inline",
     "tracing_otlp_10pct",
 )
+EXPORTERS = {
+    "tracing": "drop_processor",
+    "tracing_otlp": "encode_processor",
+    "tracing_otlp_sdk": "sdk_encode_processor",
+}
 
 
 class _DropExporter:
@@ -152,12 +163,14 @@ def _workers(
 ) -> Iterator[tuple[list[int], Workers]]:
     """The harness's worker processes, each with its own metrics port in ``metrics`` mode."""
     env = child_env()
-    if mode == "tracing_otlp_http":
+    base = mode.removesuffix("_10pct").removesuffix("_inline")
+    if base == "tracing_otlp_http":
         env["OTEL_TRACES_EXPORTER"] = "otlp"
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink or ""
-    elif mode.startswith("tracing"):
-        factory = {"tracing": "drop_processor", "tracing_otlp_sdk": "sdk_encode_processor"}
-        env["DTCTL_OTEL_SPAN_EXPORTER"] = f"benchmarks.observe:{factory.get(mode, 'encode_processor')}"
+    elif base in EXPORTERS:
+        env["DTCTL_OTEL_SPAN_EXPORTER"] = f"benchmarks.observe:{EXPORTERS[base]}"
+    if mode.endswith("_inline"):  # batched, encoded and sent in the worker process itself
+        env["DTCTL_OTEL_EXPORT"] = "inline"
     if mode.endswith("_10pct"):  # sampled by trace id: an instance's spans are all kept or all dropped
         env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
         env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
@@ -207,21 +220,47 @@ def _activities_counted(ports: list[int]) -> float:
     return counted
 
 
-def run_once(mode: str, n: int, sync: str, settings: Settings) -> tuple[float, float, float]:
-    """Instances per second (the hub's clock), and worker CPU milliseconds per instance while they ran
-    and through the workers' exit."""
+def _children(pids: list[int]) -> list[int]:
+    """The child processes of ``pids`` (the exporter processes of traced workers)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError):
+            if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) in pids:
+                found.append(int(entry))
+    return found
+
+
+def _settle(pids: list[int]) -> None:
+    """Wait until the exporter processes have finished starting (their CPU stands still for 0.2 s), so
+    their imports are not counted against the instances."""
+    last = -1.0
+    for _ in range(100):
+        now = sum(cpu_seconds(pid) for pid in pids)
+        if now == last:
+            return
+        last = now
+        time.sleep(0.2)
+
+
+def run_once(mode: str, n: int, sync: str, settings: Settings) -> tuple[float, float, float, float]:
+    """Instances per second (the hub's clock); CPU milliseconds per instance of the workers and of their
+    exporter processes while the instances ran; of both through the workers' exit."""
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(_otlp_sink()) if mode == "tracing_otlp_http" else None
+        sink = stack.enter_context(_otlp_sink()) if "otlp_http" in mode else None
         bench = stack.enter_context(fresh_hub(sync, settings))
         ports, group = stack.enter_context(_workers(bench, settings, mode, sink))
+        exporters = _children(group.pids) if mode.startswith("tracing") else []
+        _settle(exporters)
         cpu_before = sum(cpu_seconds(pid) for pid in group.pids)
+        exporter_before = sum(cpu_seconds(pid) for pid in exporters)
         bench.client.start_instances([StartRequest("hello_cities", None) for _ in range(n)])
         _wait_done(bench, n, timeout=300, interval=0.005)
         cpu = sum(cpu_seconds(pid) for pid in group.pids) - cpu_before
+        exporter_cpu = sum(cpu_seconds(pid) for pid in exporters) - exporter_before
         if mode == "metrics":
             wait_until(lambda: _activities_counted(ports) >= 3 * n, timeout=30, what="the metrics")
-        to_exit = _stop_counting(group) - cpu_before
-        return n / _span_s(bench), cpu * 1000 / n, to_exit * 1000 / n
+        to_exit = _stop_counting(group) - cpu_before - exporter_before  # wait4: reaped children included
+        return n / _span_s(bench), cpu * 1000 / n, exporter_cpu * 1000 / n, to_exit * 1000 / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,18 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[float]] = {mode: [] for mode in modes}
     cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     cpu_exit: dict[str, list[float]] = {mode: [] for mode in modes}
+    exporter: dict[str, list[float]] = {mode: [] for mode in modes}
     started = time.monotonic()
     for round_no in range(args.rounds):
         shift = round_no % len(modes)
         order = modes[shift:] + modes[:shift]
         for mode in order:
-            rate, cpu_ms, exit_ms = run_once(mode, args.n, args.sync, settings)
+            rate, cpu_ms, exporter_ms, exit_ms = run_once(mode, args.n, args.sync, settings)
             runs[mode].append(round(rate, 1))
             cpu[mode].append(round(cpu_ms, 3))
+            exporter[mode].append(round(exporter_ms, 3))
             cpu_exit[mode].append(round(exit_ms, 3))
             print(
-                f"round {round_no + 1} {mode}: {rate:.0f} instances/s, {cpu_ms:.2f} ms CPU"
-                f" ({exit_ms:.2f} ms to exit)",
+                f"round {round_no + 1} {mode}: {rate:.0f} instances/s, {cpu_ms:.2f} ms worker CPU,"
+                f" {exporter_ms:.2f} ms exporter CPU, {exit_ms:.2f} ms both to exit",
                 file=sys.stderr,
             )
     medians = {mode: statistics.median(values) for mode, values in runs.items()}
@@ -263,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         "worker_cpu_ms_per_instance": {m: {"median": cpu_medians[m], "runs": cpu[m]} for m in modes},
         "cpu_cost_percent": {
             m: round(100 * (cpu_medians[m] - cpu_medians["off"]) / cpu_medians["off"], 1) for m in modes[1:]
+        },
+        "exporter_cpu_ms_per_instance": {
+            m: {"median": statistics.median(exporter[m]), "runs": exporter[m]} for m in modes
         },
         "worker_cpu_ms_per_instance_with_exit": {
             m: {"median": exit_medians[m], "runs": cpu_exit[m]} for m in modes

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -72,6 +73,37 @@ def _scope(scope: InstrumentationScope | None) -> tuple[Any, ...] | None:
     if scope is None:
         return None
     return (scope.name, scope.version, scope.schema_url, _attributes(scope.attributes))
+
+
+def record(
+    name: str,
+    context: SpanContext,
+    parent: SpanContext | None,
+    attributes: Mapping[str, Any],
+    times: tuple[int, int],
+    kind: SpanKind,
+    status: Status,
+    events: Any,
+    scope: tuple[Any, ...],
+) -> Record:
+    """The record of one of dtctl's own spans, straight from what the tracer has (see record_of)."""
+    return (
+        name,
+        context.trace_id,
+        context.span_id,
+        int(context.trace_flags),
+        None,
+        _parent(parent),
+        kind.value,
+        times[0],
+        times[1],
+        _attributes(attributes),
+        tuple((e.name, e.timestamp, _attributes(e.attributes)) for e in events) or None,
+        None,
+        status.status_code.value,
+        status.description,
+        scope,
+    )
 
 
 def record_of(span: ReadableSpan) -> Record:
@@ -150,7 +182,11 @@ class SpanPipe(SpanProcessor):
         context = span.context
         if context is None or not context.trace_flags.sampled:
             return
-        self._records.append(record_of(span))
+        self.add(record_of(span))
+
+    def add(self, record: Record) -> None:
+        """A record made by the worker's tracer itself (no ReadableSpan on the way)."""
+        self._records.append(record)
         if len(self._records) >= BATCH:
             self.send()
 
@@ -228,7 +264,7 @@ class SpanPipe(SpanProcessor):
 # --- the child's end -------------------------------------------------------------------------------------
 
 
-class _Rebuilt:
+class Rebuilt:
     """Records back into ReadableSpans for the exporters, under the child's one resource."""
 
     def __init__(self, resource: Resource) -> None:
@@ -289,7 +325,7 @@ def main(argv: list[str]) -> int:
 
     worker_pid = int(argv[0]) if argv else os.getppid()
     processors: list[SpanProcessor] = span_processors()
-    rebuilt = _Rebuilt(worker_resource(worker_pid))
+    rebuilt = Rebuilt(worker_resource(worker_pid))
     try:
         for records in _frames(sys.stdin.buffer):
             for record in records:

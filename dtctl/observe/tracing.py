@@ -70,7 +70,7 @@ from dtctl.core.history import (
 )
 from dtctl.observe.entityops import operations
 from dtctl.observe.hooks import Commit, Observer
-from dtctl.observe.spanpipe import SpanPipe
+from dtctl.observe.spanpipe import SpanPipe, record
 from dtctl.observe.tracecontext import (
     EXPORTER_FACTORY_ENV,
     TraceParent,
@@ -116,6 +116,10 @@ class SpanSink:
         self._resource = provider.resource
         self._scope = InstrumentationScope("dtctl")
         self._processors = tuple(processors)
+        # With an export pipe alone (the default), spans go as records: no ReadableSpan is built.
+        only = self._processors[0] if len(self._processors) == 1 else None
+        self._pipe = only if isinstance(only, SpanPipe) else None
+        self._scope_record = (self._scope.name, self._scope.version, self._scope.schema_url, None)
         self._random = RandomIdGenerator()
 
     def span_id(self) -> int:
@@ -136,6 +140,11 @@ class SpanSink:
         status: Status = UNSET,
         events: Sequence[Event] = (),
     ) -> None:
+        if self._pipe is not None:
+            self._pipe.add(
+                record(name, context, parent, attributes, times, kind, status, events, self._scope_record)
+            )
+            return
         span = ReadableSpan(
             name,
             context,

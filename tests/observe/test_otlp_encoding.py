@@ -37,7 +37,7 @@ def _sdk_bytes(spans: list[ReadableSpan]) -> bytes:
     return encoded
 
 
-def _dtctl_spans(kept: Kept, provider: TracerProvider) -> None:
+def dtctl_spans(kept: Kept, provider: TracerProvider) -> None:
     """Spans as the worker builds them: every kind, parents remote and local, errors, events."""
     sink = SpanSink(provider, [kept])
     caller = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=SAMPLED)
@@ -61,7 +61,7 @@ def _dtctl_spans(kept: Kept, provider: TracerProvider) -> None:
     sink.emit("orchestration o", root, None, {}, (0, 9), status=Status(StatusCode.OK))
 
 
-def _sdk_tracer_spans(provider: TracerProvider) -> None:
+def sdk_tracer_spans(provider: TracerProvider) -> None:
     """Spans an activity body opens through the SDK: another scope, links, every attribute type."""
     tracer = provider.get_tracer("body.lib", "1.2.3", schema_url="https://example.com/schema")
     linked = SpanContext(0x123, 0x456, is_remote=True, trace_flags=SAMPLED)
@@ -87,8 +87,8 @@ def test_the_bytes_equal_the_sdk_encoders() -> None:
     kept = Kept()
     provider = TracerProvider(resource=Resource.create({"service.name": "orders", "host.index": 3}))
     provider.add_span_processor(kept)
-    _dtctl_spans(kept, provider)
-    _sdk_tracer_spans(provider)
+    dtctl_spans(kept, provider)
+    sdk_tracer_spans(provider)
     ours = [s for s in kept.spans if s.instrumentation_scope and s.instrumentation_scope.name == "dtctl"]
     theirs = [s for s in kept.spans if s not in ours]
     assert len(ours) == len(SpanKind) + 2 and len(theirs) == 2
@@ -152,7 +152,7 @@ def collector() -> Iterator[Collector]:
 def _spans() -> list[ReadableSpan]:
     kept = Kept()
     provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
-    _dtctl_spans(kept, provider)
+    dtctl_spans(kept, provider)
     return kept.spans
 
 

@@ -4,17 +4,26 @@ the worker."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import signal
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from dtctl.client import TaskHubClient
 from dtctl.core.history import COMPLETED
+from dtctl.hub import open_hub
+from dtctl.observe.otlp import encode_request
+from dtctl.observe.spanpipe import Rebuilt, record, record_of
 from tests.helpers import WorkerProcess, wait_until
 from tests.observe.spanfile import FILE_ENV, read_spans
 from tests.observe.support import APP, new_hub, wait_terminal
+from tests.observe.test_otlp_encoding import Kept, dtctl_spans, sdk_tracer_spans
 
 
 @pytest.fixture
@@ -81,18 +90,27 @@ def test_a_dead_exporter_process_neither_stops_nor_blocks_the_worker(tmp_path: P
 
 
 def test_a_sigkilled_worker_s_exporter_exports_what_it_was_sent_and_exits(
-    tmp_path: Path, span_file: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # the child exports only at end of file
     hub = new_hub(tmp_path)
     worker = WorkerProcess(hub, f"{APP}:app", tmp_path / "logs")
     exporter = _exporter_of(worker)
     (done,) = _run_hellos(hub, 1)
+    _run_hellos(hub, 1)  # the worker has gone past the commit after which it sent done's last spans
     worker.kill()
     wait_until(lambda: not _alive(exporter), what="the exporter process to exit")
-    spans = [s for s in read_spans(span_file) if s["attributes"]["dtctl.instance_id"] == done]
-    assert sum(s["name"] == "orchestration hello" for s in spans) == 1  # written at its commit
-    assert sum(s["name"] == "activity greet" for s in spans) == 3
-    assert {s["pid"] for s in spans} == {worker.pid}  # the worker's process.pid, not the exporter's
+    exported = worker.log().count(f'"dtctl.instance_id": "{done}"')  # console JSON, one per span
+    assert exported == 1 + 3 + _episodes(hub, done)  # the orchestration, its activities and episodes
+
+
+def _episodes(hub_path: Path, instance_id: str) -> int:
+    hub = open_hub(str(hub_path))
+    try:
+        return sum(1 for r in hub.get_history(instance_id) if r.event.kind == "orchestrator_started")
+    finally:
+        hub.close()
 
 
 def test_inline_export_starts_no_process(
@@ -108,3 +126,51 @@ def test_inline_export_starts_no_process(
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0
     assert sum(s["name"] == "activity greet" for s in read_spans(span_file)) == 3
+
+
+def test_a_record_rebuilds_the_span_it_was_made_from() -> None:
+    """Both ways into the pipe (dtctl's spans as records, any other span through record_of) come out of
+    the exporter process as the same span: the same OTLP bytes."""
+    kept = Kept()
+    provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
+    provider.add_span_processor(kept)
+    dtctl_spans(kept, provider)
+    sdk_tracer_spans(provider)
+    rebuilt = Rebuilt(provider.resource)
+    for span in kept.spans:
+        again = rebuilt.span(marshal.loads(marshal.dumps(record_of(span))))
+        assert encode_request([again]) == encode_request([span]), span.name
+    sampled = TraceFlags(TraceFlags.SAMPLED)
+    caller = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=sampled)
+    own = SpanContext(0xABC, 0x123, is_remote=False, trace_flags=sampled)
+    failed = Status(StatusCode.ERROR, "boom")
+    events = [Event("event_raised", {"dtctl.event.name": "go"}, 15)]
+    attributes = {"k": "v", "n": 2}
+    scope = InstrumentationScope("dtctl")
+    span = ReadableSpan(
+        "activity a",
+        own,
+        caller,
+        provider.resource,
+        attributes,
+        events,
+        (),
+        SpanKind.CONSUMER,
+        None,
+        failed,
+        10,
+        20,
+        scope,
+    )
+    direct = record(
+        "activity a",
+        own,
+        caller,
+        attributes,
+        (10, 20),
+        SpanKind.CONSUMER,
+        failed,
+        events,
+        (scope.name, scope.version, scope.schema_url, None),
+    )
+    assert direct == record_of(span)
