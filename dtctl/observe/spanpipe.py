@@ -3,8 +3,9 @@ encodes and sends them with the exporters the environment names.
 
 Why: batching, encoding and sending spans in the worker cost it more than the spans themselves (a
 BatchSpanProcessor thread waking, the protobuf encoding and the HTTP request, all under the worker's
-GIL). Here the worker turns each finished span into a tuple, and at each commit of its loop (and when
-a few hundred are waiting) writes them as one ``marshal`` frame to the pipe. One child per worker
+GIL). Here the worker turns each finished span into a tuple and writes them, some at a time, as one
+``marshal`` frame to the pipe: at a commit of its loop once :data:`SEND_COUNT` wait or the oldest has
+waited :data:`SEND_SECONDS`, and from a flusher thread when the worker goes quiet. One child per worker
 process, ``python -m dtctl.observe.spanpipe``, started with the tracer, owns the exporters
 (:func:`dtctl.observe.tracing.span_processors`, so every ``OTEL_*`` setting applies there).
 
@@ -16,10 +17,9 @@ What can be lost, and what cannot happen:
 - A clean exit (SIGTERM drain) writes what is left, closes the pipe and waits up to
   ``OTEL_BSP_EXPORT_TIMEOUT`` (default 30 s) for the child, which exports everything and exits at
   end of file.
-- A SIGKILLed worker loses the spans it had not yet written: those of activities that ended after its
-  last commit (their results were not committed either; the retry's span replaces them). Episode and
-  orchestration spans are written at the commit that made them. The child sees end of file, exports
-  what it has, and exits; it never outlives its worker for long.
+- A SIGKILLed worker loses the spans it had not yet written: those that ended in about the last
+  :data:`SEND_SECONDS` (fewer than :data:`SEND_COUNT`). The child sees end of file, exports what it
+  has, and exits; it never outlives its worker for long.
 - The child ignores SIGINT (it is in a session of its own): a terminal's Ctrl-C reaches the worker,
   whose drain then ends the child through end of file.
 """
@@ -31,6 +31,7 @@ import fcntl
 import logging
 import marshal
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -47,7 +48,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 log = logging.getLogger("dtctl.tracing")
 FRAME = struct.Struct("<I")
-BATCH = 256  # records written at once even between commits (an activity body's many spans)
+SEND_COUNT = 128  # records written at once, at a commit or as soon as they are waiting
+SEND_SECONDS = 0.1  # the oldest waiting record is written within this (a flusher thread checks)
 BACKLOG_LIMIT = 16 << 20  # bytes the child may fall behind before new frames are dropped
 PIPE_SIZE = 1 << 20  # asked of the kernel (Linux), so a burst fits without a partial write
 _KINDS = tuple(SpanKind)
@@ -157,7 +159,7 @@ def _plain(value: Any) -> Any:
 
 
 class SpanPipe(SpanProcessor):
-    """The worker's end: records buffered, written at :meth:`send` (each commit) without ever blocking."""
+    """The worker's end: records buffered and written a batch at a time, without ever blocking."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         command = command or [sys.executable, "-m", "dtctl.observe.spanpipe", str(os.getpid())]
@@ -169,10 +171,15 @@ class SpanPipe(SpanProcessor):
             fcntl.fcntl(self._fd, _F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(self._fd, False)
         self._records: list[Record] = []
+        self._first_at = 0.0  # when the oldest waiting record came
         self._unsent = bytearray()
+        self._unsent_records = 0  # in the frames not yet written whole
         self._lock = threading.Lock()  # activity threads end spans while the loop sends
         self._broken = False
         self.dropped = 0
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_late, name="dtctl-span-pipe", daemon=True)
+        self._flusher.start()
 
     @property
     def pid(self) -> int:
@@ -186,9 +193,26 @@ class SpanPipe(SpanProcessor):
 
     def add(self, record: Record) -> None:
         """A record made by the worker's tracer itself (no ReadableSpan on the way)."""
-        self._records.append(record)
-        if len(self._records) >= BATCH:
+        with self._lock:
+            if not self._records:
+                self._first_at = time.monotonic()
+            self._records.append(record)
+            full = len(self._records) >= SEND_COUNT
+        if full:
             self.send()
+
+    def committed(self) -> None:
+        """A commit of the worker's loop: write if enough records wait, or have waited long enough.
+        (Writing at every commit woke the exporter process hundreds of times a second.)"""
+        records = self._records
+        if records and (len(records) >= SEND_COUNT or time.monotonic() - self._first_at >= SEND_SECONDS):
+            self.send()
+
+    def _flush_late(self) -> None:
+        """Records of a worker that went quiet still leave within about SEND_SECONDS."""
+        while not self._stop.wait(SEND_SECONDS):
+            if self._records and time.monotonic() - self._first_at >= SEND_SECONDS:
+                self.send()
 
     def send(self) -> None:
         """Write the buffered records as one frame, and as much of the backlog as the pipe takes.
@@ -219,6 +243,7 @@ class SpanPipe(SpanProcessor):
                 return
         self._unsent += FRAME.pack(len(payload))
         self._unsent += payload
+        self._unsent_records += len(records)
 
     def _write(self) -> None:
         while self._unsent and not self._broken:
@@ -229,9 +254,12 @@ class SpanPipe(SpanProcessor):
             except OSError as exc:  # EPIPE: the child is gone
                 self._broken = True
                 log.error("tracing: the span exporter process %d is gone (%s); spans dropped", self.pid, exc)
+                self._drop(self._unsent_records, "")
                 self._unsent.clear()
                 return
             del self._unsent[:written]
+        if not self._unsent:
+            self._unsent_records = 0
 
     def _drop(self, count: int, why: str) -> None:
         if why and self.dropped == 0:
@@ -240,13 +268,17 @@ class SpanPipe(SpanProcessor):
 
     def shutdown(self) -> None:
         """Write everything left, close the pipe, and wait for the child to export and exit."""
+        self._stop.set()
+        self._flusher.join()
         self.send()
         timeout = float(os.environ.get("OTEL_BSP_EXPORT_TIMEOUT", "30000")) / 1000
         deadline = time.monotonic() + timeout
         with self._lock:
-            os.set_blocking(self._fd, True)
-            while self._unsent and not self._broken and time.monotonic() < deadline:
+            while self._unsent and not self._broken and (left := deadline - time.monotonic()) > 0:
+                select.select([], [self._fd], [], left)  # a stuck child holds the drain only this long
                 self._write()
+            if self._unsent:
+                log.error("tracing: the exporter process did not take the last spans in %.0f s", timeout)
             with contextlib.suppress(OSError):
                 self._stdin.close()
         try:

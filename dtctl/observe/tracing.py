@@ -163,11 +163,11 @@ class SpanSink:
         for processor in self._processors:
             processor.on_end(span)
 
-    def send(self) -> None:
-        """A commit boundary: what the export pipe buffered goes to its process in one write."""
+    def committed(self) -> None:
+        """A commit boundary: the export pipe may write what it buffered."""
         for processor in self._processors:
             if isinstance(processor, SpanPipe):
-                processor.send()
+                processor.committed()
 
 
 class WorkerTracer(Observer):
@@ -322,7 +322,7 @@ class WorkerTracer(Observer):
             times = self._entity_runs.pop(batch.item.entity_id, None)
             if stored and times is not None:
                 self._entity_spans(batch, times)
-        self._spans.send()
+        self._spans.committed()
 
     def close(self) -> None:
         self._provider.shutdown()

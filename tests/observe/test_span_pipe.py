@@ -8,6 +8,7 @@ import marshal
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -90,19 +91,22 @@ def test_a_dead_exporter_process_neither_stops_nor_blocks_the_worker(tmp_path: P
 
 
 def test_a_sigkilled_worker_s_exporter_exports_what_it_was_sent_and_exits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, span_file: Path
 ) -> None:
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # the child exports only at end of file
     hub = new_hub(tmp_path)
     worker = WorkerProcess(hub, f"{APP}:app", tmp_path / "logs")
     exporter = _exporter_of(worker)
     (done,) = _run_hellos(hub, 1)
-    _run_hellos(hub, 1)  # the worker has gone past the commit after which it sent done's last spans
+
+    def of_done() -> list[dict[str, Any]]:
+        return [s for s in read_spans(span_file) if s["attributes"]["dtctl.instance_id"] == done]
+
+    wait_until(lambda: any(s["name"] == "orchestration hello" for s in of_done()), what="the last span")
     worker.kill()
     wait_until(lambda: not _alive(exporter), what="the exporter process to exit")
-    exported = worker.log().count(f'"dtctl.instance_id": "{done}"')  # console JSON, one per span
-    assert exported == 1 + 3 + _episodes(hub, done)  # the orchestration, its activities and episodes
+    spans = of_done()
+    assert len(spans) == 1 + 3 + _episodes(hub, done)  # the orchestration, its activities and episodes
+    assert {s["pid"] for s in spans} == {worker.pid}  # the worker's process.pid, not the exporter's
 
 
 def _episodes(hub_path: Path, instance_id: str) -> int:
