@@ -33,7 +33,10 @@ has (history, the episode's clock) and handed straight to the span processors; n
 id generator or attribute copy per span. ``tracer.start_span`` / ``end`` built every span twice over
 (a live span with its locks and bounded attributes, then its readable copy) and was most of the cost.
 Only an activity's span is made current while its body runs (a non-recording span with the context
-the finished span will have), so the spans the body opens nest under it.
+the finished span will have), so the spans the body opens nest under it. By default the only processor
+is a :class:`~dtctl.observe.spanpipe.SpanPipe`: dtctl's spans go to it as plain records (not even a
+ReadableSpan is built) and are batched, encoded and sent by the worker's exporter process
+(``DTCTL_OTEL_EXPORT=inline``: by the processors :func:`span_processors` makes, in this process).
 """
 
 from __future__ import annotations
