@@ -7,7 +7,7 @@ GIL). Here the worker turns each finished span into a tuple and writes them, som
 ``marshal`` frame to the pipe: at a commit of its loop once :data:`SEND_COUNT` wait or the oldest has
 waited :data:`SEND_SECONDS`, and from a flusher thread when the worker goes quiet. One child per worker
 process, ``python -m dtctl.observe.spanpipe``, started with the tracer, owns the exporters
-(:func:`dtctl.observe.tracing.span_processors`, so every ``OTEL_*`` setting applies there).
+(:func:`dtctl.observe.exporters.span_processors`, so every ``OTEL_*`` setting applies there).
 
 What can be lost, and what cannot happen:
 
@@ -353,7 +353,7 @@ def _frames(stream: Any) -> Any:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from dtctl.observe.tracing import span_processors, worker_resource
+    from dtctl.observe.exporters import span_processors, worker_resource
 
     worker_pid = int(argv[0]) if argv else os.getppid()
     processors: list[SpanProcessor] = span_processors()
