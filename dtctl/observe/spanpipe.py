@@ -209,9 +209,11 @@ class SpanPipe(SpanProcessor):
             self.send()
 
     def _flush_late(self) -> None:
-        """Records of a worker that went quiet still leave within about SEND_SECONDS."""
+        """Records of a worker that went quiet still leave within about SEND_SECONDS, and a backlog
+        the pipe could not take moves on as the exporter process reads."""
         while not self._stop.wait(SEND_SECONDS):
-            if self._records and time.monotonic() - self._first_at >= SEND_SECONDS:
+            waited = self._records and time.monotonic() - self._first_at >= SEND_SECONDS
+            if waited or (self._unsent and not self._broken):  # or what a full pipe held back
                 self.send()
 
     def send(self) -> None:

@@ -36,7 +36,8 @@ Only an activity's span is made current while its body runs (a non-recording spa
 the finished span will have), so the spans the body opens nest under it. By default the only processor
 is a :class:`~dtctl.observe.spanpipe.SpanPipe`: dtctl's spans go to it as plain records (not even a
 ReadableSpan is built) and are batched, encoded and sent by the worker's exporter process
-(``DTCTL_OTEL_EXPORT=inline``: by the processors :func:`~dtctl.observe.exporters.span_processors` makes, in this process).
+(``DTCTL_OTEL_EXPORT=inline``: by the processors that
+:func:`~dtctl.observe.exporters.span_processors` makes, in this process).
 """
 
 from __future__ import annotations
