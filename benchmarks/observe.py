@@ -64,6 +64,7 @@ MODES = (
     "off",
     "metrics",
     "tracing",
+    "tracing_inline",
     "tracing_otlp",
     "tracing_otlp_http",
     "tracing_otlp_http_inline",
