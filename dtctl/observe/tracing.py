@@ -37,12 +37,15 @@ has (history, the episode's clock) and handed straight to the span processors; n
 id generator or attribute copy per span. ``tracer.start_span`` / ``end`` built every span twice over
 (a live span with its locks and bounded attributes, then its readable copy) and was most of the cost.
 Only an activity's span is made current while its body runs (a non-recording span with the context
-the finished span will have), so the spans the body opens nest under it.
+the finished span will have), so the spans the body opens nest under it. By default the only processor
+is a :class:`~dtctl.observe.spanpipe.SpanPipe`: dtctl's spans go to it as plain records (not even a
+ReadableSpan is built) and are batched, encoded and sent by the worker's exporter process
+(``DTCTL_OTEL_EXPORT=inline``: by the processors that
+:func:`~dtctl.observe.exporters.span_processors` makes, in this process).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
@@ -54,9 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -73,9 +74,10 @@ from dtctl.core.history import (
     TimerFired,
 )
 from dtctl.observe.entityops import operations
+from dtctl.observe.exporters import span_processors, worker_resource
 from dtctl.observe.hooks import Commit, Observer
+from dtctl.observe.spanpipe import SpanPipe, record
 from dtctl.observe.tracecontext import (
-    EXPORTER_FACTORY_ENV,
     TraceParent,
     derived_trace_id,
     orchestration_span_id,
@@ -92,6 +94,8 @@ CACHE_SIZE = 4096
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 UNSET = Status(StatusCode.UNSET)
+# ``inline``: batch, encode and send spans in the worker process itself, not in an exporter child.
+EXPORT_ENV = "DTCTL_OTEL_EXPORT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,10 @@ class SpanSink:
         self._resource = provider.resource
         self._scope = InstrumentationScope("dtctl")
         self._processors = tuple(processors)
+        # With an export pipe alone (the default), spans go as records: no ReadableSpan is built.
+        only = self._processors[0] if len(self._processors) == 1 else None
+        self._pipe = only if isinstance(only, SpanPipe) else None
+        self._scope_record = (self._scope.name, self._scope.version, self._scope.schema_url, None)
         self._random = RandomIdGenerator()
 
     def span_id(self) -> int:
@@ -138,6 +146,11 @@ class SpanSink:
         events: Sequence[Event] = (),
         links: Sequence[Link] = (),
     ) -> None:
+        if self._pipe is not None:
+            self._pipe.add(
+                record(name, context, parent, attributes, times, kind, status, events, self._scope_record)
+            )
+            return
         span = ReadableSpan(
             name,
             context,
@@ -155,6 +168,12 @@ class SpanSink:
         )
         for processor in self._processors:
             processor.on_end(span)
+
+    def committed(self) -> None:
+        """A commit boundary: the export pipe may write what it buffered."""
+        for processor in self._processors:
+            if isinstance(processor, SpanPipe):
+                processor.committed()
 
 
 class WorkerTracer(Observer):
@@ -309,6 +328,7 @@ class WorkerTracer(Observer):
             times = self._entity_runs.pop(batch.item.entity_id, None)
             if stored and times is not None:
                 self._entity_spans(batch, times)
+        self._spans.committed()
 
     def close(self) -> None:
         self._provider.shutdown()
@@ -328,7 +348,7 @@ class WorkerTracer(Observer):
             "dtctl.instance_id": item.instance_id,
             "dtctl.name": item.name,
             "dtctl.execution_id": item.execution_id,
-            "dtctl.status": decision.status,
+            "dtctl.status": str(decision.status),  # a plain str: the export pipe marshals it
             "dtctl.episode.cache": "warm" if episode.loaded is None else "cold",
         }
         raised = [m for m in item.messages if isinstance(m.event, EventRaised)]
@@ -368,7 +388,7 @@ class WorkerTracer(Observer):
             "dtctl.instance_id": item.instance_id,
             "dtctl.name": item.name,
             "dtctl.execution_id": item.execution_id,
-            "dtctl.status": decision.status,
+            "dtctl.status": str(decision.status),  # a plain str: the export pipe marshals it
         }
         parent = None
         if placed.parent_span_id is not None:
@@ -447,62 +467,18 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
 # --- configuration from the environment -----------------------------------------------------------------
 
 
-def _factory_processors(spec: str) -> list[SpanProcessor]:
-    module, _, attribute = spec.partition(":")
-    made = getattr(importlib.import_module(module), attribute or "exporter")()
-    return [made if isinstance(made, SpanProcessor) else BatchSpanProcessor(made)]
-
-
-def _named_exporter(name: str) -> SpanExporter:
-    if name == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
-    if name == "otlp":
-        protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-        )
-        transport = "grpc" if protocol.strip() == "grpc" else "http"
-        module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.trace_exporter")
-        exporter: SpanExporter = module.OTLPSpanExporter()
-        return exporter
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="opentelemetry_traces_exporter", name=name):
-        made: SpanExporter = entry.load()()
-        return made
-    raise LookupError(f"no OpenTelemetry span exporter named {name!r}")
-
-
-def span_processors() -> list[SpanProcessor]:
-    """The processors the environment asks for (an exporter that cannot load is logged and skipped)."""
-    factory = os.environ.get(EXPORTER_FACTORY_ENV)
-    if factory:
-        return _factory_processors(factory)
-    processors: list[SpanProcessor] = []
-    for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(","):
-        name = name.strip().lower()
-        if not name or name == "none":
-            continue
-        try:
-            processors.append(BatchSpanProcessor(_named_exporter(name)))
-        except (ImportError, LookupError) as exc:
-            log.error(
-                "tracing: span exporter %r unavailable (%s); install 'dtctl[tracing]' and its exporter",
-                name,
-                exc,
-            )
-    return processors
+def _exports_in_process() -> bool:
+    return os.environ.get(EXPORT_ENV, "process").strip().lower() == "inline"
 
 
 def worker_tracer(hub: TaskHub) -> WorkerTracer | None:
     """A tracer for this worker process, installed as the global provider so the spans activities open
-    nest under theirs; None when no exporter could be set up."""
-    processors = span_processors()
+    nest under theirs; None when no exporter could be set up. Its spans are exported by a child process
+    (:mod:`dtctl.observe.spanpipe`) unless ``DTCTL_OTEL_EXPORT=inline``."""
+    processors = span_processors() if _exports_in_process() else [SpanPipe()]
     if not processors:
         return None
-    resource = Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "dtctl-worker"})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=worker_resource(os.getpid()))
     for processor in processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)

@@ -53,7 +53,7 @@ def as_dict(span: ReadableSpan) -> dict[str, Any]:
             for link in span.links
         ],
         "service": (span.resource.attributes or {}).get("service.name"),
-        "pid": os.getpid(),
+        "pid": (span.resource.attributes or {}).get("process.pid"),  # the worker that made it
     }
 
 
