@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -65,6 +65,13 @@ def _attributes(attributes: Any) -> dict[str, Any] | None:
     return attributes if type(attributes) is dict else dict(attributes)
 
 
+def _links(links: Sequence[Link]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(
+        (link.context.trace_id, link.context.span_id, link.context.is_remote, _attributes(link.attributes))
+        for link in links
+    )
+
+
 def _parent(parent: SpanContext | None) -> tuple[int, int, bool, int] | None:
     if parent is None:
         return None
@@ -87,6 +94,7 @@ def record(
     status: Status,
     events: Any,
     scope: tuple[Any, ...],
+    links: Sequence[Link] = (),
 ) -> Record:
     """The record of one of dtctl's own spans, straight from what the tracer has (see record_of)."""
     return (
@@ -101,7 +109,7 @@ def record(
         times[1],
         _attributes(attributes),
         tuple((e.name, e.timestamp, _attributes(e.attributes)) for e in events) or None,
-        None,
+        _links(links) or None,
         status.status_code.value,
         status.description,
         scope,
@@ -115,10 +123,7 @@ def record_of(span: ReadableSpan) -> Record:
     parent = span.parent
     scope = span.instrumentation_scope
     status = span.status
-    links = tuple(
-        (link.context.trace_id, link.context.span_id, link.context.is_remote, _attributes(link.attributes))
-        for link in span.links
-    )
+    links = _links(span.links)
     return (
         span.name,
         context.trace_id,

@@ -148,7 +148,9 @@ class SpanSink:
     ) -> None:
         if self._pipe is not None:
             self._pipe.add(
-                record(name, context, parent, attributes, times, kind, status, events, self._scope_record)
+                record(
+                    name, context, parent, attributes, times, kind, status, events, self._scope_record, links
+                )
             )
             return
         span = ReadableSpan(

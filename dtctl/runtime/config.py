@@ -81,6 +81,7 @@ class WorkerConfig:
                 parse_failure(self.version_failure) if self.version_failure else base.failure_strategy
             ),
         )
+
     # Observability (dtctl.observe): /metrics on metrics_port (0: off; the supervisor gives process i
     # metrics_port + i), logs as text or one JSON object per line, at log_level.
     metrics_port: int = 0

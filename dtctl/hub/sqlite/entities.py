@@ -258,9 +258,7 @@ class SqliteEntities:
 _HEALTH = entity_health_sql("0", "?")
 
 
-def _pick(
-    conn: sqlite3.Connection, clocks: dict[str, int], names_json: str | None, limit: int
-) -> list[str]:
+def _pick(conn: sqlite3.Connection, clocks: dict[str, int], names_json: str | None, limit: int) -> list[str]:
     picked: dict[str, None] = {}
     cursor = conn.execute(q.PICK_ENTITIES, clocks | {"names": names_json})
     try:
