@@ -41,6 +41,19 @@ ENVIRONMENT = [
     ),
     ("NO_COLOR", "when set, output carries no colour or other ANSI codes"),
     ("DTCTL_LOG_LEVEL", "worker log level (WARNING by default; INFO, DEBUG)"),
+    (
+        "OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER",
+        "the standard OpenTelemetry variables: workers export spans when they ask for it (dtctl[tracing])",
+    ),
+    (
+        "DTCTL_OTEL_EXPORT",
+        "inline: a traced worker exports its spans itself instead of through its exporter child process",
+    ),
+    (
+        "TRACEPARENT",
+        "a W3C trace context that start-instance, raise-event and entity signal store with what they send, "
+        "so the workflow's spans join the caller's trace",
+    ),
 ]
 _INSTANCE = (
     "INSTANCE is an object with instance_id, execution_id, name, status, created_at, updated_at, "
