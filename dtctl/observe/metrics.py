@@ -18,12 +18,14 @@ operations are counted on their own (``dtctl_entity_operations``, see :mod:`dtct
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from dtctl.core.history import FAILED, ExecutionStarted, TaskFailed
+from dtctl.observe.accumulators import Accumulators
 from dtctl.observe.entityops import operation_count, operations
 from dtctl.observe.hooks import Commit, Observer, SlotGauge
 
@@ -45,134 +47,150 @@ HISTORY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 300
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500)  # ENTITY_BATCH_LIMIT is 500
 
 
+class _Named:
+    """The series of one work item name of one kind, created together once; the hooks update them with
+    no look-up but the name's. (A series is shown from its first update: see ``accumulators``.)"""
+
+    __slots__ = ("completed", "execution", "failed", "started")
+
+    def __init__(self, metrics: WorkerMetrics, kind: str, name: str) -> None:
+        self.started = metrics.started.child(kind, name)
+        self.completed = metrics.completed.child(kind, name)
+        self.failed = metrics.failed.child(kind, name)
+        self.execution = metrics.execution.child(kind, name)
+
+
 class WorkerMetrics(Observer):
-    """The per-process metrics; every hook is a few dictionary look-ups and ``inc``/``observe``."""
+    """The per-process metrics. Hooks run on the worker's main thread and update plain accumulators
+    (:mod:`dtctl.observe.accumulators`) without locks: the main thread is their one writer.
+    ``run_activity`` runs on the activity pool threads: it only appends (name, seconds) to a deque (an
+    atomic append), and the deque is drained under the accumulators' lock, by the main thread at each
+    commit and by a scrape before it reads, so the activity execution series have one writer at a time."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self._started = Counter(
-            "dtctl_work_items_started", "Work items leased and started.", ["kind", "name"], registry=r
+        acc = self._acc = Accumulators()
+        self.started = acc.counter(
+            "dtctl_work_items_started", "Work items leased and started.", ["kind", "name"]
         )
-        self._completed = Counter(
+        self.completed = acc.counter(
             "dtctl_work_items_completed",
             "Work items whose result or checkpoint was committed, not failed.",
             ["kind", "name"],
-            registry=r,
         )
-        self._failed = Counter(
+        self.failed = acc.counter(
             "dtctl_work_items_failed",
             "Work items committed as failed: task_failed, or an episode that failed its instance.",
             ["kind", "name"],
-            registry=r,
         )
-        self._schedule_to_start = Histogram(
+        schedule_to_start = acc.histogram(
             "dtctl_schedule_to_start_seconds",
             "From visible (ready to run) to leased by this worker.",
             ["kind"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self._execution = Histogram(
+        self.execution = acc.histogram(
             "dtctl_execution_seconds",
             "Running one work item: an activity body, or an episode (replay and new events).",
             ["kind", "name"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self._episodes = Counter(
-            "dtctl_episodes", "Episodes run, by how their state was found.", ["cache"], registry=r
-        )
-        self._replay = Histogram(
+        episodes = acc.counter("dtctl_episodes", "Episodes run, by how their state was found.", ["cache"])
+        replay = acc.histogram(
             "dtctl_episode_replay_seconds",
             "Episodes: time to rebuild the state and run the new events.",
             ["cache"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self._history = Histogram(
+        history = acc.histogram(
             "dtctl_history_events_loaded",
             "History events loaded for an episode that was not in the cache.",
             buckets=HISTORY_BUCKETS,
-            registry=r,
         )
-        self._commits = Counter("dtctl_commits", "Transactions of the worker loop.", ["durable"], registry=r)
-        self._commit_seconds = Histogram(
+        commits = acc.counter("dtctl_commits", "Transactions of the worker loop.", ["durable"])
+        commit_seconds = acc.histogram(
             "dtctl_commit_seconds",
             "Duration of one commit of the worker loop (group commit).",
             ["durable"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self._takeovers = Counter(
+        takeovers = acc.counter(
             "dtctl_lease_takeovers",
             "Work items leased again after an earlier lease ended without completing (expired, given back).",
             ["kind"],
-            registry=r,
         )
-        self._stale = Counter(
+        stale = acc.counter(
             "dtctl_stale_completions_refused",
             "Results and checkpoints refused because their lease was lost (fencing).",
             ["kind"],
-            registry=r,
         )
-        self._poison = Counter(
-            "dtctl_poison_failures", "Work items failed as poison.", ["kind", "cause"], registry=r
+        self._poison = acc.counter("dtctl_poison_failures", "Work items failed as poison.", ["kind", "cause"])
+        self._isolated = acc.counter(
+            "dtctl_isolated_runs", "Suspects run alone, by verdict.", ["kind", "verdict"]
         )
-        self._isolated = Counter(
-            "dtctl_isolated_runs", "Suspects run alone, by verdict.", ["kind", "verdict"], registry=r
-        )
-        self._entity_operations = Counter(
+        self._entity_operations = acc.counter(
             "dtctl_entity_operations",
             "Entity operations in committed batches, by entity name, message kind (call, signal) and "
             "status (a signal has no outcome to report: completed once its batch committed).",
             ["name", "message", "status"],
-            registry=r,
         )
-        self._batch_operations = Histogram(
+        self._batch_operations = acc.histogram(
             "dtctl_entity_batch_operations",
             "Operations per entity batch run (lock and unlock messages not counted).",
             ["name"],
             buckets=BATCH_BUCKETS,
-            registry=r,
         )
+        # Series whose labels are known up front are shown from the start at 0, so rates and alerts see
+        # them before the first event (a series that appears only with its first increment hides it).
+        # An entity's lease is not observed (it is leased with the episodes): no schedule_to_start.
+        self._waited = {kind: schedule_to_start.pin(kind) for kind in (ORCHESTRATION, ACTIVITY)}
+        self._takeovers = {kind: takeovers.pin(kind) for kind in KINDS}
+        self._stale = {kind: stale.pin(kind) for kind in KINDS}
+        for kind in KINDS:
+            for cause in POISON_CAUSES:
+                self._poison.pin(kind, cause)
+            for verdict in VERDICTS:
+                self._isolated.pin(kind, verdict)
+        self._commits = {
+            durable: (commits.pin(str(durable).lower()), commit_seconds.pin(str(durable).lower()))
+            for durable in (True, False)
+        }
+        self._episodes = {cache: (episodes.pin(cache), replay.pin(cache)) for cache in ("warm", "cold")}
+        self._history = history.pin()
+        self._names: dict[str, dict[str, _Named]] = {kind: {} for kind in KINDS}
+        self._ran: deque[tuple[str, float]] = deque()  # (activity name, seconds) from the pool threads
+        acc.on_scrape(self._drain_ran)
+        self.registry.register(acc)
         self._slots_in_use = Gauge(
-            "dtctl_worker_slots_in_use", "Work items this worker runs now.", ["kind"], registry=r
+            "dtctl_worker_slots_in_use", "Work items this worker runs now.", ["kind"], registry=self.registry
         )
         self._slots_limit = Gauge(
-            "dtctl_worker_slots_limit", "Work items this worker runs at most.", ["kind"], registry=r
+            "dtctl_worker_slots_limit",
+            "Work items this worker runs at most.",
+            ["kind"],
+            registry=self.registry,
         )
-        self._info = Gauge("dtctl_worker_info", "1 per live worker process.", ["worker_id"], registry=r)
-        self._children: dict[tuple[object, ...], Callable[..., None]] = {}
-        self._zero_known_series()
+        self._info = Gauge(
+            "dtctl_worker_info", "1 per live worker process.", ["worker_id"], registry=self.registry
+        )
 
-    def _zero_known_series(self) -> None:
-        """Series whose labels are known up front start at 0, so rates and alerts see them before the
-        first event (a series that appears only with its first increment hides that increment)."""
-        for kind in KINDS:
-            self._takeovers.labels(kind)
-            self._stale.labels(kind)
-            if kind != ENTITY:  # an entity's lease is not observed (it is leased with the episodes)
-                self._schedule_to_start.labels(kind)
-            for cause in POISON_CAUSES:
-                self._poison.labels(kind, cause)
-            for verdict in VERDICTS:
-                self._isolated.labels(kind, verdict)
-        for durable in ("true", "false"):
-            self._commits.labels(durable)
-            self._commit_seconds.labels(durable)
-        for cache in ("warm", "cold"):
-            self._episodes.labels(cache)
-            self._replay.labels(cache)
-
-    def _child(self, metric: Counter | Histogram, method: str, *labels: str) -> Callable[..., None]:
-        """Cached bound ``inc``/``observe`` of one label set: ``labels()`` is the slow part of a hook."""
-        key = (id(metric), *labels)
-        found = self._children.get(key)
+    def _named(self, kind: str, name: str) -> _Named:
+        """The series of ``name``, created on first use (under the lock: a scrape or drain may read)."""
+        names = self._names[kind]
+        found = names.get(name)
         if found is None:
-            found = getattr(metric.labels(*labels), method)
-            self._children[key] = found
+            with self._acc.lock:
+                found = names.get(name)
+                if found is None:
+                    found = names[name] = _Named(self, kind, name)
         return found
+
+    def _drain_ran(self) -> None:
+        """Under the lock: the activity executions the pool threads handed over."""
+        ran, names = self._ran, self._names[ACTIVITY]
+        while ran:
+            name, seconds = ran.popleft()
+            (names.get(name) or self._named(ACTIVITY, name)).execution.observe(seconds)
 
     def attach(self, worker_id: str, slots: SlotGauge, limits: tuple[int, int]) -> None:
         self._info.labels(worker_id).set(1)
@@ -182,88 +200,112 @@ class WorkerMetrics(Observer):
         self._slots_limit.labels(ACTIVITY).set(limits[1])
 
     def orchestrations_leased(self, items: Sequence[OrchestrationWorkItem], now: int) -> None:
-        waited = self._child(self._schedule_to_start, "observe", ORCHESTRATION)
+        waited, takeovers, names = (
+            self._waited[ORCHESTRATION],
+            self._takeovers[ORCHESTRATION],
+            self._names[ORCHESTRATION],
+        )
         for item in items:
-            self._child(self._started, "inc", ORCHESTRATION, item.name)()
-            waited(max(0, now - _ready_since(item)) / US)
+            (names.get(item.name) or self._named(ORCHESTRATION, item.name)).started.value += 1
+            waited.observe(max(0, now - _ready_since(item)) / US)
             if item.dequeue_count > 1:
-                self._child(self._takeovers, "inc", ORCHESTRATION)()
+                takeovers.value += 1
 
     def activities_leased(self, items: Sequence[ActivityWorkItem], now: int) -> None:
-        waited = self._child(self._schedule_to_start, "observe", ACTIVITY)
+        waited, takeovers, names = self._waited[ACTIVITY], self._takeovers[ACTIVITY], self._names[ACTIVITY]
         for item in items:
-            self._child(self._started, "inc", ACTIVITY, item.name)()
-            waited(max(0, now - (item.visible_at or now)) / US)
+            (names.get(item.name) or self._named(ACTIVITY, item.name)).started.value += 1
+            waited.observe(max(0, now - (item.visible_at or now)) / US)
             if item.dequeue_count > 1:
-                self._child(self._takeovers, "inc", ACTIVITY)()
+                takeovers.value += 1
 
     def episode_decided(
         self, item: OrchestrationWorkItem, decision: Decision, started_ns: int, loaded: int | None
     ) -> None:
         seconds = (time.perf_counter_ns() - started_ns) / 1e9
-        cache = "warm" if loaded is None else "cold"
-        self._child(self._episodes, "inc", cache)()
-        self._child(self._replay, "observe", cache)(seconds)
-        self._child(self._execution, "observe", ORCHESTRATION, item.name)(seconds)
+        episodes, replay = self._episodes["warm" if loaded is None else "cold"]
+        episodes.value += 1
+        replay.observe(seconds)
+        (
+            self._names[ORCHESTRATION].get(item.name) or self._named(ORCHESTRATION, item.name)
+        ).execution.observe(seconds)
         if loaded is not None:
             self._history.observe(loaded)
 
     def run_activity(self, item: ActivityWorkItem, call: Callable[[], ActivityResult]) -> ActivityResult:
         started = time.perf_counter()
         result = call()
-        self._child(self._execution, "observe", ACTIVITY, item.name)(time.perf_counter() - started)
+        self._ran.append((item.name, time.perf_counter() - started))  # a pool thread: handed over
         return result
 
     def run_entity(self, item: EntityWorkItem, call: Callable[[], EntityBatch]) -> EntityBatch:
-        self._child(self._started, "inc", ENTITY, item.name)()
+        named = self._named(ENTITY, item.name)
+        named.started.value += 1
         if item.dequeue_count > 1:
-            self._child(self._takeovers, "inc", ENTITY)()
+            self._takeovers[ENTITY].value += 1
         started = time.perf_counter()
         try:
             batch = call()
         except Exception:
-            self._child(self._failed, "inc", ENTITY, item.name)()  # a dispatcher bug: given back
+            named.failed.value += 1  # a dispatcher bug: given back
             raise
-        self._child(self._execution, "observe", ENTITY, item.name)(time.perf_counter() - started)
-        self._child(self._batch_operations, "observe", item.name)(operation_count(batch))
+        named.execution.observe(time.perf_counter() - started)
+        self._batch_operations.child(item.name).observe(operation_count(batch))
         return batch
 
     def committed(self, commit: Commit) -> None:
-        durable = "true" if commit.durable else "false"
-        self._child(self._commits, "inc", durable)()
-        self._child(self._commit_seconds, "observe", durable)(commit.seconds)
-        for (item, decision), outcome in zip(commit.episodes, commit.outcomes, strict=False):
-            if not outcome.committed:
-                self._child(self._stale, "inc", ORCHESTRATION)()
-            elif decision.status == FAILED:
-                self._child(self._failed, "inc", ORCHESTRATION, item.name)()
-            else:
-                self._child(self._completed, "inc", ORCHESTRATION, item.name)()
-        for result, accepted in zip(commit.results, commit.accepted, strict=False):
-            if not accepted:
-                self._child(self._stale, "inc", ACTIVITY)()
-            elif isinstance(result.event, TaskFailed):
-                self._child(self._failed, "inc", ACTIVITY, result.item.name)()
-            else:
-                self._child(self._completed, "inc", ACTIVITY, result.item.name)()
+        if self._ran:
+            with self._acc.lock:
+                self._drain_ran()
+        commits, seconds = self._commits[commit.durable]
+        commits.value += 1
+        seconds.observe(commit.seconds)
+        if commit.episodes:
+            self._count_outcomes(commit)
+        if commit.results:
+            self._count_results(commit)
         for batch, stored in zip(commit.batches, commit.stored, strict=False):
             self._entity_committed(batch, stored)
+
+    def _count_outcomes(self, commit: Commit) -> None:
+        names, stale = self._names[ORCHESTRATION], self._stale[ORCHESTRATION]
+        for (item, decision), outcome in zip(commit.episodes, commit.outcomes, strict=False):
+            if not outcome.committed:
+                stale.value += 1
+                continue
+            named = names.get(item.name) or self._named(ORCHESTRATION, item.name)
+            if decision.status == FAILED:
+                named.failed.value += 1
+            else:
+                named.completed.value += 1
+
+    def _count_results(self, commit: Commit) -> None:
+        names, stale = self._names[ACTIVITY], self._stale[ACTIVITY]
+        for result, accepted in zip(commit.results, commit.accepted, strict=False):
+            if not accepted:
+                stale.value += 1
+                continue
+            named = names.get(result.item.name) or self._named(ACTIVITY, result.item.name)
+            if isinstance(result.event, TaskFailed):
+                named.failed.value += 1
+            else:
+                named.completed.value += 1
 
     def _entity_committed(self, batch: EntityBatch, stored: bool) -> None:
         name = batch.item.name
         if not stored:
-            self._child(self._stale, "inc", ENTITY)()
+            self._stale[ENTITY].value += 1
             return
-        self._child(self._completed, "inc", ENTITY, name)()
+        self._named(ENTITY, name).completed.value += 1
         for operation in operations(batch):
             status = "completed" if operation.failure is None else "failed"
-            self._child(self._entity_operations, "inc", name, operation.message.kind.value, status)()
+            self._entity_operations.child(name, operation.message.kind.value, status).value += 1
 
     def poisoned(self, kind: str, name: str, cause: str) -> None:
-        self._child(self._poison, "inc", kind, cause)()
+        self._poison.child(kind, cause).value += 1
 
     def isolated(self, kind: str, name: str, verdict: str) -> None:
-        self._child(self._isolated, "inc", kind, verdict)()
+        self._isolated.child(kind, verdict).value += 1
 
 
 def _ready_since(item: OrchestrationWorkItem) -> int:
