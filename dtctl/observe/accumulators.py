@@ -29,6 +29,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from math import inf
+from typing import Generic, TypeVar
 
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -66,7 +67,12 @@ class Buckets:
         self.sum += amount
 
 
-class _Family:
+S = TypeVar("S", Count, Buckets)
+
+
+class _Family(Generic[S]):
+    """The series of one metric by label values; a subclass makes a series and exports them."""
+
     def __init__(
         self, lock: threading.RLock, name: str, documentation: str, labelnames: Sequence[str]
     ) -> None:
@@ -74,24 +80,23 @@ class _Family:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self.series: dict[tuple[str, ...], S] = {}
 
+    def _new(self) -> S:
+        raise NotImplementedError
 
-class CounterFamily(_Family):
-    def __init__(
-        self, lock: threading.RLock, name: str, documentation: str, labelnames: Sequence[str]
-    ) -> None:
-        super().__init__(lock, name, documentation, labelnames)
-        self.series: dict[tuple[str, ...], Count] = {}
+    def _family(self, series: Iterable[tuple[tuple[str, ...], S]]) -> Metric:
+        raise NotImplementedError
 
-    def child(self, *labels: str) -> Count:
+    def child(self, *labels: str) -> S:
         found = self.series.get(labels)
         if found is None:
             with self.lock:
-                found = self.series.setdefault(labels, Count())
+                found = self.series.setdefault(labels, self._new())
         return found
 
-    def pin(self, *labels: str) -> Count:
-        """The series, shown at 0 before its first increment (alerts and rates see it from the start)."""
+    def pin(self, *labels: str) -> S:
+        """The series, shown at 0 before its first update (alerts and rates see it from the start)."""
         found = self.child(*labels)
         found.pinned = True
         return found
@@ -100,6 +105,11 @@ class CounterFamily(_Family):
         """Under the lock: the series as they are now, and how to export them (outside the lock)."""
         series = list(self.series.items())
         return lambda: self._family(series)
+
+
+class CounterFamily(_Family[Count]):
+    def _new(self) -> Count:
+        return Count()
 
     def _family(self, series: Iterable[tuple[tuple[str, ...], Count]]) -> CounterMetricFamily:
         found = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -110,7 +120,7 @@ class CounterFamily(_Family):
         return found
 
 
-class HistogramFamily(_Family):
+class HistogramFamily(_Family[Buckets]):
     def __init__(
         self,
         lock: threading.RLock,
@@ -123,23 +133,9 @@ class HistogramFamily(_Family):
         bounds = tuple(float(b) for b in buckets)
         self.bounds = bounds if bounds[-1] == inf else (*bounds, inf)
         self.le = tuple(floatToGoString(b) for b in self.bounds)  # type: ignore[no-untyped-call]
-        self.series: dict[tuple[str, ...], Buckets] = {}
 
-    def child(self, *labels: str) -> Buckets:
-        found = self.series.get(labels)
-        if found is None:
-            with self.lock:
-                found = self.series.setdefault(labels, Buckets(self.bounds))
-        return found
-
-    def pin(self, *labels: str) -> Buckets:
-        found = self.child(*labels)
-        found.pinned = True
-        return found
-
-    def snapshot(self) -> Callable[[], Metric]:
-        series = list(self.series.items())
-        return lambda: self._family(series)
+    def _new(self) -> Buckets:
+        return Buckets(self.bounds)
 
     def _family(self, series: Iterable[tuple[tuple[str, ...], Buckets]]) -> HistogramMetricFamily:
         found = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

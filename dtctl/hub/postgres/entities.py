@@ -8,9 +8,9 @@ workers committing overlapping sets never deadlock), fenced by the lease token.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
 from dtctl.core.entity_id import EntityInstanceId
@@ -27,6 +27,7 @@ from dtctl.hub.entity_records import (
 from dtctl.hub.postgres import ops
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres.ops import Conn
+from dtctl.hub.postgres.parts import PostgresHubParts
 from dtctl.hub.records import NewInstance
 from dtctl.hub.sql import entities as shared
 from dtctl.hub.sql.entity_reads import (
@@ -36,10 +37,8 @@ from dtctl.hub.sql.entity_reads import (
     query_sql,
     select_entity_sql,
 )
-from dtctl.hub.sql.inspect import WorkLogRow, entity_log_rows
+from dtctl.hub.sql.inspect import entity_log_rows
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
-
-T = TypeVar("T")
 
 
 class PostgresEntityDialect:
@@ -87,41 +86,10 @@ class PostgresEntityDialect:
         ops.create_instances(conn, now, instances, "skip", self.where)
 
 
-class PostgresEntities:
+class PostgresEntities(PostgresHubParts):
     """Entity storage of :class:`~dtctl.hub.postgres.PostgresTaskHub` (mixed in)."""
 
     url: str
-
-    if TYPE_CHECKING:  # provided by PostgresTaskHub
-
-        def now(self) -> int:
-            raise NotImplementedError
-
-        def _run(
-            self,
-            work: Callable[[Conn], T],
-            *,
-            transaction: bool = False,
-            idempotent: bool = False,
-            fault: str | None = None,
-            durable: bool = False,
-        ) -> T:
-            raise NotImplementedError
-
-        def _read(self, work: Callable[[Conn], T]) -> T:
-            raise NotImplementedError
-
-        def _write(self, work: Callable[[Conn], T], *, fault: str | None = None) -> T:
-            raise NotImplementedError
-
-        def _now_in(self, conn: Conn) -> int:
-            raise NotImplementedError
-
-        def _now_param(self) -> int | None:
-            raise NotImplementedError
-
-        def _log_work(self, conn: Conn, now: int, rows: Sequence[WorkLogRow]) -> None:
-            raise NotImplementedError
 
     # --- worker ---------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ connected role may do in the hub's schema, and the connection itself (never show
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 
@@ -32,6 +32,7 @@ from dtctl.hub.base import (
 )
 from dtctl.hub.postgres import conn as pgc
 from dtctl.hub.postgres import queries as q
+from dtctl.hub.postgres.parts import PostgresHubParts
 from dtctl.hub.sql.inspect import (
     PRUNE_EVERY_US,
     RETENTION_US,
@@ -93,7 +94,7 @@ def _fetcher(conn: Conn) -> Fetch:
     ).fetchall()
 
 
-class PostgresInspector:
+class PostgresInspector(PostgresHubParts):
     """:class:`~dtctl.hub.base.HubInspector` for :class:`~dtctl.hub.postgres.PostgresTaskHub` (mixed in),
     plus the hub's work log writer."""
 
@@ -102,22 +103,6 @@ class PostgresInspector:
     _location: pgc.HubLocation
     _durable_commit: str
     _next_log_prune: int = 0
-
-    if TYPE_CHECKING:  # provided by PostgresTaskHub
-
-        def _run(
-            self,
-            work: Callable[[Conn], T],
-            *,
-            transaction: bool = False,
-            idempotent: bool = False,
-            fault: str | None = None,
-            durable: bool = False,
-        ) -> T:
-            raise NotImplementedError
-
-        def _now_in(self, conn: Conn) -> int:
-            raise NotImplementedError
 
     # --- writing the log (inside the caller's write transaction) ----------------------------------
 

@@ -3,8 +3,7 @@ start, raise, terminate, suspend and resume, read, list, history, purge, rewind,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
 
 from dtctl.core.history import EventRaised, ExecutionResumed, ExecutionSuspended
 from dtctl.errors import UsageError
@@ -27,6 +26,7 @@ from dtctl.hub.postgres import ops
 from dtctl.hub.postgres import queries as q
 from dtctl.hub.postgres import rows as rows_mod
 from dtctl.hub.postgres.ops import Conn
+from dtctl.hub.postgres.parts import PostgresHubParts
 from dtctl.hub.sql import repair
 from dtctl.hub.sql.instances import purge_filters, purge_in_batches
 from dtctl.hub.sql.records import (
@@ -42,31 +42,13 @@ from dtctl.hub.sql.records import (
 )
 from dtctl.hub.sql.repair import purge_with_descendants
 
-T = TypeVar("T")
 _IF_EXISTS = ("fail", "skip", "replace")
 
 
-class PostgresInstances:
+class PostgresInstances(PostgresHubParts):
     """Client-side instance operations of the PostgreSQL hub."""
 
     url: str
-
-    if TYPE_CHECKING:  # provided by PostgresTaskHub
-
-        def now(self) -> int:
-            raise NotImplementedError
-
-        def _read(self, work: Callable[[Conn], T]) -> T:
-            raise NotImplementedError
-
-        def _write(self, work: Callable[[Conn], T], *, fault: str | None = None) -> T:
-            raise NotImplementedError
-
-        def _now_in(self, conn: Conn) -> int:
-            raise NotImplementedError
-
-        def _now_param(self) -> int | None:
-            raise NotImplementedError
 
     def create_instances(
         self, instances: Sequence[NewInstance], *, if_exists: IfExists = "fail"

@@ -11,9 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from dtctl.core.entity_exec import EntityBatchResult, EntityMessage, MessageKind
 from dtctl.core.entity_id import EntityInstanceId
@@ -36,10 +34,11 @@ from dtctl.hub.sql.entity_reads import (
     query_sql,
     select_entity_sql,
 )
-from dtctl.hub.sql.inspect import WorkLogRow, entity_log_rows
+from dtctl.hub.sql.inspect import entity_log_rows
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.parts import SqliteHubParts
 
 
 class SqliteEntityDialect:
@@ -103,35 +102,10 @@ class SqliteEntityDialect:
         ops.create_instances(conn, now, instances, "skip", self.where)
 
 
-class SqliteEntities:
+class SqliteEntities(SqliteHubParts):
     """Entity storage of :class:`~dtctl.hub.sqlite.SqliteTaskHub` (mixed in)."""
 
     url: str
-
-    if TYPE_CHECKING:  # provided by SqliteTaskHub
-
-        def now(self) -> int:
-            raise NotImplementedError
-
-        def lease_now(self) -> int:
-            raise NotImplementedError
-
-        def lease_skew(self) -> int:
-            raise NotImplementedError
-
-        def _visibility(self, now: int) -> dict[str, int]:
-            raise NotImplementedError
-
-        def _edge(self) -> AbstractContextManager[sqlite3.Connection]:
-            raise NotImplementedError
-
-        def _log_work(self, conn: sqlite3.Connection, now: int, rows: Sequence[WorkLogRow]) -> None:
-            raise NotImplementedError
-
-        def _write(
-            self, fault: str | None = None, *, durable: bool = True
-        ) -> AbstractContextManager[sqlite3.Connection]:
-            raise NotImplementedError
 
     # --- worker ---------------------------------------------------------------------------------------
 

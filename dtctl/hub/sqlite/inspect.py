@@ -48,6 +48,7 @@ from dtctl.hub.sql.inspect import (
 from dtctl.hub.sqlite import conn as conn_mod
 from dtctl.hub.sqlite import queries as q
 from dtctl.hub.sqlite.locks import write_lock_holders
+from dtctl.hub.sqlite.parts import SqliteHubParts
 
 # sqlite.org "Write-Ahead Logging", section "The WAL-Reset Bug": present from 3.7.0, fixed in 3.52.0.
 WAL_RESET_BUG = ((3, 7, 0), (3, 51, 2))
@@ -66,7 +67,7 @@ def _fetcher(conn: sqlite3.Connection, lease_now: int) -> Fetch:
 # --- the mixin ----------------------------------------------------------------------------------------
 
 
-class SqliteInspector:
+class SqliteInspector(SqliteHubParts):
     """:class:`~dtctl.hub.base.HubInspector` for :class:`~dtctl.hub.sqlite.SqliteTaskHub` (mixed in),
     plus the hub's work log writer and ``backup``."""
 
@@ -75,18 +76,9 @@ class SqliteInspector:
     path: Path
     _next_log_prune: int = 0
 
-    if TYPE_CHECKING:  # provided by SqliteTaskHub
-
-        def now(self) -> int:
-            raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the hub
 
         def scale_metrics(self) -> ScaleMetrics:
-            raise NotImplementedError
-
-        def lease_now(self) -> int:
-            raise NotImplementedError
-
-        def lease_skew(self) -> int:
             raise NotImplementedError
 
         @property

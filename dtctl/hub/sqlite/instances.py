@@ -4,11 +4,9 @@ start, raise, terminate, suspend and resume, read, list, history, purge, rewind,
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from dtctl.core.history import ALL_STATUSES, EventRaised, ExecutionResumed, ExecutionSuspended
 from dtctl.errors import UsageError
@@ -44,34 +42,16 @@ from dtctl.hub.sql.records import (
 from dtctl.hub.sql.repair import purge_with_descendants
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.parts import SqliteHubParts
 
 _Leased = TypeVar("_Leased", InstanceState, ActivityWorkItem)
 _IF_EXISTS = ("fail", "skip", "replace")
 
 
-class SqliteInstances:
+class SqliteInstances(SqliteHubParts):
     """Client-side instance operations of the SQLite hub."""
 
     url: str
-
-    if TYPE_CHECKING:  # provided by SqliteTaskHub
-
-        def now(self) -> int:
-            raise NotImplementedError
-
-        def lease_now(self) -> int:
-            raise NotImplementedError
-
-        def lease_skew(self) -> int:
-            raise NotImplementedError
-
-        def _edge(self) -> AbstractContextManager[sqlite3.Connection]:
-            raise NotImplementedError
-
-        def _write(
-            self, fault: str | None = None, *, durable: bool = True
-        ) -> AbstractContextManager[sqlite3.Connection]:
-            raise NotImplementedError
 
     def create_instances(
         self, instances: Sequence[NewInstance], *, if_exists: IfExists = "fail"
