@@ -10,6 +10,7 @@ import typer
 
 from dtctl.cli import render, render_serve, state
 from dtctl.errors import ServeUnreachable, UsageError
+from dtctl.hub.base import DEFAULT_MAX_DEQUEUE
 
 SERVE_EXTRA_HINT = "pip install 'dtctl[serve]'"
 
@@ -42,6 +43,15 @@ def serve(
             "--lease-seconds", min=1.0, help="Lease of each work item; renewed while an SDK holds it."
         ),
     ] = 30.0,
+    max_dequeue: Annotated[
+        int,
+        typer.Option(
+            "--max-dequeue",
+            min=1,
+            help="Leases of a work item that never completed (its SDK worker died holding it) before it "
+            "fails as poison instead of being handed out again.",
+        ),
+    ] = DEFAULT_MAX_DEQUEUE,
     threads: Annotated[
         int,
         typer.Option(
@@ -97,6 +107,7 @@ def serve(
         token=token,
         lease_seconds=lease_seconds,
         threads=threads,
+        max_dequeue=max_dequeue,
     )
     config.check()
     render.message(f"dtctl serve: hub {state.current.hub_shown}")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from dtctl.core.decision import Decision
 from dtctl.core.history import CONTINUED_AS_NEW, TERMINAL_STATUSES, ExecutionResumed, ExecutionSuspended
 from dtctl.hub.base import (
+    DEFAULT_MAX_DEQUEUE,
     ActivityResult,
     ActivityWorkItem,
     EntityBatch,
@@ -36,9 +37,10 @@ from dtctl.hub.base import (
     OrchestrationWorkItem,
     TaskHub,
 )
-from dtctl.serve import convert, entitywork
+from dtctl.serve import convert, entitywork, poison
 from dtctl.serve.entitywork import EntityEpisode
 from dtctl.serve.episode import Episode, is_suspended, new_events
+from dtctl.serve.poison import Poisoned
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 from dtctl.serve.streams import Stream, activity_token
 from dtctl.serve.tracectx import TraceContexts
@@ -105,9 +107,17 @@ class _Past:
 
 
 class Engine:
-    def __init__(self, hub: TaskHub, *, lease_seconds: float, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        hub: TaskHub,
+        *,
+        lease_seconds: float,
+        on_change: Callable[[], None],
+        max_dequeue: int = DEFAULT_MAX_DEQUEUE,
+    ) -> None:
         self.hub = hub
         self.lease_seconds = lease_seconds
+        self.max_dequeue = max_dequeue  # leases of an item after which it fails as poison (serve.poison)
         self._on_change = on_change  # wakes the client RPCs waiting for an instance to change
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: list[Stream] = []
@@ -117,6 +127,7 @@ class Engine:
         self._past: OrderedDict[str, _Past] = OrderedDict()
         self.trace_contexts = TraceContexts(hub)  # W3C trace context on work items (dtctl.serve.tracectx)
         self._own_batches: list[EntityBatch] = []  # leased entities with only lock traffic: settled here
+        self._poisoned = Poisoned()  # leased items failed as poison, settled by the next round
         self._stopping = threading.Event()
         self._leasing = True
         self._thread = threading.Thread(target=self._run, name="dtctl-serve-engine", daemon=True)
@@ -125,6 +136,7 @@ class Engine:
         self.activities = 0
         self.entity_batches = 0
         self.refused = 0
+        self.poisoned = 0  # work items failed as poison (leased more than max_dequeue times)
         self.commits = 0  # group commits that carried completions
         self.leased = 0  # work items sent to streams
         self.lease_rounds = 0  # rounds that asked the hub for work
@@ -272,6 +284,47 @@ class Engine:
 
     def _round(self, completions: Sequence[_Complete]) -> int:
         """Commit the completions and lease new work in one transaction; returns the items leased."""
+        episodes, activities, entities = self._sorted(completions)
+        own, self._own_batches = self._own_batches, []
+        failed = self._poisoned.take()
+        wanted = [
+            s
+            for s in self._streams
+            if self._leasing and (s.free_orchestrations or s.free_activities or s.free_entities)
+        ]
+        writes = bool(episodes or activities or entities or own or failed)
+        if not (writes or wanted):
+            return 0
+        leases: list[tuple[Stream, list[OrchestrationWorkItem], list[ActivityWorkItem], list[EntityWorkItem]]]
+        leases = []
+        with self.hub.batch(durable=writes):
+            decided = [(e.item, j.decision) for j, e in episodes if j.decision]
+            checkpoints = self.hub.checkpoint(decided + failed.decisions)[: len(decided)]
+            results = [j.result for j in activities if j.result]
+            accepted = self.hub.complete_activities(results + failed.results)[: len(results)]
+            batches = [j.batch for j in entities if j.batch] + own
+            stored = self.hub.complete_entities(batches + failed.batches) if batches or failed.batches else []
+            for item in failed.given_back:
+                self.hub.abandon_entity(item)
+            for stream in wanted:
+                leases.append((stream, *self._lease(stream)))
+        self.commits += writes
+        self.poisoned += len(failed)
+        self.lease_rounds += bool(wanted)
+        for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
+            self._settled_episode(job, ep, outcome.committed, outcome.reason)
+        for job, ok in zip(activities, accepted, strict=True):
+            self._forget(job.token)
+            self.activities += ok
+            if not ok:
+                self._refuse("the activity's lease was lost; its result was refused")
+        self._settled_entities(entities, own, stored[: len(batches)])
+        return sum(self._send(stream, o, a, e) for stream, o, a, e in leases)
+
+    def _sorted(
+        self, completions: Sequence[_Complete]
+    ) -> tuple[list[tuple[_Complete, Episode]], list[_Complete], list[_Complete]]:
+        """The completions of items still held, by kind; the others are refused here."""
         episodes: list[tuple[_Complete, Episode]] = []
         activities: list[_Complete] = []
         entities: list[_Complete] = []
@@ -285,35 +338,7 @@ class Engine:
                 entities.append(job)
             else:
                 self._refuse(f"unknown or stale completion token {job.token!r}")
-        own, self._own_batches = self._own_batches, []
-        wanted = [
-            s
-            for s in self._streams
-            if self._leasing and (s.free_orchestrations or s.free_activities or s.free_entities)
-        ]
-        writes = bool(episodes or activities or entities or own)
-        if not (writes or wanted):
-            return 0
-        leases: list[tuple[Stream, list[OrchestrationWorkItem], list[ActivityWorkItem], list[EntityWorkItem]]]
-        leases = []
-        with self.hub.batch(durable=writes):
-            checkpoints = self.hub.checkpoint([(e.item, j.decision) for j, e in episodes if j.decision])
-            accepted = self.hub.complete_activities([j.result for j in activities if j.result])
-            batches = [j.batch for j in entities if j.batch] + own
-            stored = self.hub.complete_entities(batches) if batches else []
-            for stream in wanted:
-                leases.append((stream, *self._lease(stream)))
-        self.commits += writes
-        self.lease_rounds += bool(wanted)
-        for (job, ep), outcome in zip(episodes, checkpoints, strict=True):
-            self._settled_episode(job, ep, outcome.committed, outcome.reason)
-        for job, ok in zip(activities, accepted, strict=True):
-            self._forget(job.token)
-            self.activities += ok
-            if not ok:
-                self._refuse("the activity's lease was lost; its result was refused")
-        self._settled_entities(entities, own, stored)
-        return sum(self._send(stream, o, a, e) for stream, o, a, e in leases)
+        return episodes, activities, entities
 
     def _lease(
         self, stream: Stream
@@ -380,6 +405,11 @@ class Engine:
         tasks: list[ActivityWorkItem],
         entities: list[EntityWorkItem],
     ) -> int:
+        poisoned = len(self._poisoned)
+        items = poison.sort_out_orchestrations(items, self.max_dequeue, self._poisoned)
+        tasks = poison.sort_out_activities(tasks, self.max_dequeue, self._poisoned)
+        entities = poison.sort_out_entities(entities, self.max_dequeue, self._poisoned)
+        poisoned = len(self._poisoned) - poisoned
         batch: list[pb.WorkItem] = []
         for item in items:
             past = self._past_of(item)
@@ -424,7 +454,7 @@ class Engine:
         if batch:
             stream.send(batch)  # one hand-off to the stream's RPC thread per round, not one per item
         self.leased += len(batch)
-        return len(items) + len(tasks) + len(entities)
+        return len(items) + len(tasks) + len(entities) + poisoned  # poison: settled by the next round
 
     def _past_of(self, item: OrchestrationWorkItem) -> _Past:
         """The past events in proto form: from the cache when it saw exactly this history, else loaded."""

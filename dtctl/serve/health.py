@@ -105,6 +105,7 @@ def status(engine: Engine, *, hub: str, started_at: float, serving: bool) -> dic
             "activities": engine.activities,
             "entity_batches": engine.entity_batches,
             "refused": engine.refused,
+            "poisoned": engine.poisoned,
             "group_commits": engine.commits,
             "items_sent": engine.leased,
             "lease_rounds": engine.lease_rounds,

@@ -18,7 +18,7 @@ import grpc
 
 from dtctl.errors import UsageError
 from dtctl.hub import open_hub, redact
-from dtctl.hub.base import DEFAULT_LEASE_SECONDS, TaskHub
+from dtctl.hub.base import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_DEQUEUE, TaskHub
 from dtctl.serve import health
 from dtctl.serve.engine import Engine
 from dtctl.serve.proto import orchestrator_service_pb2_grpc as pb_grpc
@@ -42,6 +42,7 @@ class ServeConfig:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     threads: int = 64
     synchronous: str = "full"
+    max_dequeue: int = DEFAULT_MAX_DEQUEUE  # leases of a work item before it fails as poison
 
     def check(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -102,7 +103,10 @@ class Server:
         self._client_hub = open_hub(config.hub, synchronous=config.synchronous)
         self.changes = Changes()
         self.engine = Engine(
-            self._work_hub, lease_seconds=config.lease_seconds, on_change=self.changes.notify
+            self._work_hub,
+            lease_seconds=config.lease_seconds,
+            on_change=self.changes.notify,
+            max_dequeue=config.max_dequeue,
         )
         interceptors = [_BearerToken(config.token)] if config.token else []
         self._grpc = grpc.server(

@@ -125,6 +125,8 @@ def tally(ctx: entities.EntityContext, value: Any) -> Any:
         ctx.set_state(ctx.get_state(int, 0) + (1 if ctx.operation == "add_slow" else int(value)))
     elif ctx.operation == "fail":
         raise ValueError(f"tally refuses {value}")
+    elif ctx.operation == "crash":
+        os._exit(3)  # kills the SDK worker process in the middle of the batch
     return ctx.get_state(int, 0)
 
 
@@ -177,7 +179,21 @@ def transfer(ctx: task.OrchestrationContext, spec: dict[str, Any]) -> Any:
 
 ENTITIES = (tally, Account)
 
+def crash(ctx: task.ActivityContext, _: Any) -> None:
+    """Kills the SDK worker process while it holds this activity (what a segfault in native code does)."""
+    os._exit(3)
+
+
+def crashing(ctx: task.OrchestrationContext, _: Any) -> Any:
+    try:
+        yield ctx.call_activity(crash)
+    except task.TaskFailedError as error:
+        return f"failed: {error.details.message}"
+    return "ran"
+
+
 ORCHESTRATORS = (
+    crashing,
     entity_calls,
     transfer,
     version_echo,
@@ -193,7 +209,7 @@ ORCHESTRATORS = (
     rewindable,
     rewindable_parent,
 )
-ACTIVITIES = (hello, fail, flaky)
+ACTIVITIES = (hello, fail, flaky, crash)
 
 
 def trace_to_file() -> None:
