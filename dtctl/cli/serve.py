@@ -48,8 +48,8 @@ def serve(
         typer.Option(
             "--max-dequeue",
             min=1,
-            help="Leases of a work item that never completed (its SDK worker died holding it) before it "
-            "fails as poison instead of being handed out again.",
+            help="How many SDK workers may die or disconnect while holding the same work item before "
+            "serve fails it as poison instead of handing it out again.",
         ),
     ] = DEFAULT_MAX_DEQUEUE,
     threads: Annotated[

@@ -37,10 +37,10 @@ from dtctl.hub.base import (
     OrchestrationWorkItem,
     TaskHub,
 )
-from dtctl.serve import convert, entitywork, poison
+from dtctl.serve import convert, entitywork
 from dtctl.serve.entitywork import EntityEpisode
 from dtctl.serve.episode import Episode, is_suspended, new_events
-from dtctl.serve.poison import Poisoned
+from dtctl.serve.poison import Drops, Poisoned
 from dtctl.serve.proto import orchestrator_service_pb2 as pb
 from dtctl.serve.streams import Stream, activity_token
 from dtctl.serve.tracectx import TraceContexts
@@ -117,7 +117,6 @@ class Engine:
     ) -> None:
         self.hub = hub
         self.lease_seconds = lease_seconds
-        self.max_dequeue = max_dequeue  # leases of an item after which it fails as poison (serve.poison)
         self._on_change = on_change  # wakes the client RPCs waiting for an instance to change
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: list[Stream] = []
@@ -128,6 +127,7 @@ class Engine:
         self.trace_contexts = TraceContexts(hub)  # W3C trace context on work items (dtctl.serve.tracectx)
         self._own_batches: list[EntityBatch] = []  # leased entities with only lock traffic: settled here
         self._poisoned = Poisoned()  # leased items failed as poison, settled by the next round
+        self._drops = Drops(max_dequeue)  # work held by streams that dropped (dtctl.serve.poison)
         self._stopping = threading.Event()
         self._leasing = True
         self._thread = threading.Thread(target=self._run, name="dtctl-serve-engine", daemon=True)
@@ -406,9 +406,9 @@ class Engine:
         entities: list[EntityWorkItem],
     ) -> int:
         poisoned = len(self._poisoned)
-        items = poison.sort_out_orchestrations(items, self.max_dequeue, self._poisoned)
-        tasks = poison.sort_out_activities(tasks, self.max_dequeue, self._poisoned)
-        entities = poison.sort_out_entities(entities, self.max_dequeue, self._poisoned)
+        items = self._poisoned.sort_orchestrations(items, self._drops)
+        tasks = self._poisoned.sort_activities(tasks, self._drops)
+        entities = self._poisoned.sort_entities(entities, self._drops)
         poisoned = len(self._poisoned) - poisoned
         batch: list[pb.WorkItem] = []
         for item in items:
@@ -526,6 +526,11 @@ class Engine:
             self._streams.remove(stream)
         for token in [*stream.orchestrations, *stream.activities, *stream.entities]:
             self._held.pop(token, None)
+        self._drops.dropped(
+            (e.item for e in stream.orchestrations.values()),
+            stream.activities.values(),
+            (e.item for e in stream.entities.values()),
+        )
         for episode in stream.orchestrations.values():
             self._past.pop(episode.item.instance_id, None)
         stream.orchestrations.clear()

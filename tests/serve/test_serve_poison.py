@@ -2,9 +2,9 @@
 
 Each SDK worker process that takes the ``crash`` activity dies holding it; its stream drops, serve gives
 the lease back at once and the next SDK worker (started here, as a supervisor would) leases it again.
-Past ``--max-dequeue`` leases serve fails the work itself, with the reason: an activity's orchestration
-sees an ordinary activity failure and finishes; an entity's crashing operation is consumed and the
-operations behind it run.
+Once ``--max-dequeue`` SDK workers died holding it, serve fails the work itself, with the reason: an
+activity's orchestration sees an ordinary activity failure and finishes; an entity's crashing operation
+is consumed and the operations behind it run.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ def test_an_activity_that_kills_its_sdk_worker_fails_as_poison(sqlite_hub: str, 
             time.sleep(0.1)
         assert state is not None and state.runtime_status == client.OrchestrationStatus.COMPLETED, serve.log()
         output = json.loads(state.serialized_output or "")
-        assert output.startswith("failed: activity 'crash' was leased 4 times without completing (limit 3)")
+        assert output.startswith(
+            "failed: activity 'crash' was held by 3 SDK worker(s) that died or disconnected before "
+            "completing it (limit 3)"
+        )
         crashed = [w for w in workers if not w.alive()]
         assert len(crashed) == MAX_DEQUEUE  # one SDK worker died per lease it was handed, no more
         assert len(_failures(sqlite_hub, instance_id)) == 1
