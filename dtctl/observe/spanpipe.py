@@ -88,21 +88,22 @@ def record(
     name: str,
     context: SpanContext,
     parent: SpanContext | None,
-    attributes: Mapping[str, Any],
-    times: tuple[int, int],
+    attributes: Mapping[str, Any] | None,
+    times: tuple[int | None, int | None],
     kind: SpanKind,
     status: Status,
     events: Any,
-    scope: tuple[Any, ...],
+    scope: tuple[Any, ...] | None,
     links: Sequence[Link] = (),
 ) -> Record:
     """The record of one of dtctl's own spans, straight from what the tracer has (see record_of)."""
+    trace_state = tuple(context.trace_state.items()) if context.trace_state else None
     return (
         name,
         context.trace_id,
         context.span_id,
         int(context.trace_flags),
-        None,
+        trace_state,
         _parent(parent),
         kind.value,
         times[0],
@@ -120,26 +121,17 @@ def record_of(span: ReadableSpan) -> Record:
     """A finished span as plain values ``marshal`` writes (its resource is the child's own)."""
     context = span.context
     assert context is not None
-    parent = span.parent
-    scope = span.instrumentation_scope
-    status = span.status
-    links = _links(span.links)
-    return (
+    return record(
         span.name,
-        context.trace_id,
-        context.span_id,
-        int(context.trace_flags),
-        tuple(context.trace_state.items()) if context.trace_state else None,
-        _parent(parent),
-        span.kind.value,
-        span.start_time,
-        span.end_time,
-        _attributes(span.attributes),
-        tuple((e.name, e.timestamp, _attributes(e.attributes)) for e in span.events) or None,
-        links or None,
-        status.status_code.value,
-        status.description,
-        _scope(scope),
+        context,
+        span.parent,
+        span.attributes,
+        (span.start_time, span.end_time),
+        span.kind,
+        span.status,
+        span.events,
+        _scope(span.instrumentation_scope),
+        span.links,
     )
 
 
