@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
+
+from dtctl.hub.base import ActivityWorkItem, InstanceState
+from dtctl.hub.entity_records import EntityState
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 _CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
@@ -94,3 +99,14 @@ class LeaseClock:
                 conn.execute("ROLLBACK")
             raise
         return (int(row[0]),)
+
+
+_Leased = TypeVar("_Leased", InstanceState, ActivityWorkItem, EntityState)
+
+
+def wall_lease(row: _Leased, skew: int) -> _Leased:
+    """An instance, task or entity with its lease expiry (stored by the lease clock) in wall-clock
+    terms; ``skew`` is the hub's ``lease_skew()``."""
+    if not skew or not row.lease_expires:
+        return row
+    return replace(row, lease_expires=row.lease_expires + skew)

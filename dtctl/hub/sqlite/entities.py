@@ -38,6 +38,7 @@ from dtctl.hub.sql.inspect import entity_log_rows
 from dtctl.hub.sql.records import EntityMessageRow, EventRow, first_from_row
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.clock import wall_lease
 from dtctl.hub.sqlite.parts import SqliteHubParts
 
 
@@ -183,14 +184,14 @@ class SqliteEntities(SqliteHubParts):
             row = conn.execute(
                 select_entity_sql("?", include_state), (str(EntityInstanceId.of(entity_id)),)
             ).fetchone()
-        return None if row is None else _wall_lease(entity_from_row(row), self.lease_skew())
+        return None if row is None else wall_lease(entity_from_row(row), self.lease_skew())
 
     def query_entities(self, query: EntityQuery) -> EntityPage:
         sql, params = query_sql(query, "?")
         with self._edge() as conn:
             rows = conn.execute(sql, params).fetchall()
         skew = self.lease_skew()
-        page = [_wall_lease(entity_from_row(r), skew) for r in rows[: query.limit]]
+        page = [wall_lease(entity_from_row(r), skew) for r in rows[: query.limit]]
         more = len(rows) > query.limit
         return EntityPage(page, page[-1].entity_id if more and page else None)
 
@@ -254,10 +255,3 @@ def _lease_one(
     take = clocks | {"entity_id": entity_id, "limit": shared.batch_limit(head)}
     rows = conn.execute(q.TAKE_ENTITY_MESSAGES, take).fetchall()
     return replace(head, messages=tuple(shared.message_from_row(r, r[10]) for r in rows))
-
-
-def _wall_lease(entity: EntityState, skew: int) -> EntityState:
-    """``entity`` with its lease expiry, stored by the lease clock, told in wall-clock time."""
-    if entity.lease_expires is None:
-        return entity
-    return replace(entity, lease_expires=entity.lease_expires + skew)

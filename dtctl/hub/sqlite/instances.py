@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from dtctl.core.history import ALL_STATUSES, EventRaised, ExecutionResumed, ExecutionSuspended
 from dtctl.errors import UsageError
@@ -42,9 +41,9 @@ from dtctl.hub.sql.records import (
 from dtctl.hub.sql.repair import purge_with_descendants
 from dtctl.hub.sqlite import ops
 from dtctl.hub.sqlite import queries as q
+from dtctl.hub.sqlite.clock import wall_lease
 from dtctl.hub.sqlite.parts import SqliteHubParts
 
-_Leased = TypeVar("_Leased", InstanceState, ActivityWorkItem)
 _IF_EXISTS = ("fail", "skip", "replace")
 
 
@@ -172,13 +171,6 @@ class SqliteInstances(SqliteHubParts):
         with self._edge() as conn:
             row = conn.execute(q.SCALE_METRICS, {"now": self.now(), "lease_now": self.lease_now()}).fetchone()
         return scale_from_row(row)
-
-
-def wall_lease(row: _Leased, skew: int) -> _Leased:
-    """An instance or task with its lease expiry (stored in the lease clock) in wall-clock terms."""
-    if not skew or not row.lease_expires:
-        return row
-    return replace(row, lease_expires=row.lease_expires + skew)
 
 
 def _list_filters(query: InstanceQuery) -> tuple[str, list[Any]]:
