@@ -10,7 +10,6 @@ is consumed and the operations behind it run.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from durabletask import client
@@ -25,6 +24,29 @@ from tests.serve.test_serve_stream_drop import LEASE_SECONDS, serve_status
 MAX_DEQUEUE = 3
 
 
+class Supervised:
+    """``dtctl serve`` with one SDK worker kept running: a dead one is replaced, as a supervisor would."""
+
+    def __init__(self, hub: str, logs: Path) -> None:
+        self.logs = logs
+        args = ("--lease-seconds", str(LEASE_SECONDS), "--max-dequeue", str(MAX_DEQUEUE))
+        self.serve = Serve(hub, logs, args=args)
+        self.client = client.TaskHubGrpcClient(host_address=self.serve.address)
+        self.workers: list[SdkWorker] = []
+
+    def keep_one(self) -> None:
+        if not self.workers or not self.workers[-1].alive():
+            self.workers.append(SdkWorker(self.serve.port, self.logs))
+
+    def crashed(self) -> int:
+        return len([w for w in self.workers if not w.alive()])
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.serve.stop()
+
+
 def _failures(hub_path: str, instance_id: str) -> list[TaskFailed]:
     hub = open_hub(hub_path)
     try:
@@ -34,51 +56,39 @@ def _failures(hub_path: str, instance_id: str) -> list[TaskFailed]:
 
 
 def test_an_activity_that_kills_its_sdk_worker_fails_as_poison(sqlite_hub: str, tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    args = ("--lease-seconds", str(LEASE_SECONDS), "--max-dequeue", str(MAX_DEQUEUE))
-    serve = Serve(sqlite_hub, logs, args=args)
-    c = client.TaskHubGrpcClient(host_address=serve.address)
-    workers: list[SdkWorker] = []
+    fleet = Supervised(sqlite_hub, tmp_path / "logs")
+    c = fleet.client
     try:
         instance_id = c.schedule_new_orchestration("crashing")
-        deadline = time.monotonic() + 120
-        state = None
-        while time.monotonic() < deadline:
-            if not workers or not workers[-1].alive():
-                workers.append(SdkWorker(serve.port, logs))  # a supervisor's restart
+
+        def finished() -> client.OrchestrationState | None:
+            fleet.keep_one()
             state = c.get_orchestration_state(instance_id)
-            if state is not None and state.runtime_status == client.OrchestrationStatus.COMPLETED:
-                break
-            time.sleep(0.1)
-        assert state is not None and state.runtime_status == client.OrchestrationStatus.COMPLETED, serve.log()
+            done = state is not None and state.runtime_status == client.OrchestrationStatus.COMPLETED
+            return state if done else None
+
+        state = wait_until(finished, timeout=120, interval=0.1, what="the instance to finish")
         output = json.loads(state.serialized_output or "")
         assert output.startswith(
             "failed: activity 'crash' was held by 3 SDK worker(s) that died or disconnected before "
             "completing it (limit 3)"
         )
-        crashed = [w for w in workers if not w.alive()]
-        assert len(crashed) == MAX_DEQUEUE  # one SDK worker died per lease it was handed, no more
+        assert fleet.crashed() == MAX_DEQUEUE  # one SDK worker died per lease it was handed, no more
         assert len(_failures(sqlite_hub, instance_id)) == 1
-        assert serve_status(serve)["counters"]["poisoned"] == 1
+        assert serve_status(fleet.serve)["counters"]["poisoned"] == 1
     finally:
-        for worker in workers:
-            worker.stop()
-        serve.stop()
+        fleet.stop()
 
 
 def test_an_entity_operation_that_kills_its_sdk_worker_fails_as_poison(
     sqlite_hub: str, tmp_path: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    args = ("--lease-seconds", str(LEASE_SECONDS), "--max-dequeue", str(MAX_DEQUEUE))
-    serve = Serve(sqlite_hub, logs, args=args)
-    c = client.TaskHubGrpcClient(host_address=serve.address)
-    workers: list[SdkWorker] = []
+    fleet = Supervised(sqlite_hub, tmp_path / "logs")
+    c = fleet.client
     entity = EntityInstanceId("tally", "poisoned")
 
     def applied() -> bool:
-        if not workers or not workers[-1].alive():
-            workers.append(SdkWorker(serve.port, logs))  # a supervisor's restart
+        fleet.keep_one()
         found = c.get_entity(entity)
         raw = None if found is None else found.get_state()
         return bool(raw) and json.loads(raw) == 5  # '' until the entity has state
@@ -87,9 +97,7 @@ def test_an_entity_operation_that_kills_its_sdk_worker_fails_as_poison(
         c.signal_entity(entity, "crash")
         c.signal_entity(entity, "add", input=5)
         wait_until(applied, timeout=120, interval=0.1, what="the add behind the crashing operation")
-        assert len([w for w in workers if not w.alive()]) == MAX_DEQUEUE
-        assert serve_status(serve)["counters"]["poisoned"] == 1
+        assert fleet.crashed() == MAX_DEQUEUE
+        assert serve_status(fleet.serve)["counters"]["poisoned"] == 1
     finally:
-        for worker in workers:
-            worker.stop()
-        serve.stop()
+        fleet.stop()
